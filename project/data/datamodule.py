@@ -1,0 +1,198 @@
+"""LightningDataModule: rows -> validated examples -> token ids once -> dynamically padded batches."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader, Dataset
+from transformers import AutoTokenizer, DataCollatorWithPadding
+
+from project.data.sources import DataError, Row, load_dataset, read_table
+from project.pretrained import DEFAULT_ENCODER, resolve_pretrained
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Example:
+    source: str  # file (or built-in data set) and row, for error messages
+    text: str
+    text_pair: str | None
+    label: str
+
+
+class EncodedDataset(Dataset):
+    """Token ids of every example, kept as the tokenizer's lists; padding happens per batch in the collator."""
+
+    def __init__(self, encoding, label_ids: list[int]):
+        self.encoding = encoding
+        self.label_ids = label_ids
+
+    def __len__(self) -> int:
+        return len(self.label_ids)
+
+    def __getitem__(self, index: int) -> dict:
+        item = {key: values[index] for key, values in self.encoding.items()}
+        item["labels"] = self.label_ids[index]
+        return item
+
+
+class TextDataModule(LightningDataModule):
+    def __init__(
+        self,
+        dataset: str = "rotten_tomatoes",
+        train_file: str | None = None,
+        val_file: str | None = None,
+        test_file: str | None = None,
+        text_column: str = "text",
+        text_pair_column: str | None = None,
+        label_column: str = "label",
+        max_length: int = 128,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        val_ratio: float = 0.1,
+        test_ratio: float = 0.1,
+        num_workers: int = 0,
+        tokenizer: str = DEFAULT_ENCODER,
+        seed: int = 42,
+    ):
+        """Text classification data from a built-in data set or from files.
+
+        Args:
+            dataset: built-in data set, used when `train_file` is not given.
+            train_file: CSV, TSV or JSONL; takes precedence over `dataset`.
+            val_file: if absent, `val_ratio` of the training rows are held out instead.
+            test_file: if absent, `test_ratio` of the training rows are held out instead.
+            text_column: column with the text.
+            text_pair_column: optional second text; pairs are tokenized as pairs, with token_type_ids.
+            label_column: column with the label (any string; ids follow the sorted label names).
+            max_length: truncate longer inputs; shorter batches are padded only to their longest member.
+            batch_size: training batch size (per device, before gradient accumulation).
+            eval_batch_size: validation/test batch size; defaults to twice `batch_size` (no gradients to hold).
+            val_ratio: share of the training file held out for validation when there is no `val_file`.
+            test_ratio: share of the training file held out for testing when there is no `test_file`.
+            num_workers: DataLoader worker processes; 0 is fastest here (collating is cheap).
+            tokenizer: tokenizer name or folder; linked to `model.encoder` by the CLI.
+            seed: seeds the split and the training order; linked to `seed_everything` by the CLI.
+        """
+        super().__init__()
+        self.save_hyperparameters()
+        for name in ("val_ratio", "test_ratio"):
+            if not 0 <= getattr(self.hparams, name) < 1:
+                raise DataError(f"data.{name} must be in [0, 1), got {getattr(self.hparams, name)}")
+        self._examples: dict[str, list[Example]] | None = None
+        self.datasets: dict[str, EncodedDataset] = {}
+
+    # --------------------------------------------------------------------------------- labels (read at link time)
+    @property
+    def examples(self) -> dict[str, list[Example]]:
+        if self._examples is None:
+            self._examples = self._load_examples()
+        return self._examples
+
+    @property
+    def label_names(self) -> list[str]:
+        labels = {example.label for example in self.examples["train"]}
+        numeric = all(label.lstrip("-").isdigit() for label in labels)
+        return sorted(labels, key=int if numeric else str)
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+    # --------------------------------------------------------------------------------- Lightning hooks
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        tokenizer = AutoTokenizer.from_pretrained(resolve_pretrained(self.hparams.tokenizer))
+        limit = tokenizer.model_max_length
+        if limit < 1_000_000 and self.hparams.max_length > limit:  # huge values mean "not recorded"
+            raise DataError(f"data.max_length={self.hparams.max_length} exceeds the tokenizer's limit of {limit}")
+        label_to_id = {label: index for index, label in enumerate(self.label_names)}
+        for split, examples in self.examples.items():
+            for example in examples:
+                if example.label not in label_to_id:
+                    raise DataError(
+                        f"{example.source}: label '{example.label}' never occurs in the training data "
+                        f"(labels: {self.label_names})"
+                    )
+            pairs = [example.text_pair for example in examples] if self.hparams.text_pair_column else None
+            encoding = tokenizer(
+                [example.text for example in examples], pairs, truncation=True, max_length=self.hparams.max_length
+            )
+            self.datasets[split] = EncodedDataset(dict(encoding), [label_to_id[example.label] for example in examples])
+        self.collator = DataCollatorWithPadding(tokenizer)
+
+    def train_dataloader(self) -> DataLoader:
+        # Own generator: the order depends on the seed and the epoch, not on how much other code drew from torch's RNG.
+        generator = torch.Generator().manual_seed(self.hparams.seed)
+        return self._loader("train", self.hparams.batch_size, shuffle=True, generator=generator)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.hparams.eval_batch_size or 2 * self.hparams.batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.hparams.eval_batch_size or 2 * self.hparams.batch_size)
+
+    def _loader(self, split: str, batch_size: int, **kwargs) -> DataLoader:
+        workers = self.hparams.num_workers
+        return DataLoader(
+            self.datasets[split],
+            batch_size=batch_size,
+            collate_fn=self.collator,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            **kwargs,
+        )
+
+    # --------------------------------------------------------------------------------- reading and splitting
+    def _load_examples(self) -> dict[str, list[Example]]:
+        hp = self.hparams
+        if hp.train_file:
+            files = {"train": hp.train_file, "val": hp.val_file, "test": hp.test_file}
+            loaded = {split: self._read(path) for split, path in files.items() if path}
+        else:
+            loaded = {"train": self._convert(load_dataset(hp.dataset), hp.dataset)}
+        order = list(range(len(loaded["train"])))
+        random.Random(hp.seed).shuffle(order)
+        carved, total = {}, len(order)
+        for split, ratio in (("test", hp.test_ratio), ("val", hp.val_ratio)):
+            if split not in loaded and ratio > 0:
+                count = max(1, round(ratio * total))  # a share of the whole file, not of what is left
+                carved[split], order = order[:count], order[count:]
+        if not order:
+            raise DataError(
+                f"no training rows left after holding out val_ratio={hp.val_ratio}, test_ratio={hp.test_ratio}"
+            )
+        train = loaded["train"]
+        loaded["train"] = [train[index] for index in sorted(order)]
+        for split, indices in carved.items():
+            loaded[split] = [train[index] for index in sorted(indices)]
+        if "val" not in loaded:
+            raise DataError("no validation data: set data.val_file or a data.val_ratio above 0")
+        return {split: loaded[split] for split in SPLITS if split in loaded}
+
+    def _read(self, path: str) -> list[Example]:
+        return self._convert(read_table(path), str(Path(path)))
+
+    def _convert(self, rows: list[Row], source: str) -> list[Example]:
+        hp = self.hparams
+        columns = [hp.text_column, hp.label_column] + ([hp.text_pair_column] if hp.text_pair_column else [])
+        missing = [column for column in columns if column not in rows[0]]
+        if missing:
+            raise DataError(f"{source}: no column '{missing[0]}' (columns: {list(rows[0])})")
+        examples = []
+        for number, row in enumerate(rows, start=1):
+            where = f"{source}: row {number}"
+            for column in columns:
+                value = row.get(column)
+                if value is None or not value.strip():
+                    raise DataError(f"{where}: empty value in column '{column}'")
+            pair = row[hp.text_pair_column] if hp.text_pair_column else None
+            examples.append(Example(where, row[hp.text_column], pair, row[hp.label_column].strip()))
+        return examples

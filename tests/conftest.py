@@ -1,0 +1,72 @@
+"""Shared fixtures: a tiny random BERT (2 layers, hidden 32) with its tokenizer, and tiny labelled CSV files.
+
+Nothing here touches the network: the vocabulary is written to a temporary folder and the weights are random.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import BertConfig, BertModel, BertTokenizerFast
+
+POSITIVE = ["great", "superb", "moving", "fun", "brilliant", "warm"]
+NEGATIVE = ["dull", "boring", "awful", "flat", "tedious", "cold"]
+NEUTRAL = ["the", "a", "film", "movie", "plot", "actor", "scene", "story", "is", "and", "with", "very"]
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+VOCAB = SPECIAL + POSITIVE + NEGATIVE + NEUTRAL
+
+
+def write_tiny_encoder(folder: Path, max_position_embeddings: int = 128) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    # transformers 5 ignores vocab_file= here (it builds a 5-token vocabulary); vocab= takes the mapping.
+    tokenizer = BertTokenizerFast(vocab={token: index for index, token in enumerate(VOCAB)})
+    tokenizer.model_max_length = max_position_embeddings
+    tokenizer.save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=max_position_embeddings,
+    )
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> str:
+    return str(write_tiny_encoder(tmp_path_factory.mktemp("tiny-bert")))
+
+
+def make_rows(count: int, seed: int = 0, pairs: bool = False) -> list[dict[str, str]]:
+    """Learnable toy reviews: the label is the sentiment word's side; pairs get a neutral second text."""
+    generator = random.Random(seed)
+    rows = []
+    for index in range(count):
+        label = generator.choice(["pos", "neg"])
+        words = generator.choices(NEUTRAL, k=generator.randint(2, 12))
+        words.insert(generator.randrange(len(words) + 1), generator.choice(POSITIVE if label == "pos" else NEGATIVE))
+        row = {"id": str(index), "review": " ".join(words), "sentiment": label}
+        if pairs:
+            row["context"] = " ".join(generator.choices(NEUTRAL, k=generator.randint(1, 5)))
+        rows.append(row)
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict[str, str]], delimiter: str = ",") -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]), delimiter=delimiter)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def tiny_csv(tmp_path) -> Path:
+    return write_csv(tmp_path / "reviews.csv", make_rows(120, pairs=True))

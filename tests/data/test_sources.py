@@ -1,0 +1,45 @@
+import json
+
+import pytest
+
+from project.data.sources import DATASETS, DataError, read_table
+from tests.conftest import write_csv
+
+
+def test_csv_tsv_and_jsonl_read_the_same_rows(tmp_path):
+    rows = [{"text": "fun film", "label": "pos"}, {"text": "dull, flat", "label": "neg"}]
+    write_csv(tmp_path / "a.csv", rows)
+    write_csv(tmp_path / "a.tsv", rows, delimiter="\t")
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    for name in ("a.csv", "a.tsv", "a.jsonl"):
+        assert read_table(tmp_path / name) == rows
+
+
+def test_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes("text,label\n很好,pos\n".encode("utf-8-sig"))
+    assert read_table(path) == [{"text": "很好", "label": "pos"}]
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("latin1.csv", "text,label\ncaf\xe9,pos\n".encode("latin-1"), "not UTF-8 (byte 14, line 2)"),
+        ("empty.csv", b"", "empty file"),
+        ("header.csv", b"text,label\n", "no data rows"),
+        ("extra.csv", b"text,label\na,b,c\n", "row 2 has more cells"),
+        ("bad.jsonl", b'{"text": "a"}\n{oops\n', "line 2 is not JSON"),
+        ("data.xlsx", b"whatever", "unknown file type '.xlsx'"),
+    ],
+)
+def test_bad_files_fail_in_one_line_naming_the_file(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError) as error:
+        read_table(path)
+    assert str(path) in str(error.value) and message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_builtin_datasets_are_registered():
+    assert "rotten_tomatoes" in DATASETS

@@ -1,0 +1,95 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from project.cli import FitCLI, main
+
+CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+
+
+def printed_config(capsys, *args) -> dict:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--print_config"])
+    assert exit_info.value.code in (0, None)
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.name)
+def test_every_config_file_parses(capsys, path):
+    config = printed_config(capsys, "--config", str(path))
+    assert {"model", "data", "trainer"} <= set(config)
+
+
+def test_configs_folder_is_not_empty():
+    assert {path.name for path in CONFIGS} >= {"default.yaml", "own_csv.yaml"}
+
+
+def test_default_yaml_is_exactly_the_built_in_defaults(capsys):
+    assert printed_config(capsys, "--config", str(CONFIGS[0].parent / "default.yaml")) == printed_config(capsys)
+
+
+def test_defaults_are_the_documented_ones(capsys):
+    config = printed_config(capsys)
+    assert config["model"]["encoder"] == "all-MiniLM-L6-v2" and config["model"]["pooling"] == "mean"
+    assert config["data"]["dataset"] == "rotten_tomatoes"
+    assert config["trainer"]["precision"] == "bf16-mixed" and config["trainer"]["log_every_n_steps"] == 1
+    assert config["checkpoint"]["save_last"] is True and config["lr_monitor"]["logging_interval"] == "step"
+
+
+def test_dotted_overrides_and_links(capsys):
+    config = printed_config(
+        capsys, "--model.learning_rate", "3e-5", "--trainer.max_epochs", "2", "--model.encoder", "/models/x",
+        "--seed_everything", "7", "--model.warmup", "10",
+    )  # fmt: skip
+    assert config["model"]["learning_rate"] == 3e-5 and config["trainer"]["max_epochs"] == 2
+    assert config["model"]["encoder"] == "/models/x"
+    assert config["model"]["warmup"] == 10 and isinstance(config["model"]["warmup"], int)
+    assert config["seed_everything"] == 7
+
+
+def test_help_works(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    assert "--model.pooling" in capsys.readouterr().out
+
+
+def test_num_labels_and_label_names_come_from_the_data(tmp_path, tiny_csv, tiny_encoder):
+    cli = FitCLI(
+        args=[
+            "--model.encoder", tiny_encoder, "--data.train_file", str(tiny_csv), "--data.text_column", "review",
+            "--data.label_column", "sentiment", "--trainer.default_root_dir", str(tmp_path),
+            "--seed_everything", "7",
+        ]
+    )  # fmt: skip
+    assert cli.model.hparams.num_labels == 2 and cli.model.hparams.label_names == ["neg", "pos"]
+    assert cli.model.head.linear.out_features == 2
+    assert cli.datamodule.hparams.tokenizer == tiny_encoder and cli.datamodule.hparams.seed == 7
+
+
+def one_line_error(capsys, args) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1
+    return lines[0]
+
+
+def test_resume_with_nothing_to_resume_fails_in_one_line(capsys, tmp_path):
+    line = one_line_error(capsys, ["--ckpt_path", "last", "--trainer.default_root_dir", str(tmp_path)])
+    assert "--ckpt_path last: no" in line and str(tmp_path) in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_pooler_fails_in_one_line(capsys, tmp_path, tiny_csv, tiny_encoder):
+    line = one_line_error(
+        capsys,
+        [
+            "--model.encoder", tiny_encoder, "--model.pooling", "maen", "--data.train_file", str(tiny_csv),
+            "--data.text_column", "review", "--data.label_column", "sentiment",
+            "--trainer.default_root_dir", str(tmp_path),
+        ],
+    )  # fmt: skip
+    assert "unknown pooler 'maen'" in line

@@ -1,0 +1,88 @@
+"""`python -m project.fit` in a subprocess, exactly as a user runs it, on the tiny encoder and a tiny CSV."""
+
+import json
+import os
+import subprocess
+import sys
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_rows, write_csv
+from tests.tensorboard_events import read_scalars
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).parents[1]
+
+
+def fit(*args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "project.fit", "--config", str(REPO / "configs" / "own_csv.yaml"), *args]
+    return subprocess.run(
+        command, capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}
+    )
+
+
+def tiny_args(tmp_path: Path, encoder: str) -> list[str]:
+    rows = [
+        {"sentence": row["review"], "label": row["sentiment"], "other": row["context"]}
+        for row in make_rows(96, pairs=True)
+    ]
+    train = write_csv(tmp_path / "train.csv", rows)
+    return [
+        "--model.encoder", encoder, "--data.train_file", str(train), "--data.text_pair_column", "other",
+        "--data.batch_size", "8", "--data.val_ratio", "0.25", "--data.test_ratio", "0.25",
+        "--model.learning_rate", "1e-3", "--model.warmup", "0.3", "--trainer.max_epochs", "2",
+        "--trainer.default_root_dir", str(tmp_path / "runs"),
+    ]  # fmt: skip
+
+
+def test_fit_writes_metrics_labels_checkpoints_and_curves(tmp_path, tiny_encoder):
+    result = fit(*tiny_args(tmp_path, tiny_encoder))
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = tmp_path / "runs" / "lightning_logs" / "version_0"
+    assert f"run directory: {run_dir}" in result.stdout
+
+    metrics = json.loads((run_dir / "test_metrics.json").read_text())
+    assert {"test/acc", "test/f1", "test/loss"} <= set(metrics) and 0 <= metrics["test/acc"] <= 1
+    assert Path(metrics["checkpoint"]).parent == run_dir / "checkpoints"
+    assert json.loads((run_dir / "labels.json").read_text()) == {"label_names": ["neg", "pos"]}
+    assert (run_dir / "checkpoints" / "last.ckpt").exists()
+
+    scalars = read_scalars(run_dir)
+    # 48 training rows / batch 8 = 6 optimizer steps an epoch, 12 in all; warmup is 30% of them = 3 steps.
+    for group in ("decay", "no_decay"):
+        learning_rates = [value for _, value in scalars[f"lr-AdamW/{group}"]]
+        assert [step for step, _ in scalars[f"lr-AdamW/{group}"]] == list(range(12))
+        peak = learning_rates.index(max(learning_rates))
+        assert peak == 3 and learning_rates[0] == 0.0
+        rising, falling = list(pairwise(learning_rates[: peak + 1])), list(pairwise(learning_rates[peak:]))
+        assert all(a < b for a, b in rising) and all(a > b for a, b in falling)
+    assert len(scalars["train/loss"]) == 12
+    for tag in ("val/loss", "val/acc", "val/f1"):
+        assert len(scalars[tag]) == 2  # once per epoch
+    assert {"test/acc", "test/f1", "test/loss"} <= set(scalars)
+
+
+def test_ckpt_path_last_resumes_the_newest_run_in_place(tmp_path, tiny_encoder):
+    args = tiny_args(tmp_path, tiny_encoder)
+    first = fit(*args, "--trainer.max_epochs", "1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    resumed = fit(*args, "--trainer.max_epochs", "2", "--ckpt_path", "last")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    runs = sorted((tmp_path / "runs" / "lightning_logs").iterdir())
+    assert [run.name for run in runs] == ["version_0"]  # appended, no new run
+    scalars = read_scalars(runs[0])
+    assert [step for step, _ in scalars["train/loss"]] == list(range(12))  # no gap, no duplicate
+    assert len(scalars["val/acc"]) == 2
+    assert (runs[0] / "config.yaml").exists() and list(runs[0].glob("config-resumed-*.yaml"))
+
+
+def test_missing_column_fails_in_one_line_naming_column_and_file(tmp_path, tiny_encoder):
+    args = tiny_args(tmp_path, tiny_encoder)
+    result = fit(*args, "--data.label_column", "stars")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {tmp_path / 'train.csv'}: no column 'stars' (columns: ['sentence', 'label', 'other'])"]
+    assert not (tmp_path / "runs").exists()

@@ -1,0 +1,96 @@
+import math
+
+import pytest
+import torch
+from lightning.pytorch import Callback, Trainer, seed_everything
+
+from project.data.datamodule import TextDataModule
+from project.errors import ConfigError
+from project.module import TextClassifier
+
+
+def tiny_setup(tiny_csv, tiny_encoder, batch_size=8, **model_options):
+    seed_everything(0)
+    data = TextDataModule(
+        train_file=str(tiny_csv), text_column="review", label_column="sentiment", text_pair_column="context",
+        tokenizer=tiny_encoder, batch_size=batch_size,
+    )  # fmt: skip
+    model = TextClassifier(
+        encoder=tiny_encoder, num_labels=data.num_labels, label_names=data.label_names, **model_options
+    )
+    return model, data
+
+
+def trainer(**options) -> Trainer:
+    defaults = dict(
+        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False,
+    )  # fmt: skip
+    return Trainer(**{**defaults, **options})
+
+
+def test_forward_gives_one_logit_per_label(tiny_csv, tiny_encoder):
+    model, data = tiny_setup(tiny_csv, tiny_encoder)
+    data.setup("fit")
+    batch = next(iter(data.val_dataloader()))
+    loss, logits, targets = model.shared_step(batch)
+    assert logits.shape == (len(targets), 2) and loss.ndim == 0 and torch.isfinite(loss)
+
+
+def test_encoder_is_in_training_mode_so_its_dropout_works(tiny_encoder):
+    # from_pretrained returns eval mode and Lightning keeps it: the encoder would train without dropout.
+    model = TextClassifier(encoder=tiny_encoder)
+    assert model.encoder.training and model.encoder.pooler is None
+
+
+def test_fast_dev_run_fits_validates_and_tests(tiny_csv, tiny_encoder):
+    model, data = tiny_setup(tiny_csv, tiny_encoder)
+    run = trainer(fast_dev_run=True, precision="bf16-mixed")
+    run.fit(model, datamodule=data)
+    assert run.global_step == 1
+    results = run.test(model, datamodule=data)[0]
+    assert set(results) == {"test/loss", "test/acc", "test/f1"}
+
+
+class RecordLearningRate(Callback):
+    def __init__(self):
+        self.per_batch = []
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self.per_batch.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+
+def test_accumulation_steps_the_schedule_once_per_optimizer_step(tiny_csv, tiny_encoder):
+    model, data = tiny_setup(tiny_csv, tiny_encoder, warmup=0.5, learning_rate=1e-3)
+    record = RecordLearningRate()
+    run = trainer(max_epochs=2, accumulate_grad_batches=2, gradient_clip_val=1.0, callbacks=[record])
+    run.fit(model, datamodule=data)
+    # 84 training rows / batch 8 = 11 batches an epoch -> 6 optimizer steps an epoch (the last one is partial).
+    assert run.estimated_stepping_batches == 12 == run.global_step
+    first_epoch = record.per_batch[:11]
+    for pair in range(5):  # the two batches of one accumulation window see the same learning rate
+        assert first_epoch[2 * pair] == first_epoch[2 * pair + 1]
+        assert first_epoch[2 * pair + 2] != first_epoch[2 * pair]
+    assert first_epoch[:6:2] == pytest.approx([0.0, 1e-3 / 6, 2e-3 / 6])
+
+
+def test_configure_optimizers_has_named_groups_and_a_per_step_schedule(tiny_csv, tiny_encoder):
+    model, data = tiny_setup(tiny_csv, tiny_encoder)
+    run = trainer(max_epochs=1)
+    run.fit(model, datamodule=data)
+    assert [group["name"] for group in run.optimizers[0].param_groups] == ["decay", "no_decay"]
+    config = run.lr_scheduler_configs[0]
+    assert config.interval == "step" and config.frequency == 1
+
+
+def test_training_learns_the_toy_task(tiny_csv, tiny_encoder):
+    model, data = tiny_setup(tiny_csv, tiny_encoder, learning_rate=3e-3, warmup=0.1)
+    run = trainer(max_epochs=8)
+    run.fit(model, datamodule=data)
+    results = run.test(model, datamodule=data)[0]
+    assert results["test/acc"] >= 0.8 and math.isfinite(results["test/loss"])
+
+
+def test_unknown_scheduler_fails_at_construction(tiny_encoder):
+    with pytest.raises(ConfigError, match="unknown scheduler 'cosin'"):
+        TextClassifier(encoder=tiny_encoder, scheduler="cosin")

