@@ -14,7 +14,7 @@ from project.model.encoder import load_encoder
 from project.model.heads import ClassifierHead
 from project.model.pooling import build_pooler
 from project.optim.optimizers import build_optimizer, decay_groups
-from project.optim.schedules import build_schedule, schedule_builder, warmup_steps
+from project.optim.schedules import SCHEDULES, build_schedule, warmup_steps
 from project.pretrained import DEFAULT_ENCODER
 
 
@@ -46,7 +46,7 @@ class TextClassifier(LightningModule):
         """
         super().__init__()
         self.save_hyperparameters()
-        schedule_builder(scheduler)  # an unknown name fails now, not after the data is tokenized
+        SCHEDULES.lookup(scheduler)  # an unknown name fails now, not after the data is tokenized
         self.encoder = load_encoder(encoder)
         hidden_size = self.encoder.config.hidden_size
         self.pooler = build_pooler(pooling, hidden_size)

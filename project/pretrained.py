@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from project.assets import Asset, fetch
+from project.errors import UserError
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 
@@ -23,3 +24,17 @@ def resolve_pretrained(name: str) -> str:
     if name in BUILTIN_ENCODERS and not Path(name).exists():
         return str(fetch(BUILTIN_ENCODERS[name]))
     return name
+
+
+def from_pretrained(factory, name: str, **options):
+    """`factory.from_pretrained` (AutoModel, AutoTokenizer...) on a resolved name; a name that loads nowhere is
+    a one-line user error instead of a hub traceback."""
+    path = resolve_pretrained(name)
+    try:
+        return factory.from_pretrained(path, **options)
+    except OSError as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(
+            f"cannot load encoder/tokenizer '{name}': {reason} "
+            f"(use a built-in name {sorted(BUILTIN_ENCODERS)}, a local folder, or a hub name while online)"
+        ) from error

@@ -8,6 +8,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.conftest import make_rows, write_csv
 from tests.tensorboard_events import read_scalars
@@ -47,7 +48,9 @@ def test_fit_writes_metrics_labels_checkpoints_and_curves(tmp_path, tiny_encoder
     assert {"test/acc", "test/f1", "test/loss"} <= set(metrics) and 0 <= metrics["test/acc"] <= 1
     assert Path(metrics["checkpoint"]).parent == run_dir / "checkpoints"
     assert json.loads((run_dir / "labels.json").read_text()) == {"label_names": ["neg", "pos"]}
-    assert (run_dir / "checkpoints" / "last.ckpt").exists()
+    # Hyper-parameters are primitives only, so checkpoints load without unpickling arbitrary objects.
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["hyper_parameters"]["label_names"] == ["neg", "pos"]
 
     scalars = read_scalars(run_dir)
     # 48 training rows / batch 8 = 6 optimizer steps an epoch, 12 in all; warmup is 30% of them = 3 steps.

@@ -37,12 +37,6 @@ def test_forward_gives_one_logit_per_label(tiny_csv, tiny_encoder):
     assert logits.shape == (len(targets), 2) and loss.ndim == 0 and torch.isfinite(loss)
 
 
-def test_encoder_is_in_training_mode_so_its_dropout_works(tiny_encoder):
-    # from_pretrained returns eval mode and Lightning keeps it: the encoder would train without dropout.
-    model = TextClassifier(encoder=tiny_encoder)
-    assert model.encoder.training and model.encoder.pooler is None
-
-
 def test_fast_dev_run_fits_validates_and_tests(tiny_csv, tiny_encoder):
     model, data = tiny_setup(tiny_csv, tiny_encoder)
     run = trainer(fast_dev_run=True, precision="bf16-mixed")

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 from transformers import AutoTokenizer, DataCollatorWithPadding
 
 from project.data.sources import DataError, Row, load_dataset, read_table
-from project.pretrained import DEFAULT_ENCODER, resolve_pretrained
+from project.pretrained import DEFAULT_ENCODER, from_pretrained
 
 SPLITS = ("train", "val", "test")
 
@@ -108,7 +108,7 @@ class TextDataModule(LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
-        tokenizer = AutoTokenizer.from_pretrained(resolve_pretrained(self.hparams.tokenizer))
+        tokenizer = from_pretrained(AutoTokenizer, self.hparams.tokenizer)
         limit = tokenizer.model_max_length
         if limit < 1_000_000 and self.hparams.max_length > limit:  # huge values mean "not recorded"
             raise DataError(f"data.max_length={self.hparams.max_length} exceeds the tokenizer's limit of {limit}")

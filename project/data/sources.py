@@ -16,6 +16,7 @@ from pathlib import Path
 
 from project.assets import Asset, fetch
 from project.errors import UserError
+from project.registry import Registry
 
 Row = dict[str, str | None]
 
@@ -25,18 +26,8 @@ class DataError(UserError, ValueError):
 
 
 # ---------------------------------------------------------------------------------------------- user files
-READERS: dict[str, Callable[[io.TextIOBase, Path], list[Row]]] = {}
-
-
-def register_reader(*suffixes: str):
-    def decorate(reader):
-        for suffix in suffixes:
-            if suffix in READERS:
-                raise ValueError(f"reader for '{suffix}' registered twice")
-            READERS[suffix] = reader
-        return reader
-
-    return decorate
+READERS: Registry[Callable[[io.TextIOBase, Path], list[Row]]] = Registry("file type")
+register_reader = READERS.register
 
 
 @register_reader(".csv")
@@ -57,7 +48,8 @@ def read_tsv(file: io.TextIOBase, path: Path) -> list[Row]:
     return read_csv(file, path, delimiter="\t")
 
 
-@register_reader(".jsonl", ".json")
+@register_reader(".json")  # JSON lines, as pandas' to_json(orient="records", lines=True) writes them
+@register_reader(".jsonl")
 def read_jsonl(file: io.TextIOBase, path: Path) -> list[Row]:
     rows = []
     for line_number, line in enumerate(file, start=1):
@@ -94,17 +86,8 @@ def read_table(path: str | Path) -> list[Row]:
 
 
 # ---------------------------------------------------------------------------------------------- built-in sets
-DATASETS: dict[str, Callable[[], list[Row]]] = {}
-
-
-def register_dataset(name: str):
-    def decorate(loader):
-        if name in DATASETS:
-            raise ValueError(f"dataset '{name}' registered twice")
-        DATASETS[name] = loader
-        return loader
-
-    return decorate
+DATASETS: Registry[Callable[[], list[Row]]] = Registry("data.dataset")
+register_dataset = DATASETS.register
 
 
 def load_dataset(name: str) -> list[Row]:

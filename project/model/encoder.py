@@ -5,19 +5,18 @@ from __future__ import annotations
 from torch import nn
 from transformers import AutoConfig, AutoModel
 
-from project.pretrained import resolve_pretrained
+from project.pretrained import from_pretrained
 
 
 def load_encoder(name: str, attention_dropout: float | None = None, hidden_dropout: float | None = None) -> nn.Module:
     """AutoModel without its task-specific pooler; dropout overrides apply only where the config has the field."""
-    path = resolve_pretrained(name)
     overrides = {}
-    config = AutoConfig.from_pretrained(path)
+    config = from_pretrained(AutoConfig, name)
     if attention_dropout is not None and hasattr(config, "attention_probs_dropout_prob"):
         overrides["attention_probs_dropout_prob"] = attention_dropout
     if hidden_dropout is not None and hasattr(config, "hidden_dropout_prob"):
         overrides["hidden_dropout_prob"] = hidden_dropout
-    encoder = AutoModel.from_pretrained(path, **overrides)
+    encoder = from_pretrained(AutoModel, name, **overrides)
     # from_pretrained returns eval mode, and Lightning keeps each module's mode: without this, no encoder dropout.
     encoder.train()
     if getattr(encoder, "pooler", None) is not None:

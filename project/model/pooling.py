@@ -5,30 +5,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from project.errors import ConfigError
+from project.registry import Registry
 
-POOLERS: dict[str, type[Pooler]] = {}
-
-
-def register_pooler(name: str):
-    def decorate(cls: type[Pooler]) -> type[Pooler]:
-        if name in POOLERS:
-            raise ValueError(f"pooler '{name}' registered twice")
-        POOLERS[name] = cls
-        cls.name = name
-        return cls
-
-    return decorate
+POOLERS: Registry[type[Pooler]] = Registry("pooler")
+register_pooler = POOLERS.register
 
 
 def build_pooler(name: str, hidden_size: int, **options) -> Pooler:
-    if name not in POOLERS:
-        raise ConfigError(f"unknown pooler '{name}'; choose from {sorted(POOLERS)}")
-    return POOLERS[name](hidden_size, **options)
+    return POOLERS.lookup(name)(hidden_size, **options)
 
 
 class Pooler(nn.Module):
-    name: str
     needs_all_hidden_states = False  # ask the encoder for every layer's output only when a pooler uses it
 
     def __init__(self, hidden_size: int):

@@ -7,19 +7,10 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
-from project.errors import ConfigError
+from project.registry import Registry
 
-OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {}
-
-
-def register_optimizer(name: str):
-    def decorate(factory):
-        if name in OPTIMIZERS:
-            raise ValueError(f"optimizer '{name}' registered twice")
-        OPTIMIZERS[name] = factory
-        return factory
-
-    return decorate
+OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer")
+register_optimizer = OPTIMIZERS.register
 
 
 @register_optimizer("adamw")
@@ -28,9 +19,7 @@ def adamw(groups: list[dict], lr: float, **options) -> torch.optim.Optimizer:
 
 
 def build_optimizer(name: str, groups: list[dict], lr: float, **options) -> torch.optim.Optimizer:
-    if name not in OPTIMIZERS:
-        raise ConfigError(f"unknown optimizer '{name}'; choose from {sorted(OPTIMIZERS)}")
-    return OPTIMIZERS[name](groups, lr=lr, **options)
+    return OPTIMIZERS.lookup(name)(groups, lr=lr, **options)
 
 
 def decay_groups(named_parameters: Iterable[tuple[str, nn.Parameter]], weight_decay: float) -> list[dict]:

@@ -13,20 +13,10 @@ import torch
 from transformers import get_scheduler
 
 from project.errors import ConfigError
+from project.registry import Registry
 
-SCHEDULES: dict[str, Callable[..., torch.optim.lr_scheduler.LRScheduler]] = {}
-
-
-def register_schedule(name: str, builder: Callable | None = None):
-    """Decorator (`@register_schedule("x")`) or direct call (`register_schedule("x", builder)`)."""
-
-    def decorate(function):
-        if name in SCHEDULES:
-            raise ValueError(f"schedule '{name}' registered twice")
-        SCHEDULES[name] = function
-        return function
-
-    return decorate(builder) if builder is not None else decorate
+SCHEDULES: Registry[Callable[..., torch.optim.lr_scheduler.LRScheduler]] = Registry("scheduler")
+register_schedule = SCHEDULES.register
 
 
 def transformers_schedule(name: str, optimizer, num_warmup_steps: int, num_training_steps: int, **options):
@@ -35,17 +25,11 @@ def transformers_schedule(name: str, optimizer, num_warmup_steps: int, num_train
 
 
 for _name in ("linear", "cosine", "constant_with_warmup"):
-    register_schedule(_name, partial(transformers_schedule, _name))
-
-
-def schedule_builder(name: str) -> Callable[..., torch.optim.lr_scheduler.LRScheduler]:
-    if name not in SCHEDULES:
-        raise ConfigError(f"unknown scheduler '{name}'; choose from {sorted(SCHEDULES)}")
-    return SCHEDULES[name]
+    register_schedule(_name)(partial(transformers_schedule, _name))
 
 
 def build_schedule(name: str, optimizer, num_warmup_steps: int, num_training_steps: int, **options):
-    builder = schedule_builder(name)
+    builder = SCHEDULES.lookup(name)
     return builder(optimizer, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps, **options)
 
 

@@ -1,0 +1,22 @@
+import pytest
+
+from project.errors import UserError
+from project.model.encoder import load_encoder
+
+
+def test_encoder_trains_with_dropout_and_without_the_unused_nsp_pooler(tiny_encoder):
+    # from_pretrained returns eval mode and Lightning keeps it: the encoder would train without dropout.
+    encoder = load_encoder(tiny_encoder)
+    assert encoder.training and encoder.pooler is None
+
+
+def test_dropout_overrides_reach_the_config(tiny_encoder):
+    encoder = load_encoder(tiny_encoder, attention_dropout=0.0, hidden_dropout=0.3)
+    assert encoder.config.attention_probs_dropout_prob == 0.0 and encoder.config.hidden_dropout_prob == 0.3
+
+
+def test_an_encoder_that_loads_nowhere_is_a_one_line_error(tmp_path):
+    missing = str(tmp_path / "no" / "such" / "encoder")
+    with pytest.raises(UserError, match=f"cannot load encoder/tokenizer '{missing}'") as error:
+        load_encoder(missing)
+    assert "\n" not in str(error.value)
