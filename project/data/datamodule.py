@@ -11,10 +11,19 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 from transformers import AutoTokenizer, DataCollatorWithPadding
 
+from project.data.sampler import EpochShuffleSampler
 from project.data.sources import DataError, Row, load_dataset, read_table
 from project.pretrained import DEFAULT_ENCODER, from_pretrained
 
 SPLITS = ("train", "val", "test")
+
+
+def _number_or_text(label: str) -> tuple[int, float | str]:
+    """Sort key: labels that read as numbers sort numerically ("2" before "10"), before any other label."""
+    try:
+        return (0, float(label))
+    except ValueError:
+        return (1, label)
 
 
 @dataclass(frozen=True)
@@ -97,8 +106,15 @@ class TextDataModule(LightningDataModule):
     @property
     def label_names(self) -> list[str]:
         labels = {example.label for example in self.examples["train"]}
-        numeric = all(label.lstrip("-").isdigit() for label in labels)
-        return sorted(labels, key=int if numeric else str)
+        if len(labels) < 2:
+            raise DataError(
+                f"{self._train_source}: only one label ({sorted(labels)}); classification needs two or more"
+            )
+        return sorted(labels, key=_number_or_text)
+
+    @property
+    def _train_source(self) -> str:
+        return self.hparams.train_file or f"data.dataset '{self.hparams.dataset}'"
 
     @property
     def num_labels(self) -> int:
@@ -128,9 +144,8 @@ class TextDataModule(LightningDataModule):
         self.collator = DataCollatorWithPadding(tokenizer)
 
     def train_dataloader(self) -> DataLoader:
-        # Own generator: the order depends on the seed and the epoch, not on how much other code drew from torch's RNG.
-        generator = torch.Generator().manual_seed(self.hparams.seed)
-        return self._loader("train", self.hparams.batch_size, shuffle=True, generator=generator)
+        sampler = EpochShuffleSampler(len(self.datasets["train"]), self.hparams.seed)
+        return self._loader("train", self.hparams.batch_size, sampler=sampler)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", self.hparams.eval_batch_size or 2 * self.hparams.batch_size)

@@ -38,7 +38,7 @@ def read_csv(file: io.TextIOBase, path: Path, delimiter: str = ",") -> list[Row]
     rows = []
     for row in reader:
         if None in row:  # more cells than header names
-            raise DataError(f"{path}: row {reader.line_num} has more cells than the header's {len(reader.fieldnames)}")
+            raise DataError(f"{path}: row {len(rows) + 1} has more cells than the header's {len(reader.fieldnames)}")
         rows.append(row)
     return rows
 
@@ -48,21 +48,38 @@ def read_tsv(file: io.TextIOBase, path: Path) -> list[Row]:
     return read_csv(file, path, delimiter="\t")
 
 
-@register_reader(".json")  # JSON lines, as pandas' to_json(orient="records", lines=True) writes them
 @register_reader(".jsonl")
 def read_jsonl(file: io.TextIOBase, path: Path) -> list[Row]:
-    rows = []
+    """One JSON object per line; blank lines are skipped; `row N` in errors counts objects."""
+    records = []
     for line_number, line in enumerate(file, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(f"{path}: line {line_number} is not JSON ({error.msg})") from None
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise DataError(f"{path}: line {line_number} is not JSON ({error.msg})") from None
+    return _json_rows(records, path)
+
+
+@register_reader(".json")
+def read_json(file: io.TextIOBase, path: Path) -> list[Row]:
+    """A JSON array of objects, or JSON lines (pandas writes both under this suffix)."""
+    text = file.read()
+    if not text.lstrip().startswith("["):
+        return read_jsonl(io.StringIO(text), path)
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path}: not valid JSON (line {error.lineno}: {error.msg})") from None
+    return _json_rows(records, path)
+
+
+def _json_rows(records: list, path: Path) -> list[Row]:
+    for number, record in enumerate(records, start=1):
         if not isinstance(record, dict):
-            raise DataError(f"{path}: line {line_number} is not a JSON object")
-        rows.append({key: None if value is None else str(value) for key, value in record.items()})
-    return rows
+            raise DataError(f"{path}: row {number} is not a JSON object")
+    # Numbers and booleans become strings, as a CSV would give them; null stays None (a missing value).
+    return [{key: None if value is None else str(value) for key, value in record.items()} for record in records]
 
 
 def read_table(path: str | Path) -> list[Row]:

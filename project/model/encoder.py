@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel
 
@@ -16,7 +17,9 @@ def load_encoder(name: str, attention_dropout: float | None = None, hidden_dropo
         overrides["attention_probs_dropout_prob"] = attention_dropout
     if hidden_dropout is not None and hasattr(config, "hidden_dropout_prob"):
         overrides["hidden_dropout_prob"] = hidden_dropout
-    encoder = from_pretrained(AutoModel, name, **overrides)
+    # fp32 master weights whatever dtype the checkpoint was saved in (transformers 5 defaults to dtype="auto");
+    # 16-bit compute comes from the Trainer's autocast.
+    encoder = from_pretrained(AutoModel, name, dtype=torch.float32, **overrides)
     # from_pretrained returns eval mode, and Lightning keeps each module's mode: without this, no encoder dropout.
     encoder.train()
     if getattr(encoder, "pooler", None) is not None:

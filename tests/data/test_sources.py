@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from project.data.sources import DATASETS, DataError, read_table
+from project.data.sources import DataError, load_dataset, read_table
 from tests.conftest import write_csv
 
 
@@ -11,7 +11,8 @@ def test_csv_tsv_and_jsonl_read_the_same_rows(tmp_path):
     write_csv(tmp_path / "a.csv", rows)
     write_csv(tmp_path / "a.tsv", rows, delimiter="\t")
     (tmp_path / "a.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    for name in ("a.csv", "a.tsv", "a.jsonl"):
+    (tmp_path / "a.json").write_text(json.dumps(rows), encoding="utf-8")
+    for name in ("a.csv", "a.tsv", "a.jsonl", "a.json"):
         assert read_table(tmp_path / name) == rows
 
 
@@ -27,8 +28,10 @@ def test_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
         ("latin1.csv", "text,label\ncaf\xe9,pos\n".encode("latin-1"), "not UTF-8 (byte 14, line 2)"),
         ("empty.csv", b"", "empty file"),
         ("header.csv", b"text,label\n", "no data rows"),
-        ("extra.csv", b"text,label\na,b,c\n", "row 2 has more cells"),
+        ("extra.csv", b"text,label\na,b\na,b,c\n", "row 2 has more cells"),
         ("bad.jsonl", b'{"text": "a"}\n{oops\n', "line 2 is not JSON"),
+        ("list.jsonl", b'{"text": "a"}\n[1]\n', "row 2 is not a JSON object"),
+        ("bad.json", b'[{"text": "a"},\n oops]', "not valid JSON (line 2"),
         ("data.xlsx", b"whatever", "unknown file type '.xlsx'"),
     ],
 )
@@ -41,5 +44,12 @@ def test_bad_files_fail_in_one_line_naming_the_file(tmp_path, name, content, mes
     assert "\n" not in str(error.value)
 
 
-def test_builtin_datasets_are_registered():
-    assert "rotten_tomatoes" in DATASETS
+def test_json_values_become_strings_and_null_stays_missing(tmp_path):
+    path = tmp_path / "n.jsonl"
+    path.write_text('{"text": "fun", "label": 1, "score": 0.5, "note": null}\n', encoding="utf-8")
+    assert read_table(path) == [{"text": "fun", "label": "1", "score": "0.5", "note": None}]
+
+
+def test_unknown_builtin_dataset_lists_the_choices():
+    with pytest.raises(DataError, match=r"unknown data.dataset 'imdb'; choose from \['rotten_tomatoes'\]"):
+        load_dataset("imdb")

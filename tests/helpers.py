@@ -1,0 +1,16 @@
+"""Callbacks that tests inject through the command line (`--trainer.callbacks`), by import path."""
+
+import os
+
+from lightning.pytorch import Callback
+
+
+class ExitAtEpochStart(Callback):
+    """Ends the process at once when `epoch` starts, like a SIGKILL: no teardown, no extra checkpoint."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == self.epoch:
+            os._exit(137)
