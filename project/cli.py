@@ -69,8 +69,9 @@ class FitCLI(LightningCLI):
         parser.set_defaults(
             {
                 "lr_monitor.logging_interval": "step",
-                "checkpoint.monitor": "val/acc",
-                "checkpoint.mode": "max",
+                # Every task logs val/loss; a task-specific metric is one override away (configs/ show how).
+                "checkpoint.monitor": "val/loss",
+                "checkpoint.mode": "min",
                 "checkpoint.save_last": True,
                 # "/" in a metric name would become a folder, so the filename names no metric.
                 "checkpoint.filename": "best-epoch{epoch}-step{step}",
@@ -84,6 +85,7 @@ class FitCLI(LightningCLI):
             }
         )
         parser.link_arguments("model.encoder", "data.tokenizer")
+        parser.link_arguments("model.task", "data.task")
         parser.link_arguments("seed_everything", "data.seed", compute_fn=split_seed)
         parser.link_arguments("data.num_labels", "model.num_labels", apply_on="instantiate")
         parser.link_arguments("data.label_names", "model.label_names", apply_on="instantiate")

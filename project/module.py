@@ -1,19 +1,19 @@
-"""The LightningModule: wires encoder + pooler + head, the loss and metrics, and the optimizer with its schedule."""
+"""The LightningModule: wires encoder + pooler + head + task, metrics, and the optimizer with its schedule."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
-import torch.nn.functional as F
 from lightning.pytorch import LightningModule
 from torch import Tensor
 from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from project.errors import ConfigError
 from project.model.encoder import load_encoder
 from project.model.heads import ClassifierHead
 from project.model.pooling import build_pooler
+from project.model.tasks import build_task
 from project.optim.optimizers import build_optimizer, decay_groups
 from project.optim.schedules import SCHEDULES, build_schedule, warmup_steps
 from project.pretrained import DEFAULT_ENCODER
@@ -24,6 +24,9 @@ class TextClassifier(LightningModule):
         self,
         encoder: str = DEFAULT_ENCODER,
         pooling: str = "mean",
+        pooling_options: dict[str, Any] | None = None,
+        task: str = "single_label",
+        task_options: dict[str, Any] | None = None,
         num_labels: int = 2,
         label_names: list[str] | None = None,
         learning_rate: float = 5e-5,
@@ -31,38 +34,64 @@ class TextClassifier(LightningModule):
         scheduler: str = "linear",
         warmup: int | float = 0.1,
         dropout: float = 0.1,
+        multi_sample_dropout: int = 1,
+        head_hidden_dim: int | None = None,
+        head_activation: str = "gelu",
+        head_norm: str | None = None,
+        head_init: str = "normal",
+        encoder_hidden_dropout: float | None = None,
+        encoder_attention_dropout: float | None = None,
     ):
-        """A pretrained encoder, a pooler and a linear classifier, fine-tuned end to end.
+        """A pretrained encoder, a pooler and a head, fine-tuned end to end.
 
         Args:
             encoder: built-in name (the embedded all-MiniLM-L6-v2), a local folder, or a hub name.
-            pooling: pooler registry name (see `project.model.pooling.POOLERS`).
+            pooling: pooler registry name: cls, mean, max, min, mean_max, kmax_mean, weighted_layer, attention,
+                concat_last (see `project.model.pooling`).
+            pooling_options: the pooler's own options, e.g. {k: 3} (kmax_mean), {layer_start: 4} (weighted_layer),
+                {attention_dim: 256} (attention), {layers: 4} (concat_last).
+            task: single_label (softmax, cross-entropy), multi_label (sigmoid, BCE) or regression (MSE).
+            task_options: the task's own options, e.g. {threshold: 0.5} (multi_label).
             num_labels: number of classes; linked from `data.num_labels` by the CLI.
             label_names: class names in id order; linked from the data and stored in checkpoints.
             learning_rate: peak learning rate, reached at the end of warmup.
             weight_decay: AdamW decoupled weight decay; never applied to biases and norm weights.
             scheduler: schedule registry name (see `project.optim.schedules.SCHEDULES`).
             warmup: a float in [0, 1) is a share of the optimizer steps; an integer is a number of steps.
-            dropout: dropout on the pooled vector before the classifier.
+            dropout: head dropout (on the pooled vector, and in the bottleneck).
+            multi_sample_dropout: number of dropout masks whose logits are averaged (1 = plain dropout).
+            head_hidden_dim: if set, a bottleneck Linear -> norm -> activation -> dropout before the classifier.
+            head_activation: bottleneck activation: gelu, relu or tanh.
+            head_norm: bottleneck normalisation: layer, batch or null.
+            head_init: head weight init: normal (the encoder's initializer_range), xavier_uniform, xavier_normal,
+                kaiming. Biases start at zero.
+            encoder_hidden_dropout: overrides the encoder's hidden_dropout_prob (null keeps the pretrained value).
+            encoder_attention_dropout: overrides the encoder's attention_probs_dropout_prob.
         """
         super().__init__()
         self.save_hyperparameters()
         SCHEDULES.lookup(scheduler)  # an unknown name fails now, not after the data is tokenized
-        self.encoder = load_encoder(encoder)
-        hidden_size = self.encoder.config.hidden_size
-        self.pooler = build_pooler(pooling, hidden_size)
-        self.head = ClassifierHead(self.pooler.output_dim(hidden_size), num_labels, dropout)
-        metrics = MetricCollection(
-            {
-                "acc": MulticlassAccuracy(num_labels, average="micro"),
-                "f1": MulticlassF1Score(num_labels, average="macro"),
-            }
+        self.task = build_task(task, num_labels, label_names, **(task_options or {}))
+        self.encoder = load_encoder(encoder, encoder_attention_dropout, encoder_hidden_dropout)
+        config = self.encoder.config
+        self.pooler = build_pooler(pooling, config.hidden_size, config.num_hidden_layers, **(pooling_options or {}))
+        self.head = ClassifierHead(
+            self.pooler.output_dim(config.hidden_size),
+            self.task.num_outputs,
+            dropout=dropout,
+            multi_sample_dropout=multi_sample_dropout,
+            hidden_dim=head_hidden_dim,
+            activation=head_activation,
+            norm=head_norm,
+            init=head_init,
+            initializer_range=getattr(config, "initializer_range", 0.02),
         )
+        metrics = self.task.metrics()
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
-        """(B, T) token ids and mask -> (B, num_labels) logits."""
+        """(B, T) token ids and mask -> (B, num_outputs) logits."""
         outputs = self.encoder(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -76,9 +105,7 @@ class TextClassifier(LightningModule):
         """Loss, logits and targets for one batch; every stage goes through here."""
         inputs = {key: value for key, value in batch.items() if key != "labels"}
         logits = self(**inputs)
-        # Loss in fp32 even under 16-bit autocast: log-softmax of low-precision logits is what overflows first.
-        loss = F.cross_entropy(logits.float(), batch["labels"])
-        return loss, logits, batch["labels"]
+        return self.task.loss(logits, batch["labels"]), logits, batch["labels"]
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss, _, targets = self.shared_step(batch)
@@ -91,11 +118,21 @@ class TextClassifier(LightningModule):
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "test", self.test_metrics)
 
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics(self.val_metrics, prog_bar=True)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics(self.test_metrics)
+
     def _evaluate(self, batch: dict[str, Tensor], stage: str, metrics: MetricCollection) -> None:
         loss, logits, targets = self.shared_step(batch)
-        metrics.update(logits, targets)
+        metrics.update(*self.task.metric_inputs(logits, targets))
         self.log(f"{stage}/loss", loss, batch_size=len(targets), sync_dist=True)
-        self.log_dict(metrics, prog_bar=stage == "val")
+
+    def _log_metrics(self, metrics: MetricCollection, prog_bar: bool = False) -> None:
+        # compute() syncs across processes itself, and may return several values per metric (per-label AUROC).
+        self.log_dict(metrics.compute(), prog_bar=prog_bar)
+        metrics.reset()
 
     def configure_optimizers(self):
         total_steps = self.trainer.estimated_stepping_batches

@@ -17,8 +17,8 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).parents[1]
 
 
-def fit(*args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "project.fit", "--config", str(REPO / "configs" / "own_csv.yaml"), *args]
+def fit(*args: str, config: str = "own_csv.yaml") -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "project.fit", "--config", str(REPO / "configs" / config), *args]
     return subprocess.run(
         command, capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}
     )
@@ -106,4 +106,53 @@ def test_missing_column_fails_in_one_line_naming_column_and_file(tmp_path, tiny_
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == [f"error: {tmp_path / 'train.csv'}: no column 'stars' (columns: ['sentence', 'label', 'other'])"]
+    assert not (tmp_path / "runs").exists()
+
+
+def task_rows(task: str) -> list[dict[str, str]]:
+    rows = []
+    for row in make_rows(96, pairs=True):
+        words = row["review"].split()
+        if task == "multi_label":  # sentiment, plus tags that depend on the words
+            tags = [row["sentiment"]] + (["long"] if len(words) > 7 else []) + (["actor"] if "actor" in words else [])
+            label = "|".join(tags)
+        else:  # a 0-5 score
+            label = str((4.0 if row["sentiment"] == "pos" else 1.0) + 0.1 * min(len(words), 10))
+        rows.append({"first": row["review"], "second": row["context"], "target": label})
+    return rows
+
+
+@pytest.mark.parametrize(
+    "task, config, metrics",
+    [
+        ("multi_label", "multi_label.yaml", {"test/f1_micro", "test/f1_macro", "test/auroc", "test/loss"}),
+        ("regression", "regression.yaml", {"test/mse", "test/pearson", "test/spearman", "test/loss"}),
+    ],
+)
+def test_every_task_fits_on_sentence_pairs_from_its_config(tmp_path, tiny_encoder, task, config, metrics):
+    train = write_csv(tmp_path / "train.csv", task_rows(task))
+    result = fit(
+        "--model.encoder", tiny_encoder, "--data.train_file", str(train), "--data.text_column", "first",
+        "--data.text_pair_column", "second", "--data.label_column", "target", "--data.batch_size", "8",
+        "--model.learning_rate", "1e-3", "--trainer.max_epochs", "2", "--trainer.default_root_dir", str(tmp_path),
+        config=config,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = tmp_path / "lightning_logs" / "version_0"
+    assert metrics <= set(json.loads((run_dir / "test_metrics.json").read_text()))
+    assert "checkpoints" in json.loads((run_dir / "test_metrics.json").read_text())["checkpoint"]
+
+
+def test_non_numeric_regression_label_names_file_and_row(tmp_path, tiny_encoder):
+    rows = task_rows("regression")
+    rows[4]["target"] = "high"
+    train = write_csv(tmp_path / "train.csv", rows)
+    result = fit(
+        "--model.encoder", tiny_encoder, "--data.train_file", str(train), "--data.text_column", "first",
+        "--data.text_pair_column", "second", "--data.label_column", "target",
+        "--trainer.default_root_dir", str(tmp_path / "runs"), config="regression.yaml",
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {train}: row 5: label 'high' is not a number (data.task is regression)"]
     assert not (tmp_path / "runs").exists()

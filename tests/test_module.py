@@ -9,6 +9,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from project.data.datamodule import TextDataModule
 from project.errors import ConfigError
+from project.model.pooling import POOLERS
 from project.module import TextClassifier
 from tests.tensorboard_events import read_scalars
 
@@ -98,3 +99,41 @@ def test_training_learns_the_toy_task(tiny_csv, tiny_encoder):
 def test_unknown_scheduler_fails_at_construction(tiny_encoder):
     with pytest.raises(ConfigError, match="unknown scheduler 'cosin'"):
         TextClassifier(encoder=tiny_encoder, scheduler="cosin")
+
+
+class RecordLoss(Callback):
+    def __init__(self):
+        self.losses = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.losses.append(outputs["loss"].item())
+
+
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+@pytest.mark.parametrize("pooling", sorted(POOLERS))
+def test_every_pooler_trains_20_steps_with_finite_loss(tiny_csv, tiny_encoder, pooling, precision):
+    model, data = tiny_setup(tiny_csv, tiny_encoder, pooling=pooling, multi_sample_dropout=2)
+    record = RecordLoss()
+    run = trainer(max_steps=20, max_epochs=-1, precision=precision, callbacks=[record], limit_val_batches=1)
+    run.fit(model, datamodule=data)
+    assert run.global_step == 20 and len(record.losses) == 20 and all(map(math.isfinite, record.losses))
+
+
+@pytest.mark.parametrize("pooling", sorted(POOLERS))
+def test_the_encoder_returns_all_hidden_states_only_for_poolers_that_need_them(tiny_csv, tiny_encoder, pooling):
+    model, data = tiny_setup(tiny_csv, tiny_encoder, pooling=pooling)
+    data.setup("fit")
+    seen = []
+    model.encoder.register_forward_hook(lambda module, args, output: seen.append(output.hidden_states is not None))
+    model.shared_step(next(iter(data.val_dataloader())))
+    assert seen == [model.pooler.needs_all_hidden_states]
+
+
+def test_head_options_reach_the_head(tiny_encoder):
+    model = TextClassifier(
+        encoder=tiny_encoder, pooling="mean_max", head_hidden_dim=16, head_norm="layer", multi_sample_dropout=3,
+        encoder_hidden_dropout=0.0, encoder_attention_dropout=0.2,
+    )  # fmt: skip
+    assert model.head.bottleneck[0].in_features == 64  # mean_max doubles hidden 32
+    assert isinstance(model.head.bottleneck[1], torch.nn.LayerNorm) and len(model.head.dropouts) == 3
+    assert model.encoder.config.hidden_dropout_prob == 0.0 and model.encoder.config.attention_probs_dropout_prob == 0.2

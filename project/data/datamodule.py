@@ -11,19 +11,12 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 from transformers import AutoTokenizer, DataCollatorWithPadding
 
+from project.data.labels import LABEL_CODECS, LabelCodec
 from project.data.sampler import EpochShuffleSampler
 from project.data.sources import DataError, Row, load_dataset, read_table
 from project.pretrained import DEFAULT_ENCODER, from_pretrained
 
 SPLITS = ("train", "val", "test")
-
-
-def _number_or_text(label: str) -> tuple[int, float | str]:
-    """Sort key: labels that read as numbers sort numerically ("2" before "10"), before any other label."""
-    try:
-        return (0, float(label))
-    except ValueError:
-        return (1, label)
 
 
 @dataclass(frozen=True)
@@ -37,16 +30,16 @@ class Example:
 class EncodedDataset(Dataset):
     """Token ids of every example, kept as the tokenizer's lists; padding happens per batch in the collator."""
 
-    def __init__(self, encoding, label_ids: list[int]):
+    def __init__(self, encoding, targets: list):
         self.encoding = encoding
-        self.label_ids = label_ids
+        self.targets = targets  # class ids, multi-hot lists or numbers, by task
 
     def __len__(self) -> int:
-        return len(self.label_ids)
+        return len(self.targets)
 
     def __getitem__(self, index: int) -> dict:
         item = {key: values[index] for key, values in self.encoding.items()}
-        item["labels"] = self.label_ids[index]
+        item["labels"] = self.targets[index]
         return item
 
 
@@ -60,6 +53,8 @@ class TextDataModule(LightningDataModule):
         text_column: str = "text",
         text_pair_column: str | None = None,
         label_column: str = "label",
+        task: str = "single_label",
+        label_delimiter: str = ",",
         max_length: int = 128,
         batch_size: int = 32,
         eval_batch_size: int | None = None,
@@ -78,7 +73,9 @@ class TextDataModule(LightningDataModule):
             test_file: if absent, `test_ratio` of the training rows are held out instead.
             text_column: column with the text.
             text_pair_column: optional second text; pairs are tokenized as pairs, with token_type_ids.
-            label_column: column with the label (any string; ids follow the sorted label names).
+            label_column: column with the label: a class name, a list of names (multi_label) or a number.
+            task: how labels are read (see `project.data.labels`); linked to `model.task` by the CLI.
+            label_delimiter: separates names in a multi_label cell that is not a JSON list.
             max_length: truncate longer inputs; shorter batches are padded only to their longest member.
             batch_size: training batch size (per device, before gradient accumulation).
             eval_batch_size: validation/test batch size; defaults to twice `batch_size` (no gradients to hold).
@@ -94,6 +91,7 @@ class TextDataModule(LightningDataModule):
             if not 0 <= getattr(self.hparams, name) < 1:
                 raise DataError(f"data.{name} must be in [0, 1), got {getattr(self.hparams, name)}")
         self._examples: dict[str, list[Example]] | None = None
+        self._codec: LabelCodec | None = None
         self.datasets: dict[str, EncodedDataset] = {}
 
     # --------------------------------------------------------------------------------- labels (read at link time)
@@ -104,21 +102,24 @@ class TextDataModule(LightningDataModule):
         return self._examples
 
     @property
-    def label_names(self) -> list[str]:
-        labels = {example.label for example in self.examples["train"]}
-        if len(labels) < 2:
-            raise DataError(
-                f"{self._train_source}: only one label ({sorted(labels)}); classification needs two or more"
-            )
-        return sorted(labels, key=_number_or_text)
+    def codec(self) -> LabelCodec:
+        if self._codec is None:
+            train_labels = [example.label for example in self.examples["train"]]
+            codec_class = LABEL_CODECS.lookup(self.hparams.task)
+            self._codec = codec_class(train_labels, self._train_source, self.hparams.label_delimiter)
+        return self._codec
+
+    @property
+    def label_names(self) -> list[str] | None:
+        return self.codec.label_names
+
+    @property
+    def num_labels(self) -> int:
+        return self.codec.num_labels
 
     @property
     def _train_source(self) -> str:
         return self.hparams.train_file or f"data.dataset '{self.hparams.dataset}'"
-
-    @property
-    def num_labels(self) -> int:
-        return len(self.label_names)
 
     # --------------------------------------------------------------------------------- Lightning hooks
     def setup(self, stage: str | None = None) -> None:
@@ -128,19 +129,13 @@ class TextDataModule(LightningDataModule):
         limit = tokenizer.model_max_length
         if limit < 1_000_000 and self.hparams.max_length > limit:  # huge values mean "not recorded"
             raise DataError(f"data.max_length={self.hparams.max_length} exceeds the tokenizer's limit of {limit}")
-        label_to_id = {label: index for index, label in enumerate(self.label_names)}
         for split, examples in self.examples.items():
-            for example in examples:
-                if example.label not in label_to_id:
-                    raise DataError(
-                        f"{example.source}: label '{example.label}' never occurs in the training data "
-                        f"(labels: {self.label_names})"
-                    )
+            targets = [self.codec.encode(example.label, example.source) for example in examples]
             pairs = [example.text_pair for example in examples] if self.hparams.text_pair_column else None
             encoding = tokenizer(
                 [example.text for example in examples], pairs, truncation=True, max_length=self.hparams.max_length
             )
-            self.datasets[split] = EncodedDataset(dict(encoding), [label_to_id[example.label] for example in examples])
+            self.datasets[split] = EncodedDataset(dict(encoding), targets)
         self.collator = DataCollatorWithPadding(tokenizer)
 
     def train_dataloader(self) -> DataLoader:
@@ -192,6 +187,10 @@ class TextDataModule(LightningDataModule):
             raise DataError("no validation data: set data.val_file or a data.val_ratio above 0")
         return {split: loaded[split] for split in SPLITS if split in loaded}
 
+    @property
+    def _empty_labels_allowed(self) -> bool:
+        return LABEL_CODECS.lookup(self.hparams.task).allows_empty
+
     def _read(self, path: str) -> list[Example]:
         return self._convert(read_table(path), str(Path(path)))
 
@@ -201,13 +200,14 @@ class TextDataModule(LightningDataModule):
         missing = [column for column in columns if column not in rows[0]]
         if missing:
             raise DataError(f"{source}: no column '{missing[0]}' (columns: {list(rows[0])})")
+        required = [column for column in columns if column != hp.label_column or not self._empty_labels_allowed]
         examples = []
         for number, row in enumerate(rows, start=1):
             where = f"{source}: row {number}"
-            for column in columns:
+            for column in required:
                 value = row.get(column)
                 if value is None or not value.strip():
                     raise DataError(f"{where}: empty value in column '{column}'")
             pair = row[hp.text_pair_column] if hp.text_pair_column else None
-            examples.append(Example(where, row[hp.text_column], pair, row[hp.label_column].strip()))
+            examples.append(Example(where, row[hp.text_column], pair, (row[hp.label_column] or "").strip()))
         return examples

@@ -27,7 +27,7 @@ def test_string_labels_map_to_sorted_ids(tiny_csv, tiny_encoder):
     assert data.label_names == ["neg", "pos"] and data.num_labels == 2
     data.setup("fit")
     for dataset, examples in zip(data.datasets.values(), data.examples.values(), strict=True):
-        assert [data.label_names[i] for i in dataset.label_ids] == [example.label for example in examples]
+        assert [data.label_names[i] for i in dataset.targets] == [example.label for example in examples]
 
 
 def test_numeric_labels_sort_as_numbers(tmp_path, tiny_encoder):
@@ -40,8 +40,12 @@ def test_pairs_are_tokenized_as_pairs(tiny_csv, tiny_encoder):
     data = data_module(tiny_csv, tiny_encoder, text_pair_column="context")
     data.setup("fit")
     batch = next(iter(data.val_dataloader()))
-    assert batch["token_type_ids"].max() == 1  # second segment present
-    assert (batch["input_ids"] == 3).sum(dim=1).min() == 2  # two [SEP]s per row
+    for ids, types, mask in zip(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"], strict=True):
+        separators = (ids == 3).nonzero().flatten().tolist()  # [SEP] is id 3 in the tiny vocabulary
+        assert len(separators) == 2 and ids[0] == 2  # [CLS] a [SEP] b [SEP]
+        first, second = separators
+        assert types[: first + 1].eq(0).all() and types[first + 1 : second + 1].eq(1).all()
+        assert types[second + 1 :].eq(0).all() and mask[second + 1 :].eq(0).all()  # padding
 
 
 def test_batches_are_padded_to_their_longest_member_only(tiny_csv, tiny_encoder):

@@ -1,0 +1,58 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from project.data.labels import LABEL_CODECS
+from project.errors import ConfigError
+from project.model.tasks import TASKS, build_task
+
+
+def test_every_task_has_a_label_codec_of_the_same_name():
+    assert sorted(TASKS) == sorted(LABEL_CODECS) == ["multi_label", "regression", "single_label"]
+
+
+def test_single_label_is_cross_entropy_with_accuracy_and_macro_f1():
+    task = build_task("single_label", 3)
+    logits, targets = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 3.0]]), torch.tensor([0, 1])
+    assert task.loss(logits, targets) == pytest.approx(F.cross_entropy(logits, targets).item())
+    metrics = task.metrics()
+    metrics.update(task.scores(logits), targets)
+    assert {key: round(value.item(), 4) for key, value in metrics.compute().items()} == {"acc": 0.5, "f1": 0.3333}
+
+
+def test_multi_label_is_bce_with_thresholded_f1_and_auroc_only_where_defined():
+    task = build_task("multi_label", 3, ["a", "b", "c"], threshold=0.5)
+    logits = torch.tensor([[3.0, -3.0, -3.0], [-3.0, 3.0, -3.0], [1.0, -1.0, -2.0], [-1.0, 2.0, -3.0]])
+    targets = torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 0], [0, 1, 0]])
+    assert task.loss(logits, targets) == pytest.approx(F.binary_cross_entropy_with_logits(logits, targets).item())
+    metrics = task.metrics()
+    metrics.update(*task.metric_inputs(logits, targets))
+    values = {key: round(value.item(), 4) for key, value in metrics.compute().items()}
+    # 'c' never occurs: no AUROC for it (torchmetrics alone would report 0 and halve the mean).
+    assert values["auroc/a"] == 1.0 and values["auroc/b"] == 1.0 and "auroc/c" not in values
+    assert values["auroc"] == 1.0
+    assert values["f1_micro"] == pytest.approx(2 * 3 / (2 * 3 + 1), abs=1e-4)  # TP 3, FP 1 (row 3 predicts 'a'), FN 0
+
+
+def test_regression_is_mse_with_pearson_and_spearman():
+    task = build_task("regression", 1)
+    assert task.num_outputs == 1
+    predictions, targets = torch.tensor([[1.0], [2.0], [4.0]]), torch.tensor([1.0, 3.0, 5.0])
+    assert task.loss(predictions, targets).item() == pytest.approx(2 / 3)
+    metrics = task.metrics()
+    metrics.update(task.scores(predictions), targets)
+    values = metrics.compute()
+    assert values["spearman"].item() == pytest.approx(1.0, abs=1e-5) and 0.9 < values["pearson"].item() < 1.0
+
+
+@pytest.mark.parametrize(
+    "name, options, message",
+    [
+        ("multi_class", {}, r"unknown model.task 'multi_class'; choose from \['multi_label', 'regression', 'single"),
+        ("multi_label", {"threshold": 1.5}, r"threshold must be in \(0, 1\)"),
+        ("single_label", {"smoothing": 0.1}, "model.task_options for 'single_label'"),
+    ],
+)
+def test_bad_task_configs_fail_in_one_line(name, options, message):
+    with pytest.raises(ConfigError, match=message):
+        build_task(name, 3, **options)
