@@ -117,6 +117,13 @@ class FitCLI(LightningCLI):
         trainer = self.trainer
         # Read and validate the data before anything is written, so bad input leaves no half-made run directory.
         self.datamodule.setup("fit")
+        checkpoint = trainer.checkpoint_callback
+        if checkpoint is not None and checkpoint.monitor and hasattr(self.model, "logged_metric_names"):
+            known = self.model.logged_metric_names()
+            if checkpoint.monitor not in known:
+                raise UserError(
+                    f"checkpoint.monitor '{checkpoint.monitor}' is never logged; choose from {sorted(known)}"
+                )
         labels = getattr(self.model.hparams, "label_names", None)
         if labels:
             _write_json(Path(trainer.log_dir) / "labels.json", {"label_names": list(labels)})
@@ -142,12 +149,17 @@ def _write_json(path: Path, content: dict) -> None:
     os.replace(partial, path)  # readers never see half a file
 
 
-def main(argv: list[str] | None = None) -> None:
-    """`python -m project.fit [options]`; `argv` None reads the command line. User errors print one line, exit 2."""
+def run_with_user_errors(job):
+    """Run `job()`; a UserError prints one line and exits with status 2 (the traceback with BERT_TEMPLATE_DEBUG=1)."""
     try:
-        FitCLI(args=argv).fit_and_test()
+        return job()
     except UserError as error:
         if os.environ.get(DEBUG_ENV):
             raise
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m project.fit [options]`; `argv` None reads the command line."""
+    run_with_user_errors(lambda: FitCLI(args=argv).fit_and_test())

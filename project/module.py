@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import torch
 from lightning.pytorch import LightningModule
 from torch import Tensor
 from torchmetrics import MetricCollection
@@ -14,9 +15,12 @@ from project.model.encoder import load_encoder
 from project.model.heads import ClassifierHead
 from project.model.pooling import build_pooler
 from project.model.tasks import build_task
-from project.optim.optimizers import build_optimizer, decay_groups
+from project.optim.optimizers import OPTIMIZERS, build_optimizer, l1_penalty, parameter_groups
 from project.optim.schedules import SCHEDULES, build_schedule, warmup_steps
 from project.pretrained import DEFAULT_ENCODER
+
+# Which parameters an L1 penalty covers, by name prefix.
+L1_SCOPES = {"head": ("pooler.", "head."), "encoder": ("encoder.",), "all": ("",)}
 
 
 class TextClassifier(LightningModule):
@@ -31,8 +35,15 @@ class TextClassifier(LightningModule):
         label_names: list[str] | None = None,
         learning_rate: float = 5e-5,
         weight_decay: float = 0.01,
+        optimizer: str = "adamw",
+        optimizer_options: dict[str, Any] | None = None,
+        head_learning_rate: float | None = None,
+        layer_decay: float | None = None,
         scheduler: str = "linear",
+        scheduler_options: dict[str, Any] | None = None,
         warmup: int | float = 0.1,
+        l1_weight: float = 0.0,
+        l1_scope: str = "head",
         dropout: float = 0.1,
         multi_sample_dropout: int = 1,
         head_hidden_dim: int | None = None,
@@ -54,10 +65,22 @@ class TextClassifier(LightningModule):
             task_options: the task's own options, e.g. {threshold: 0.5} (multi_label).
             num_labels: number of classes; linked from `data.num_labels` by the CLI.
             label_names: class names in id order; linked from the data and stored in checkpoints.
-            learning_rate: peak learning rate, reached at the end of warmup.
-            weight_decay: AdamW decoupled weight decay; never applied to biases and norm weights.
-            scheduler: schedule registry name (see `project.optim.schedules.SCHEDULES`).
+            learning_rate: peak learning rate (of the top encoder layer), reached at the end of warmup.
+            weight_decay: weight decay (decoupled for adamw, L2 for the others); never on biases and norm weights.
+            optimizer: adamw, adam, sgd, rmsprop, adagrad or adadelta (see `project.optim.optimizers`).
+            optimizer_options: passed to the torch optimizer, e.g. {eps: 1e-6, betas: [0.9, 0.98]} or
+                {momentum: 0.9, nesterov: true}.
+            head_learning_rate: learning rate of the pooler and head (null: learning_rate), often 10-100x higher.
+            layer_decay: layer-wise lr decay: each encoder layer below the top gets x layer_decay, embeddings
+                lowest (null: one lr for the whole encoder).
+            scheduler: linear, cosine, cosine_with_restarts, polynomial, constant, constant_with_warmup,
+                inverse_sqrt, cosine_with_min_lr, warmup_stable_decay (transformers' own); step, multistep,
+                exponential, cosine_annealing, reduce_on_plateau, lambda (torch's, after warmup).
+            scheduler_options: the schedule's own options, e.g. {num_cycles: 2}, {power: 2.0, lr_end: 1e-7},
+                {step_size: 100, gamma: 0.5}, {monitor: val/loss, patience: 2}, {warmup_type: constant}.
             warmup: a float in [0, 1) is a share of the optimizer steps; an integer is a number of steps.
+            l1_weight: weight of an L1 penalty (sum of absolute values) added to the training loss.
+            l1_scope: which parameters the L1 penalty covers: head, encoder or all.
             dropout: head dropout (on the pooled vector, and in the bottleneck).
             multi_sample_dropout: number of dropout masks whose logits are averaged (1 = plain dropout).
             head_hidden_dim: if set, a bottleneck Linear -> norm -> activation -> dropout before the classifier.
@@ -70,7 +93,10 @@ class TextClassifier(LightningModule):
         """
         super().__init__()
         self.save_hyperparameters()
-        SCHEDULES.lookup(scheduler)  # an unknown name fails now, not after the data is tokenized
+        SCHEDULES.lookup(scheduler)  # unknown names fail now, not after the data is tokenized
+        OPTIMIZERS.lookup(optimizer)
+        if l1_scope not in L1_SCOPES:
+            raise ConfigError(f"unknown model.l1_scope '{l1_scope}'; choose from {sorted(L1_SCOPES)}")
         self.task = build_task(task, num_labels, label_names, **(task_options or {}))
         self.encoder = load_encoder(encoder, encoder_attention_dropout, encoder_hidden_dropout)
         config = self.encoder.config
@@ -110,7 +136,20 @@ class TextClassifier(LightningModule):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss, _, targets = self.shared_step(batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(targets))
+        if self.hparams.l1_weight:
+            prefixes = L1_SCOPES[self.hparams.l1_scope]
+            penalty = l1_penalty(
+                p for name, p in self.named_parameters() if name.startswith(prefixes) and p.requires_grad
+            )
+            self.log("train/l1", penalty, batch_size=len(targets))
+            loss = loss + self.hparams.l1_weight * penalty
         return loss
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        # After AMP unscaling, before the Trainer clips: the norm an explosion would show.
+        gradients = [p.grad for p in self.parameters() if p.grad is not None]
+        if gradients:
+            self.log("train/grad_norm", torch.nn.utils.get_total_norm(gradients))
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val", self.val_metrics)
@@ -142,9 +181,24 @@ class TextClassifier(LightningModule):
         self._check_resumed_plan()
         total_steps = self.planned_total_steps
         hp = self.hparams
-        optimizer = build_optimizer("adamw", decay_groups(self.named_parameters(), hp.weight_decay), hp.learning_rate)
-        schedule = build_schedule(hp.scheduler, optimizer, warmup_steps(hp.warmup, total_steps), total_steps)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step", "frequency": 1}}
+        groups = parameter_groups(
+            self.named_parameters(), hp.learning_rate, hp.weight_decay, self.encoder.config.num_hidden_layers,
+            hp.head_learning_rate, hp.layer_decay,
+        )  # fmt: skip
+        optimizer = build_optimizer(hp.optimizer, groups, hp.learning_rate, **(hp.optimizer_options or {}))
+        warmup = self.planned_warmup_steps = warmup_steps(hp.warmup, total_steps)
+        schedules = build_schedule(hp.scheduler, optimizer, warmup, total_steps, **(hp.scheduler_options or {}))
+        for schedule in schedules:
+            if "monitor" in schedule and schedule["monitor"] not in self.logged_metric_names():
+                raise ConfigError(
+                    f"model.scheduler_options.monitor '{schedule['monitor']}' is never logged; "
+                    f"choose from {sorted(self.logged_metric_names())}"
+                )
+        return [optimizer], schedules
+
+    def logged_metric_names(self) -> set[str]:
+        """The scalar metrics every validation logs: what a checkpoint or a plateau schedule can monitor."""
+        return {"val/loss", *self.val_metrics.keys(keep_base=False)}
 
     # A schedule's step function is rebuilt from the config, but its step counter comes from the checkpoint: a
     # resumed run with a different length would silently jump to another curve. Record the plan; refuse a change.

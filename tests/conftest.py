@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from lightning.pytorch import Trainer, seed_everything
 from transformers import BertConfig, BertModel, BertTokenizerFast
+
+from project.data.datamodule import TextDataModule
+from project.module import TextClassifier
 
 POSITIVE = ["great", "superb", "moving", "fun", "brilliant", "warm"]
 NEGATIVE = ["dull", "boring", "awful", "flat", "tedious", "cold"]
@@ -70,3 +74,25 @@ def write_csv(path: Path, rows: list[dict[str, str]], delimiter: str = ",") -> P
 @pytest.fixture
 def tiny_csv(tmp_path) -> Path:
     return write_csv(tmp_path / "reviews.csv", make_rows(120, pairs=True))
+
+
+def tiny_setup(tiny_csv, tiny_encoder, batch_size=8, **model_options):
+    """A TextClassifier and TextDataModule on the tiny encoder and CSV (pairs on), seeded."""
+    seed_everything(0)
+    data = TextDataModule(
+        train_file=str(tiny_csv), text_column="review", label_column="sentiment", text_pair_column="context",
+        tokenizer=tiny_encoder, batch_size=batch_size,
+    )  # fmt: skip
+    model = TextClassifier(
+        encoder=tiny_encoder, num_labels=data.num_labels, label_names=data.label_names, **model_options
+    )
+    return model, data
+
+
+def trainer(**options) -> Trainer:
+    """A quiet CPU Trainer: no logger, checkpoints, progress bar or summary unless asked."""
+    defaults = dict(
+        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False,
+    )  # fmt: skip
+    return Trainer(**{**defaults, **options})

@@ -14,3 +14,8 @@ class ExitAtEpochStart(Callback):
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         if trainer.current_epoch == self.epoch:
             os._exit(137)
+
+
+def halve_every_ten_steps(step: int) -> float:
+    """A user's own lr factor, reached by the `lambda` schedule as `tests.helpers:halve_every_ten_steps`."""
+    return 0.5 ** (step // 10)

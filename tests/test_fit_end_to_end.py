@@ -54,7 +54,7 @@ def test_fit_writes_metrics_labels_checkpoints_and_curves(tmp_path, tiny_encoder
 
     scalars = read_scalars(run_dir)
     # 48 training rows / batch 8 = 6 optimizer steps an epoch, 12 in all; warmup is 30% of them = 3 steps.
-    for group in ("decay", "no_decay"):
+    for group in ("encoder", "encoder_no_decay", "head", "head_no_decay"):
         learning_rates = [value for _, value in scalars[f"lr-AdamW/{group}"]]
         assert [step for step, _ in scalars[f"lr-AdamW/{group}"]] == list(range(12))
         peak = learning_rates.index(max(learning_rates))
@@ -85,8 +85,8 @@ def test_ckpt_path_last_resumes_a_killed_run_in_place_on_the_same_schedule(tmp_p
     uninterrupted = fit(*tiny_args(tmp_path / "again", tiny_encoder))
     assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
     reference = read_scalars(tmp_path / "again" / "runs" / "lightning_logs" / "version_0")
-    steps, values = zip(*scalars["lr-AdamW/decay"], strict=True)
-    reference_steps, reference_values = zip(*reference["lr-AdamW/decay"], strict=True)
+    steps, values = zip(*scalars["lr-AdamW/encoder"], strict=True)
+    reference_steps, reference_values = zip(*reference["lr-AdamW/encoder"], strict=True)
     assert steps == reference_steps and values == pytest.approx(reference_values, rel=1e-9)
 
 

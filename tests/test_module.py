@@ -3,35 +3,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from lightning.pytorch import Callback, Trainer, seed_everything
+from lightning.pytorch import Callback
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from project.data.datamodule import TextDataModule
 from project.errors import ConfigError
 from project.model.pooling import POOLERS
 from project.module import TextClassifier
+from tests.conftest import tiny_setup, trainer
 from tests.tensorboard_events import read_scalars
-
-
-def tiny_setup(tiny_csv, tiny_encoder, batch_size=8, **model_options):
-    seed_everything(0)
-    data = TextDataModule(
-        train_file=str(tiny_csv), text_column="review", label_column="sentiment", text_pair_column="context",
-        tokenizer=tiny_encoder, batch_size=batch_size,
-    )  # fmt: skip
-    model = TextClassifier(
-        encoder=tiny_encoder, num_labels=data.num_labels, label_names=data.label_names, **model_options
-    )
-    return model, data
-
-
-def trainer(**options) -> Trainer:
-    defaults = dict(
-        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False,
-    )  # fmt: skip
-    return Trainer(**{**defaults, **options})
 
 
 def test_forward_gives_one_logit_per_label(tiny_csv, tiny_encoder):
@@ -73,7 +53,7 @@ def test_accumulation_steps_the_schedule_once_per_optimizer_step(tmp_path, tiny_
     for window in range(5):  # both batches of a window see the same learning rate; the next window a new one
         assert first_epoch[2 * window] == first_epoch[2 * window + 1] != first_epoch[2 * window + 2]
     assert first_epoch[:6:2] == pytest.approx([0.0, 1e-3 / 6, 2e-3 / 6])
-    logged = read_scalars(Path(run.log_dir))["lr-AdamW/decay"]
+    logged = read_scalars(Path(run.log_dir))["lr-AdamW/encoder"]
     assert sorted({step for step, _ in logged}) == list(range(12))  # one learning rate per optimizer step
     by_step = dict(logged)
     assert [by_step[step] for step in range(6)] == pytest.approx(record.per_batch[:11:2])
@@ -83,7 +63,8 @@ def test_configure_optimizers_has_named_groups_and_a_per_step_schedule(tiny_csv,
     model, data = tiny_setup(tiny_csv, tiny_encoder)
     run = trainer(max_epochs=1)
     run.fit(model, datamodule=data)
-    assert [group["name"] for group in run.optimizers[0].param_groups] == ["decay", "no_decay"]
+    names = [group["name"] for group in run.optimizers[0].param_groups]
+    assert names == ["encoder", "encoder_no_decay", "head", "head_no_decay"]
     config = run.lr_scheduler_configs[0]
     assert config.interval == "step" and config.frequency == 1
 
@@ -97,7 +78,7 @@ def test_training_learns_the_toy_task(tiny_csv, tiny_encoder):
 
 
 def test_unknown_scheduler_fails_at_construction(tiny_encoder):
-    with pytest.raises(ConfigError, match="unknown scheduler 'cosin'"):
+    with pytest.raises(ConfigError, match="unknown model.scheduler 'cosin'"):
         TextClassifier(encoder=tiny_encoder, scheduler="cosin")
 
 
@@ -109,6 +90,7 @@ class RecordLoss(Callback):
         self.losses.append(outputs["loss"].item())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
 @pytest.mark.parametrize("pooling", sorted(POOLERS))
 def test_every_pooler_trains_20_steps_with_finite_loss(tiny_csv, tiny_encoder, pooling, precision):

@@ -1,35 +1,92 @@
-"""Optimizer registry and named parameter groups (names show up in TensorBoard as lr-<Optimizer>/<group>)."""
+"""Optimizer registry and named parameter groups (names show in TensorBoard as lr-<Optimizer>/<group>).
+
+Takes parameter names and counts, not model classes: a parameter under `encoder.` belongs to the encoder (its depth
+read from `embeddings` / `layer.<i>` in the name), everything else to the head (pooler and classifier).
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
+from project.errors import ConfigError
 from project.registry import Registry
 
-OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer")
+OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("model.optimizer")
 register_optimizer = OPTIMIZERS.register
 
-
-@register_optimizer("adamw")
-def adamw(groups: list[dict], lr: float, **options) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(groups, lr=lr, **options)
+# Options go straight to torch: eps and betas (adam, adamw), momentum, nesterov and dampening (sgd), alpha and
+# centered (rmsprop), rho (adadelta), lr_decay (adagrad), and fused/foreach where torch has them.
+for _name, _optimizer in (
+    ("adamw", torch.optim.AdamW),
+    ("adam", torch.optim.Adam),
+    ("sgd", torch.optim.SGD),
+    ("rmsprop", torch.optim.RMSprop),
+    ("adagrad", torch.optim.Adagrad),
+    ("adadelta", torch.optim.Adadelta),
+):
+    register_optimizer(_name)(_optimizer)
 
 
 def build_optimizer(name: str, groups: list[dict], lr: float, **options) -> torch.optim.Optimizer:
-    return OPTIMIZERS.lookup(name)(groups, lr=lr, **options)
+    """`options` are `model.optimizer_options`; a wrong one is a one-line ConfigError naming the optimizer."""
+    factory = OPTIMIZERS.lookup(name)
+    try:
+        return factory(groups, lr=lr, **options)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"model.optimizer_options for '{name}': {error}") from None
 
 
-def decay_groups(named_parameters: Iterable[tuple[str, nn.Parameter]], weight_decay: float) -> list[dict]:
-    """Two named groups: matrices decay; biases and norm weights (every 1-D tensor) do not, as in BERT's recipe."""
-    decay, no_decay = [], []
-    for _, parameter in named_parameters:
-        if parameter.requires_grad:
-            (no_decay if parameter.ndim < 2 else decay).append(parameter)
-    groups = [
-        {"name": "decay", "params": decay, "weight_decay": weight_decay},
-        {"name": "no_decay", "params": no_decay, "weight_decay": 0.0},
-    ]
-    return [group for group in groups if group["params"]]
+_LAYER = re.compile(r"\.layers?\.(\d+)\.")
+
+
+def encoder_depth(name: str, num_layers: int) -> int:
+    """0 for embeddings, i + 1 for transformer layer i, num_layers + 1 for anything above (a final norm)."""
+    if "embeddings" in name:
+        return 0
+    match = _LAYER.search(name)
+    return int(match.group(1)) + 1 if match else num_layers + 1
+
+
+def parameter_groups(
+    named_parameters: Iterable[tuple[str, nn.Parameter]],
+    learning_rate: float,
+    weight_decay: float,
+    num_layers: int,
+    head_learning_rate: float | None = None,
+    layer_decay: float | None = None,
+) -> list[dict]:
+    """Named groups with their own lr and weight decay.
+
+    - no weight decay for biases and norm weights (every 1-D tensor): groups ending in `_no_decay`;
+    - the head (`head`) at `head_learning_rate` (default: `learning_rate`);
+    - the encoder as one group (`encoder`) or, with `layer_decay` d, one per depth: the top layer at
+      `learning_rate`, each layer below it x d, embeddings lowest (`embeddings`, `layer_1` ... `layer_L`, `top`).
+    """
+    if layer_decay is not None and not 0 < layer_decay <= 1:
+        raise ConfigError(f"model.layer_decay must be in (0, 1], got {layer_decay}")
+    groups: dict[str, dict] = {}
+    for name, parameter in named_parameters:
+        if not parameter.requires_grad:
+            continue
+        if not name.startswith("encoder."):
+            group, lr = "head", head_learning_rate or learning_rate
+        elif layer_decay is None:
+            group, lr = "encoder", learning_rate
+        else:
+            depth = encoder_depth(name, num_layers)
+            group = {0: "embeddings", num_layers + 1: "top"}.get(depth, f"layer_{depth}")
+            lr = learning_rate * layer_decay ** max(0, num_layers - depth)
+        decays = parameter.ndim >= 2
+        key = group if decays else f"{group}_no_decay"
+        groups.setdefault(key, {"name": key, "params": [], "lr": lr, "weight_decay": weight_decay if decays else 0.0})
+        groups[key]["params"].append(parameter)
+    return list(groups.values())
+
+
+def l1_penalty(parameters: Iterable[Tensor]) -> Tensor:
+    """Sum of absolute values (the notes' hand-written L1), in fp32."""
+    return sum(parameter.float().abs().sum() for parameter in parameters)

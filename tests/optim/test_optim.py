@@ -1,35 +1,68 @@
+import math
+
 import pytest
 import torch
 from torch import nn
 
 from project.errors import ConfigError
-from project.optim.optimizers import build_optimizer, decay_groups
+from project.optim.optimizers import OPTIMIZERS, build_optimizer, encoder_depth, l1_penalty, parameter_groups
 from project.optim.schedules import SCHEDULES, build_schedule, warmup_steps
 
+# Options a schedule needs to be built at all, for the tests that loop over the registry.
+REQUIRED_OPTIONS = {"lambda": {"lr_lambda": "tests.helpers:halve_every_ten_steps"}}
 
-def lr_curve(name: str, warmup: int, total: int) -> list[float]:
-    parameter = nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.SGD([parameter], lr=1.0)
-    schedule = build_schedule(name, optimizer, warmup, total)
-    curve = []
+
+def schedule_values(name: str, warmup: int, total: int, lr: float = 1.0, **options) -> list[float]:
+    """The schedule's own lr at each optimizer step, from a throwaway optimizer."""
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
+    configs = build_schedule(name, optimizer, warmup, total, **{**REQUIRED_OPTIONS.get(name, {}), **options})
+    values = []
     for _ in range(total):
-        curve.append(optimizer.param_groups[0]["lr"])
+        values.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
-        schedule.step()
-    return curve
+        for config in configs:
+            if config["interval"] == "step":
+                config["scheduler"].step()
+    return values
 
 
 def test_linear_warmup_then_linear_decay_by_hand():
     # Independent reference: the formula, not transformers (which our schedule calls).
     expected = [step / 4 if step < 4 else (10 - step) / 6 for step in range(10)]
-    assert lr_curve("linear", 4, 10) == pytest.approx(expected)
+    assert schedule_values("linear", 4, 10) == pytest.approx(expected)
+
+
+def test_cosine_by_hand():
+    expected = [step / 2 if step < 2 else 0.5 * (1 + math.cos(math.pi * (step - 2) / 8)) for step in range(10)]
+    assert schedule_values("cosine", 2, 10) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
-def test_every_schedule_warms_up_linearly_to_the_peak(name):
-    curve = lr_curve(name, 5, 50)
-    assert curve[:6] == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
-    assert max(curve) == pytest.approx(1.0)
+def test_every_schedule_rises_through_warmup_to_the_peak_and_stays_finite(name):
+    warmup = 0 if name == "constant" else 5
+    values = schedule_values(name, warmup, 40)
+    assert all(math.isfinite(value) and value >= 0 for value in values)
+    assert all(a <= b for a, b in zip(values[:warmup], values[1 : warmup + 1], strict=True))
+    assert values[warmup] == pytest.approx(1.0) and max(values) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "name, options, check",
+    [
+        ("step", {"step_size": 10, "gamma": 0.5}, lambda v: v[4:14] == [1.0] * 10 and v[14] == 0.5),
+        ("multistep", {"milestones": [5, 10], "gamma": 0.1}, lambda v: v[8] == 1.0 and v[9] == pytest.approx(0.1)),
+        ("exponential", {"final_factor": 0.01}, lambda v: v[-1] == pytest.approx(0.01 ** (35 / 36), rel=1e-6)),
+        ("cosine_annealing", {"eta_min": 0.1}, lambda v: v[4] == 1.0 and v[-1] > 0.1),
+        ("lambda", {}, lambda v: v[13] == 1.0 and v[14] == 0.5 and v[24] == 0.25),
+        ("cosine_with_min_lr", {"min_lr_rate": 0.2}, lambda v: min(v[4:]) >= 0.2 - 1e-9),
+        ("polynomial", {"power": 2.0, "lr_end": 0.0}, lambda v: v[-1] < v[-2] < v[4]),
+        ("warmup_stable_decay", {"decay_ratio": 0.25}, lambda v: v[4:30] == [1.0] * 26 and v[-1] < 0.1),
+        ("reduce_on_plateau", {"warmup_type": "constant", "warmup_factor": 0.1}, lambda v: v[:4] == [0.1] * 4),
+        ("step", {"warmup_type": "constant", "warmup_factor": 0.25}, lambda v: v[:4] == [0.25] * 4 and v[4] == 1.0),
+    ],
+)
+def test_schedule_options_shape_the_curve(name, options, check):
+    assert check(schedule_values(name, 4, 40, **options))
 
 
 @pytest.mark.parametrize(
@@ -45,19 +78,92 @@ def test_impossible_warmup_is_a_config_error(warmup):
         warmup_steps(warmup, 100)
 
 
-def test_unknown_names_list_the_choices():
-    with pytest.raises(ConfigError, match=r"unknown scheduler 'lineer'; choose from \[.*'linear'"):
-        lr_curve("lineer", 1, 10)
-    with pytest.raises(ConfigError, match=r"unknown optimizer 'adamm'; choose from \['adamw'\]"):
+@pytest.mark.parametrize(
+    "name, options, message",
+    [
+        ("lineer", {}, r"unknown model.scheduler 'lineer'; choose from \[.*'linear'"),
+        ("cosine", {"cycles": 2}, "model.scheduler_options for 'cosine': .*'cycles'"),
+        ("step", {"warmup_type": "cubic"}, r"warmup_type 'cubic'; choose from \['constant', 'linear'\]"),
+        ("lambda", {"lr_lambda": "no.such.module:f"}, "lr_lambda 'no.such.module:f'"),
+        ("lambda", {"lr_lambda": "no_colon"}, "lr_lambda must name a function"),
+        ("constant", {}, "'constant' has no warmup"),
+    ],
+)
+def test_bad_schedules_fail_in_one_line(name, options, message):
+    with pytest.raises(ConfigError, match=message):
+        schedule_values(name, 2, 10, **options)
+
+
+def test_unknown_or_misconfigured_optimizers_fail_in_one_line():
+    with pytest.raises(ConfigError, match=r"unknown model.optimizer 'adamm'; choose from \['adadelta', 'adagrad'"):
         build_optimizer("adamm", [], 1e-3)
+    with pytest.raises(ConfigError, match="model.optimizer_options for 'sgd'"):
+        build_optimizer("sgd", [{"params": [nn.Parameter(torch.zeros(1))]}], 1e-3, nesterov=True)  # needs momentum
 
 
-def test_biases_and_norm_weights_are_not_decayed():
-    model = nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 4), nn.LayerNorm(4))
-    model[0].weight.requires_grad_(False)  # frozen parameters belong to no group
-    groups = {group["name"]: group for group in decay_groups(model.named_parameters(), 0.01)}
-    assert groups["decay"]["weight_decay"] == 0.01 and groups["no_decay"]["weight_decay"] == 0.0
-    assert [tuple(p.shape) for p in groups["decay"]["params"]] == [(4, 4)]
-    assert {id(p) for p in groups["no_decay"]["params"]} == {id(model[1].bias), id(model[2].weight), id(model[2].bias)}
-    optimizer = build_optimizer("adamw", list(groups.values()), 1e-3)
-    assert [group["name"] for group in optimizer.param_groups] == ["decay", "no_decay"]
+NAMES = [
+    ("encoder.embeddings.word_embeddings.weight", (10, 4)),
+    ("encoder.embeddings.LayerNorm.weight", (4,)),
+    ("encoder.encoder.layer.0.attention.self.query.weight", (4, 4)),
+    ("encoder.encoder.layer.0.attention.self.query.bias", (4,)),
+    ("encoder.encoder.layer.1.output.dense.weight", (4, 4)),
+    ("pooler.score.0.weight", (4, 4)),
+    ("head.linear.weight", (2, 4)),
+    ("head.linear.bias", (2,)),
+]
+
+
+def named_parameters():
+    return [(name, nn.Parameter(torch.zeros(shape))) for name, shape in NAMES]
+
+
+def summary(groups):
+    return {group["name"]: (group["lr"], group["weight_decay"], len(group["params"])) for group in groups}
+
+
+def test_groups_split_encoder_and_head_and_never_decay_biases_or_norms():
+    groups = summary(parameter_groups(named_parameters(), 1e-4, 0.01, num_layers=2, head_learning_rate=1e-3))
+    assert groups == {
+        "encoder": (1e-4, 0.01, 3),
+        "encoder_no_decay": (1e-4, 0.0, 2),
+        "head": (1e-3, 0.01, 2),
+        "head_no_decay": (1e-3, 0.0, 1),
+    }
+
+
+def test_layer_wise_decay_is_geometric_from_the_top_layer_down_to_the_embeddings():
+    groups = summary(parameter_groups(named_parameters(), 1.0, 0.0, num_layers=2, layer_decay=0.5))
+    assert groups["layer_2"][0] == 1.0  # the top layer
+    assert groups["layer_1"][0] == 0.5 == groups["layer_1_no_decay"][0]
+    assert groups["embeddings"][0] == 0.25 == groups["embeddings_no_decay"][0]  # lowest
+    assert groups["head"][0] == 1.0
+
+
+def test_encoder_depth_reads_layer_numbers_from_names():
+    assert encoder_depth("encoder.embeddings.position_embeddings.weight", 6) == 0
+    assert encoder_depth("encoder.encoder.layer.5.output.dense.weight", 6) == 6
+    assert encoder_depth("encoder.transformer.layers.11.ffn.weight", 12) == 12
+    assert encoder_depth("encoder.final_layer_norm.weight", 6) == 7
+
+
+def test_frozen_parameters_join_no_group_and_bad_decay_is_refused():
+    parameters = named_parameters()
+    parameters[0][1].requires_grad_(False)
+    assert sum(len(g["params"]) for g in parameter_groups(parameters, 1e-3, 0.0, num_layers=2)) == len(NAMES) - 1
+    with pytest.raises(ConfigError, match=r"model.layer_decay must be in \(0, 1\]"):
+        parameter_groups(parameters, 1e-3, 0.0, num_layers=2, layer_decay=1.5)
+
+
+def test_l1_penalty_is_the_sum_of_absolute_values():
+    assert l1_penalty([torch.tensor([1.0, -2.0]), torch.tensor([[-3.0]])]).item() == 6.0
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_every_optimizer_is_built_with_named_groups(name):
+    optimizer = build_optimizer(name, parameter_groups(named_parameters(), 1e-3, 0.01, num_layers=2), 1e-3)
+    assert [group["name"] for group in optimizer.param_groups] == [
+        "encoder",
+        "encoder_no_decay",
+        "head",
+        "head_no_decay",
+    ]
