@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -124,10 +125,17 @@ class FitCLI(LightningCLI):
                 raise UserError(
                     f"checkpoint.monitor '{checkpoint.monitor}' is never logged; choose from {sorted(known)}"
                 )
+        run_dir = Path(trainer.log_dir)
+        fresh = not run_dir.exists()
         labels = getattr(self.model.hparams, "label_names", None)
         if labels:
-            _write_json(Path(trainer.log_dir) / "labels.json", {"label_names": list(labels)})
-        trainer.fit(self.model, datamodule=self.datamodule, ckpt_path=self.config.get("ckpt_path"))
+            _write_json(run_dir / "labels.json", {"label_names": list(labels)})
+        try:
+            trainer.fit(self.model, datamodule=self.datamodule, ckpt_path=self.config.get("ckpt_path"))
+        except UserError:
+            if fresh:  # a config error found once training starts (schedule length, monitor): leave no half-run
+                _remove_run(run_dir)
+            raise
         if trainer.interrupted or "test" not in getattr(self.datamodule, "datasets", {}):
             return
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -139,6 +147,11 @@ class FitCLI(LightningCLI):
             summary = ", ".join(f"{key} {value:.4f}" for key, value in metrics.items())
             print(f"test ({'best checkpoint' if best else 'final weights'}): {summary}")
             print(f"run directory: {trainer.log_dir}  (metrics in {metrics_path.name})")
+
+
+@rank_zero_only
+def _remove_run(run_dir: Path) -> None:
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @rank_zero_only

@@ -12,11 +12,15 @@ from pathlib import Path
 from lightning.pytorch.tuner import Tuner
 
 from project.cli import FitCLI, run_with_user_errors
+from project.errors import ConfigError
 
 
 def find(fit_arguments: list[str], num_training: int, out: Path) -> float | None:
     with tempfile.TemporaryDirectory() as scratch:
         cli = FitCLI(args=[*fit_arguments, "--trainer.default_root_dir", scratch])
+        if cli.model.hparams.head_learning_rate is not None or cli.model.hparams.layer_decay is not None:
+            # Lightning's finder sweeps every parameter group through the same lr, so per-group ratios are lost.
+            raise ConfigError("the lr finder sweeps one lr for all groups: unset model.head_learning_rate/layer_decay")
         result = Tuner(cli.trainer).lr_find(
             cli.model, datamodule=cli.datamodule, num_training=num_training, attr_name="learning_rate"
         )

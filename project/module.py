@@ -149,7 +149,11 @@ class TextClassifier(LightningModule):
         # After AMP unscaling, before the Trainer clips: the norm an explosion would show.
         gradients = [p.grad for p in self.parameters() if p.grad is not None]
         if gradients:
-            self.log("train/grad_norm", torch.nn.utils.get_total_norm(gradients))
+            norm = torch.nn.utils.get_total_norm(gradients)
+            scaler = getattr(self.trainer.precision_plugin, "scaler", None)
+            if scaler is not None and getattr(optimizer, "_step_supports_amp_scaling", False):
+                norm = norm / scaler.get_scale()  # fused optimizers unscale inside step(): these grads are scaled
+            self.log("train/grad_norm", norm)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val", self.val_metrics)
@@ -189,11 +193,14 @@ class TextClassifier(LightningModule):
         warmup = self.planned_warmup_steps = warmup_steps(hp.warmup, total_steps)
         schedules = build_schedule(hp.scheduler, optimizer, warmup, total_steps, **(hp.scheduler_options or {}))
         for schedule in schedules:
-            if "monitor" in schedule and schedule["monitor"] not in self.logged_metric_names():
-                raise ConfigError(
-                    f"model.scheduler_options.monitor '{schedule['monitor']}' is never logged; "
-                    f"choose from {sorted(self.logged_metric_names())}"
-                )
+            if "monitor" in schedule:
+                if schedule["monitor"] not in self.logged_metric_names():
+                    raise ConfigError(
+                        f"model.scheduler_options.monitor '{schedule['monitor']}' is never logged; "
+                        f"choose from {sorted(self.logged_metric_names())}"
+                    )
+                # Step only after epochs that validated, or Lightning finds no fresh metric to read.
+                schedule["frequency"] = self.trainer.check_val_every_n_epoch or 1
         return [optimizer], schedules
 
     def logged_metric_names(self) -> set[str]:

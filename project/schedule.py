@@ -52,7 +52,8 @@ def preview(fit_arguments: list[str]) -> RecordSchedule:
     """Learning rates per group and optimizer step for a fit with these arguments; nothing is trained or kept."""
     record = RecordSchedule()
     with tempfile.TemporaryDirectory() as scratch:
-        quiet = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+        quiet = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+                 "--trainer.num_sanity_val_steps", "0"]  # fmt: skip
         cli = FitCLI(args=[*fit_arguments, *quiet, "--trainer.default_root_dir", scratch])
         cli.trainer.callbacks.append(record)
         try:

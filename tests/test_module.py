@@ -119,3 +119,37 @@ def test_head_options_reach_the_head(tiny_encoder):
     assert model.head.bottleneck[0].in_features == 64  # mean_max doubles hidden 32
     assert isinstance(model.head.bottleneck[1], torch.nn.LayerNorm) and len(model.head.dropouts) == 3
     assert model.encoder.config.hidden_dropout_prob == 0.0 and model.encoder.config.attention_probs_dropout_prob == 0.2
+
+
+def test_grad_norm_is_logged_every_optimizer_step_before_clipping(tmp_path, tiny_csv, tiny_encoder):
+    model, data = tiny_setup(tiny_csv, tiny_encoder)
+    run = trainer(
+        max_epochs=1, accumulate_grad_batches=2, gradient_clip_val=1e-4, log_every_n_steps=1,
+        logger=TensorBoardLogger(tmp_path),
+    )  # fmt: skip
+    run.fit(model, datamodule=data)
+    norms = read_scalars(Path(run.log_dir))["train/grad_norm"]
+    assert [step for step, _ in norms] == list(range(run.global_step))
+    assert min(value for _, value in norms) > 1e-3  # far above the clip threshold: measured before clipping
+
+
+@pytest.mark.parametrize("scope, prefix", [("head", ("pooler.", "head.")), ("encoder", ("encoder.",)), ("all", ("",))])
+def test_l1_penalty_is_added_to_the_loss_and_logged(tiny_csv, tiny_encoder, scope, prefix):
+    model, data = tiny_setup(tiny_csv, tiny_encoder, l1_weight=0.01, l1_scope=scope, dropout=0.0)
+    model.eval()  # no dropout, so two passes agree
+    data.setup("fit")
+    batch = next(iter(data.train_dataloader()))
+    logged = {}
+    model.log = lambda name, value, **kwargs: logged.__setitem__(name, value)
+    loss = model.training_step(batch, 0)
+    base, _, _ = model.shared_step(batch)
+    penalty = sum(p.abs().sum() for name, p in model.named_parameters() if name.startswith(prefix))
+    assert logged["train/l1"].item() == pytest.approx(penalty.item(), rel=1e-5)
+    assert loss.item() == pytest.approx(base.item() + 0.01 * penalty.item(), rel=1e-5)
+
+
+def test_unknown_l1_scope_or_optimizer_fails_at_construction(tiny_encoder):
+    with pytest.raises(ConfigError, match=r"unknown model.l1_scope 'heads'; choose from \['all', 'encoder', 'head'\]"):
+        TextClassifier(encoder=tiny_encoder, l1_scope="heads")
+    with pytest.raises(ConfigError, match="unknown model.optimizer 'lamb'"):
+        TextClassifier(encoder=tiny_encoder, optimizer="lamb")

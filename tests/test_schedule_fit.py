@@ -97,8 +97,8 @@ def test_every_optimizer_trains_20_steps_with_finite_loss(tiny_csv, tiny_encoder
 def test_reduce_on_plateau_lowers_the_lr_after_patience_validations_without_improvement(
     tmp_path, tiny_csv, tiny_encoder
 ):
-    # lr 0 keeps val/loss constant; mode max with it means "never improves".
-    options = {"monitor": "val/loss", "mode": "max", "patience": 1, "factor": 0.5}
+    # An absolute threshold of 1e9 means no validation after the first can ever count as an improvement.
+    options = {"monitor": "val/loss", "patience": 1, "factor": 0.5, "threshold": 1e9, "threshold_mode": "abs"}
     run, scalars = logged_fit(
         tmp_path, tiny_csv, tiny_encoder, max_epochs=4, scheduler="reduce_on_plateau", scheduler_options=options,
         warmup=0.0, learning_rate=1e-3, head_learning_rate=1e-3, optimizer="sgd",
@@ -153,6 +153,7 @@ def test_bad_optimization_configs_fail_in_one_line(capsys, tmp_path, tiny_csv, t
     with pytest.raises(SystemExit) as exit_info:
         main([*arguments, *options])
     assert exit_info.value.code == 2
+    assert not (tmp_path / "lightning_logs").exists()  # no half-made run left behind
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1
     assert __import__("re").search(message, errors[0]), errors[0]

@@ -69,8 +69,8 @@ class MultiLabelCodec(LabelCodec):
     def __init__(self, train_labels: list[str], source: str, delimiter: str = ","):
         super().__init__(train_labels, source, delimiter)
         names = {name for label in train_labels for name in self.split(label, source)}
-        if not names:
-            raise DataError(f"{source}: no row has any label")
+        if len(names) < 2:
+            raise DataError(f"{source}: labels {sorted(names)} found; multi_label needs two or more label names")
         self.label_names = sorted(names, key=_number_or_text)
         self.ids = {name: index for index, name in enumerate(self.label_names)}
 

@@ -8,6 +8,7 @@ training that is a cheap ensemble; in eval dropout is off and it equals one pass
 
 from __future__ import annotations
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from project.errors import ConfigError
@@ -38,8 +39,20 @@ def kaiming_init(weight: Tensor, initializer_range: float) -> None:
     nn.init.kaiming_normal_(weight, nonlinearity="relu")
 
 
+class BatchNorm(nn.BatchNorm1d):
+    """BatchNorm1d that uses its running statistics for a training batch of one (an epoch's last batch can be),
+    where batch statistics do not exist and torch would raise mid-epoch."""
+
+    def forward(self, features: Tensor) -> Tensor:
+        if self.training and features.shape[0] == 1:
+            return F.batch_norm(
+                features, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+            )
+        return super().forward(features)
+
+
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh}
-NORMS = {"layer": nn.LayerNorm, "batch": nn.BatchNorm1d}
+NORMS = {"layer": nn.LayerNorm, "batch": BatchNorm}
 
 
 class ClassifierHead(nn.Module):

@@ -48,6 +48,11 @@ def _token_mask(attention_mask: Tensor) -> Tensor:
     return attention_mask.bool().unsqueeze(-1)
 
 
+def _zero_empty_rows(pooled: Tensor, attention_mask: Tensor) -> Tensor:
+    """(B, H') -> (B, H') with zeros for rows whose mask has no token at all."""
+    return pooled.masked_fill(~attention_mask.bool().any(dim=1, keepdim=True), 0.0)
+
+
 def _masked_mean(hidden: Tensor, attention_mask: Tensor) -> Tensor:
     """(B, T, H) fp32 -> (B, H); a row without tokens gives zeros, not NaN."""
     mask = _token_mask(attention_mask)
@@ -70,7 +75,7 @@ class ClsPooler(Pooler):
     """The first token's vector ([CLS] for BERT). Padding sits at the end, so it never matters."""
 
     def forward(self, hidden_states: Tensor, attention_mask: Tensor, all_hidden_states=None) -> Tensor:
-        return hidden_states[:, 0]
+        return _zero_empty_rows(hidden_states[:, 0], attention_mask)
 
 
 @register_pooler("mean")
@@ -199,4 +204,5 @@ class ConcatLastPooler(Pooler):
         return self.layers * hidden_size
 
     def forward(self, hidden_states: Tensor, attention_mask: Tensor, all_hidden_states=None) -> Tensor:
-        return torch.cat([layer[:, 0] for layer in all_hidden_states[-self.layers :]], dim=-1)
+        pooled = torch.cat([layer[:, 0] for layer in all_hidden_states[-self.layers :]], dim=-1)
+        return _zero_empty_rows(pooled, attention_mask)

@@ -41,11 +41,12 @@ def build_optimizer(name: str, groups: list[dict], lr: float, **options) -> torc
 
 
 _LAYER = re.compile(r"\.layers?\.(\d+)\.")
+_EMBEDDINGS = re.compile(r"(^|\.)embeddings\.")  # not DeBERTa's rel_embeddings, which every layer uses
 
 
 def encoder_depth(name: str, num_layers: int) -> int:
     """0 for embeddings, i + 1 for transformer layer i, num_layers + 1 for anything above (a final norm)."""
-    if "embeddings" in name:
+    if _EMBEDDINGS.search(name):
         return 0
     match = _LAYER.search(name)
     return int(match.group(1)) + 1 if match else num_layers + 1
@@ -73,7 +74,7 @@ def parameter_groups(
         if not parameter.requires_grad:
             continue
         if not name.startswith("encoder."):
-            group, lr = "head", head_learning_rate or learning_rate
+            group, lr = "head", learning_rate if head_learning_rate is None else head_learning_rate
         elif layer_decay is None:
             group, lr = "encoder", learning_rate
         else:
@@ -84,6 +85,8 @@ def parameter_groups(
         key = group if decays else f"{group}_no_decay"
         groups.setdefault(key, {"name": key, "params": [], "lr": lr, "weight_decay": weight_decay if decays else 0.0})
         groups[key]["params"].append(parameter)
+    if layer_decay is not None and not any(name.startswith("layer_") for name in groups):
+        raise ConfigError("model.layer_decay: no encoder parameter name has a layer number ('.layer.<i>.'); unset it")
     return list(groups.values())
 
 

@@ -27,7 +27,7 @@ def build_schedule(name: str, optimizer, num_warmup_steps: int, num_training_ste
     builder = SCHEDULES.lookup(name)
     try:
         return builder(optimizer, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps, **options)
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise ConfigError(f"model.scheduler_options for '{name}': {error}") from None
 
 
@@ -104,7 +104,9 @@ def _multistep(optimizer, steps: int, milestones: list[int] | None = None, gamma
 
 def _exponential(optimizer, steps: int, gamma: float | None = None, final_factor: float = 0.01):
     """lr x gamma every step; by default gamma reaches `final_factor` x lr at the last step."""
-    return lr_scheduler.ExponentialLR(optimizer, gamma if gamma is not None else final_factor ** (1 / max(1, steps)))
+    return lr_scheduler.ExponentialLR(
+        optimizer, gamma if gamma is not None else final_factor ** (1 / max(1, steps - 1))
+    )
 
 
 def _cosine_annealing(optimizer, steps: int, eta_min: float = 0.0, t_max: int | None = None):
@@ -139,18 +141,22 @@ def reduce_on_plateau(
     factor: float = 0.1,
     patience: int = 2,
     threshold: float = 1e-4,
+    threshold_mode: str = "rel",
     min_lr: float = 0.0,
     warmup_type: str = "linear",
     warmup_factor: float = 0.1,
 ) -> list[dict]:
-    """lr x factor after `patience` validations without improvement of `monitor`; stepped after each validation.
+    """lr x factor after `patience` epochs without improvement of `monitor`, stepped at the end of each training
+    epoch on the latest validation result (Lightning's "epoch" interval; see the module's frequency setting).
 
     The warmup is a chainable per-step scheduler that stops changing the lr once it ends, so the two compose.
     """
     configs = (
         per_step(warmup_scheduler(optimizer, num_warmup_steps, warmup_type, warmup_factor)) if num_warmup_steps else []
     )
-    plateau = lr_scheduler.ReduceLROnPlateau(optimizer, mode, factor, patience, threshold, min_lr=min_lr)
+    plateau = lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode, factor, patience, threshold, threshold_mode, min_lr=min_lr
+    )
     return configs + [{"scheduler": plateau, "interval": "epoch", "frequency": 1, "monitor": monitor, "strict": True}]
 
 

@@ -44,3 +44,8 @@ def test_regression_reads_finite_numbers_only():
     for bad in ("high", "nan", "inf"):
         with pytest.raises(DataError, match=f"val.csv: row 9: label '{bad}' is not a"):
             labels.encode(bad, "val.csv: row 9")
+
+
+def test_multi_label_needs_two_label_names():
+    with pytest.raises(DataError, match=r"train.csv: labels \['spam'\] found; multi_label needs two or more"):
+        codec("multi_label", ["spam", "", "spam"])

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from project.errors import ConfigError
-from project.model.heads import INITS, ClassifierHead
+from project.model.heads import INITS, BatchNorm, ClassifierHead
 
 
 def test_plain_head_is_dropout_then_linear_with_zero_bias():
@@ -24,9 +24,7 @@ def test_multi_sample_dropout_averages_masks_in_training_and_is_one_pass_in_eval
     torch.testing.assert_close(head.eval()(pooled), head.linear(pooled))
 
 
-@pytest.mark.parametrize(
-    "norm, norm_type", [(None, None), ("layer", torch.nn.LayerNorm), ("batch", torch.nn.BatchNorm1d)]
-)
+@pytest.mark.parametrize("norm, norm_type", [(None, None), ("layer", torch.nn.LayerNorm), ("batch", BatchNorm)])
 def test_bottleneck_is_linear_norm_activation_dropout(norm, norm_type):
     head = ClassifierHead(8, 2, hidden_dim=5, activation="tanh", norm=norm)
     kinds = [type(module) for module in head.bottleneck]
@@ -61,3 +59,9 @@ def test_normal_init_uses_the_encoders_initializer_range():
 def test_bad_head_options_fail_listing_the_choices(options, message):
     with pytest.raises(ConfigError, match=message):
         ClassifierHead(8, 2, **options)
+
+
+def test_batch_norm_bottleneck_survives_a_training_batch_of_one():
+    head = ClassifierHead(8, 2, hidden_dim=4, norm="batch").train()
+    head(torch.randn(5, 8))  # gathers running statistics
+    assert torch.isfinite(head(torch.randn(1, 8))).all()

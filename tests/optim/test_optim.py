@@ -51,7 +51,7 @@ def test_every_schedule_rises_through_warmup_to_the_peak_and_stays_finite(name):
     [
         ("step", {"step_size": 10, "gamma": 0.5}, lambda v: v[4:14] == [1.0] * 10 and v[14] == 0.5),
         ("multistep", {"milestones": [5, 10], "gamma": 0.1}, lambda v: v[8] == 1.0 and v[9] == pytest.approx(0.1)),
-        ("exponential", {"final_factor": 0.01}, lambda v: v[-1] == pytest.approx(0.01 ** (35 / 36), rel=1e-6)),
+        ("exponential", {"final_factor": 0.01}, lambda v: v[-1] == pytest.approx(0.01, rel=1e-6)),
         ("cosine_annealing", {"eta_min": 0.1}, lambda v: v[4] == 1.0 and v[-1] > 0.1),
         ("lambda", {}, lambda v: v[13] == 1.0 and v[14] == 0.5 and v[24] == 0.25),
         ("cosine_with_min_lr", {"min_lr_rate": 0.2}, lambda v: min(v[4:]) >= 0.2 - 1e-9),
@@ -87,6 +87,7 @@ def test_impossible_warmup_is_a_config_error(warmup):
         ("lambda", {"lr_lambda": "no.such.module:f"}, "lr_lambda 'no.such.module:f'"),
         ("lambda", {"lr_lambda": "no_colon"}, "lr_lambda must name a function"),
         ("constant", {}, "'constant' has no warmup"),
+        ("reduce_on_plateau", {"mode": "up"}, "model.scheduler_options for 'reduce_on_plateau': mode up is unknown"),
     ],
 )
 def test_bad_schedules_fail_in_one_line(name, options, message):
@@ -144,6 +145,7 @@ def test_encoder_depth_reads_layer_numbers_from_names():
     assert encoder_depth("encoder.encoder.layer.5.output.dense.weight", 6) == 6
     assert encoder_depth("encoder.transformer.layers.11.ffn.weight", 12) == 12
     assert encoder_depth("encoder.final_layer_norm.weight", 6) == 7
+    assert encoder_depth("encoder.encoder.rel_embeddings.weight", 6) == 7  # DeBERTa's: used by every layer
 
 
 def test_frozen_parameters_join_no_group_and_bad_decay_is_refused():
@@ -152,6 +154,14 @@ def test_frozen_parameters_join_no_group_and_bad_decay_is_refused():
     assert sum(len(g["params"]) for g in parameter_groups(parameters, 1e-3, 0.0, num_layers=2)) == len(NAMES) - 1
     with pytest.raises(ConfigError, match=r"model.layer_decay must be in \(0, 1\]"):
         parameter_groups(parameters, 1e-3, 0.0, num_layers=2, layer_decay=1.5)
+    unnumbered = [("encoder.block_a.weight", nn.Parameter(torch.zeros(2, 2)))]
+    with pytest.raises(ConfigError, match="model.layer_decay: no encoder parameter name has a layer number"):
+        parameter_groups(unnumbered, 1e-3, 0.0, num_layers=2, layer_decay=0.9)
+
+
+def test_a_zero_head_learning_rate_is_a_real_value_not_unset():
+    groups = summary(parameter_groups(named_parameters(), 1e-4, 0.0, num_layers=2, head_learning_rate=0.0))
+    assert groups["head"][0] == 0.0 and groups["encoder"][0] == 1e-4
 
 
 def test_l1_penalty_is_the_sum_of_absolute_values():
