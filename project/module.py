@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule
+from lightning.pytorch.plugins.precision import MixedPrecision
 from torch import Tensor
 from torchmetrics import MetricCollection
 
@@ -189,7 +190,12 @@ class TextClassifier(LightningModule):
             self.named_parameters(), hp.learning_rate, hp.weight_decay, self.encoder.config.num_hidden_layers,
             hp.head_learning_rate, hp.layer_decay,
         )  # fmt: skip
-        optimizer = build_optimizer(hp.optimizer, groups, hp.learning_rate, **(hp.optimizer_options or {}))
+        # Lightning's mixed-precision plugin refuses to clip for optimizers that unscale inside step() (the fused
+        # ones), and fp16 loss scaling would hide the gradients from the grad-norm log: fused only outside those.
+        plugin = self.trainer.precision_plugin
+        mixed = isinstance(plugin, MixedPrecision)
+        allow_fused = not (mixed and (plugin.scaler is not None or self.trainer.gradient_clip_val))
+        optimizer = build_optimizer(hp.optimizer, groups, hp.learning_rate, allow_fused, **(hp.optimizer_options or {}))
         warmup = self.planned_warmup_steps = warmup_steps(hp.warmup, total_steps)
         schedules = build_schedule(hp.scheduler, optimizer, warmup, total_steps, **(hp.scheduler_options or {}))
         for schedule in schedules:

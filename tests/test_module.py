@@ -153,3 +153,13 @@ def test_unknown_l1_scope_or_optimizer_fails_at_construction(tiny_encoder):
         TextClassifier(encoder=tiny_encoder, l1_scope="heads")
     with pytest.raises(ConfigError, match="unknown model.optimizer 'lamb'"):
         TextClassifier(encoder=tiny_encoder, optimizer="lamb")
+
+
+@pytest.mark.parametrize(
+    "precision, clip, fused", [("bf16-mixed", None, True), ("bf16-mixed", 1.0, False), ("32-true", 1.0, True)]
+)
+def test_adamw_is_fused_unless_mixed_precision_must_clip(tiny_csv, tiny_encoder, precision, clip, fused):
+    model, data = tiny_setup(tiny_csv, tiny_encoder)
+    run = trainer(max_steps=2, max_epochs=-1, precision=precision, gradient_clip_val=clip, limit_val_batches=1)
+    run.fit(model, datamodule=data)
+    assert bool(run.optimizers[0].defaults.get("fused")) is fused

@@ -31,13 +31,31 @@ for _name, _optimizer in (
     register_optimizer(_name)(_optimizer)
 
 
-def build_optimizer(name: str, groups: list[dict], lr: float, **options) -> torch.optim.Optimizer:
-    """`options` are `model.optimizer_options`; a wrong one is a one-line ConfigError naming the optimizer."""
+# torch has fused (single-kernel) versions of these for CPU and CUDA tensors: 5x faster AdamW steps on this CPU
+# (bench/optimizer_step.py). The other optimizers keep torch's default implementation.
+FUSED = {"adamw", "adam", "sgd", "adagrad"}
+
+
+def build_optimizer(
+    name: str, groups: list[dict], lr: float, allow_fused: bool = False, **options
+) -> torch.optim.Optimizer:
+    """`options` are `model.optimizer_options`; a wrong one is a one-line ConfigError naming the optimizer.
+
+    With `allow_fused`, the fused implementation is used where torch has one for these parameters, unless the
+    options choose an implementation (`fused` or `foreach`) themselves.
+    """
     factory = OPTIMIZERS.lookup(name)
+    parameters = [parameter for group in groups for parameter in group["params"]]
+    if allow_fused and name in FUSED and not {"fused", "foreach"} & set(options) and _fusable(parameters):
+        options["fused"] = True
     try:
         return factory(groups, lr=lr, **options)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"model.optimizer_options for '{name}': {error}") from None
+
+
+def _fusable(parameters: list[Tensor]) -> bool:
+    return bool(parameters) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in parameters)
 
 
 _LAYER = re.compile(r"\.layers?\.(\d+)\.")

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from project.errors import ConfigError
-from project.optim.optimizers import OPTIMIZERS, build_optimizer, encoder_depth, l1_penalty, parameter_groups
+from project.optim.optimizers import FUSED, OPTIMIZERS, build_optimizer, encoder_depth, l1_penalty, parameter_groups
 from project.optim.schedules import SCHEDULES, build_schedule, warmup_steps
 
 # Options a schedule needs to be built at all, for the tests that loop over the registry.
@@ -177,3 +177,13 @@ def test_every_optimizer_is_built_with_named_groups(name):
         "head",
         "head_no_decay",
     ]
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_fused_is_chosen_where_torch_has_it_unless_options_choose(name):
+    def built(**options):
+        return build_optimizer(name, [{"params": [nn.Parameter(torch.zeros(3))]}], 1e-3, **options).defaults
+
+    assert bool(built(allow_fused=True).get("fused")) == (name in FUSED)
+    assert not built(allow_fused=False).get("fused")
+    assert not built(allow_fused=True, foreach=True).get("fused")  # the user's choice wins
