@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -152,6 +153,8 @@ class FitCLI(LightningCLI):
 @rank_zero_only
 def _remove_run(run_dir: Path) -> None:
     shutil.rmtree(run_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):  # the logger's folder too, if this run was all it held
+        run_dir.parent.rmdir()
 
 
 @rank_zero_only
