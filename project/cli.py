@@ -120,12 +120,8 @@ class FitCLI(LightningCLI):
         # Read and validate the data before anything is written, so bad input leaves no half-made run directory.
         self.datamodule.setup("fit")
         checkpoint = trainer.checkpoint_callback
-        if checkpoint is not None and checkpoint.monitor and hasattr(self.model, "logged_metric_names"):
-            known = self.model.logged_metric_names()
-            if checkpoint.monitor not in known:
-                raise UserError(
-                    f"checkpoint.monitor '{checkpoint.monitor}' is never logged; choose from {sorted(known)}"
-                )
+        if checkpoint is not None and checkpoint.monitor and hasattr(self.model, "require_logged_metric"):
+            self.model.require_logged_metric(checkpoint.monitor, "checkpoint.monitor")
         run_dir = Path(trainer.log_dir)
         fresh = not run_dir.exists()
         labels = getattr(self.model.hparams, "label_names", None)

@@ -182,9 +182,8 @@ class TextClassifier(LightningModule):
         total_steps = self.trainer.estimated_stepping_batches
         if not math.isfinite(total_steps):
             raise ConfigError("set trainer.max_epochs or trainer.max_steps: the schedule needs a finite length")
-        self.planned_total_steps = int(total_steps)
+        total_steps = self.planned_total_steps = int(total_steps)
         self._check_resumed_plan()
-        total_steps = self.planned_total_steps
         hp = self.hparams
         groups = parameter_groups(
             self.named_parameters(), hp.learning_rate, hp.weight_decay, self.encoder.config.num_hidden_layers,
@@ -200,11 +199,7 @@ class TextClassifier(LightningModule):
         schedules = build_schedule(hp.scheduler, optimizer, warmup, total_steps, **(hp.scheduler_options or {}))
         for schedule in schedules:
             if "monitor" in schedule:
-                if schedule["monitor"] not in self.logged_metric_names():
-                    raise ConfigError(
-                        f"model.scheduler_options.monitor '{schedule['monitor']}' is never logged; "
-                        f"choose from {sorted(self.logged_metric_names())}"
-                    )
+                self.require_logged_metric(schedule["monitor"], "model.scheduler_options.monitor")
                 # Step only after epochs that validated, or Lightning finds no fresh metric to read.
                 schedule["frequency"] = self.trainer.check_val_every_n_epoch or 1
         return [optimizer], schedules
@@ -212,6 +207,12 @@ class TextClassifier(LightningModule):
     def logged_metric_names(self) -> set[str]:
         """The scalar metrics every validation logs: what a checkpoint or a plateau schedule can monitor."""
         return {"val/loss", *self.val_metrics.keys(keep_base=False)}
+
+    def require_logged_metric(self, metric: str, option: str) -> None:
+        """A ConfigError naming `option` if `metric` is not one that validation logs."""
+        known = self.logged_metric_names()
+        if metric not in known:
+            raise ConfigError(f"{option} '{metric}' is never logged; choose from {sorted(known)}")
 
     # A schedule's step function is rebuilt from the config, but its step counter comes from the checkpoint: a
     # resumed run with a different length would silently jump to another curve. Record the plan; refuse a change.

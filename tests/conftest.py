@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from lightning.pytorch import Trainer, seed_everything
+from lightning.pytorch import Callback, Trainer, seed_everything
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
 from project.data.datamodule import TextDataModule
@@ -96,3 +96,13 @@ def trainer(**options) -> Trainer:
         enable_model_summary=False,
     )  # fmt: skip
     return Trainer(**{**defaults, **options})
+
+
+class RecordLoss(Callback):
+    """Every training batch's loss, as a float."""
+
+    def __init__(self):
+        self.losses = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.losses.append(outputs["loss"].item())

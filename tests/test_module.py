@@ -10,7 +10,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from project.errors import ConfigError
 from project.model.pooling import POOLERS
 from project.module import TextClassifier
-from tests.conftest import tiny_setup, trainer
+from tests.conftest import RecordLoss, tiny_setup, trainer
 from tests.tensorboard_events import read_scalars
 
 
@@ -80,14 +80,6 @@ def test_training_learns_the_toy_task(tiny_csv, tiny_encoder):
 def test_unknown_scheduler_fails_at_construction(tiny_encoder):
     with pytest.raises(ConfigError, match="unknown model.scheduler 'cosin'"):
         TextClassifier(encoder=tiny_encoder, scheduler="cosin")
-
-
-class RecordLoss(Callback):
-    def __init__(self):
-        self.losses = []
-
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        self.losses.append(outputs["loss"].item())
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """Learning-rate curves as TensorBoard records them in real (tiny) fits, against the schedules' own values."""
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from project.optim.optimizers import OPTIMIZERS
 from project.optim.schedules import SCHEDULES
 from project.schedule import main as schedule_main
 from project.schedule import preview
-from tests.conftest import tiny_setup, trainer
+from tests.conftest import RecordLoss, tiny_setup, trainer
 from tests.optim.test_optim import REQUIRED_OPTIONS, schedule_values
 from tests.tensorboard_events import read_scalars
 
@@ -74,14 +75,6 @@ def test_layer_wise_decay_is_what_tensorboard_shows(tmp_path, tiny_csv, tiny_enc
     assert first["layer_2"] == pytest.approx(1e-3) and first["layer_1"] == pytest.approx(5e-4)
     assert first["embeddings"] == pytest.approx(2.5e-4) == first["embeddings_no_decay"]
     assert first["head"] == pytest.approx(1e-2) and min(first.values()) == first["embeddings"]
-
-
-class RecordLoss(Callback):
-    def __init__(self):
-        self.losses = []
-
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        self.losses.append(outputs["loss"].item())
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
@@ -156,4 +149,11 @@ def test_bad_optimization_configs_fail_in_one_line(capsys, tmp_path, tiny_csv, t
     assert not (tmp_path / "lightning_logs").exists()  # no half-made run left behind
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1
-    assert __import__("re").search(message, errors[0]), errors[0]
+    assert re.search(message, errors[0]), errors[0]
+
+
+def test_reduce_on_plateau_steps_only_after_epochs_that_validated(tmp_path, tiny_csv, tiny_encoder):
+    model, data = tiny_setup(tiny_csv, tiny_encoder, scheduler="reduce_on_plateau", warmup=0.0)
+    run = trainer(max_epochs=3, check_val_every_n_epoch=2)  # epochs 1 and 3 end without a fresh val/loss
+    run.fit(model, datamodule=data)
+    assert run.lr_scheduler_configs[-1].frequency == 2 and run.current_epoch == 3

@@ -97,9 +97,6 @@ class MultiLabelCodec(LabelCodec):
 class RegressionCodec(LabelCodec):
     """A number per row (e.g. a 0-5 similarity score) -> float."""
 
-    def __init__(self, train_labels: list[str], source: str, delimiter: str = ","):
-        super().__init__(train_labels, source, delimiter)
-
     @property
     def num_labels(self) -> int:
         return 1
