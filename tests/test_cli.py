@@ -95,3 +95,24 @@ def test_unknown_pooler_fails_in_one_line(capsys, tmp_path, tiny_csv, tiny_encod
         ],
     )  # fmt: skip
     assert "unknown pooler 'maen'" in line
+
+
+def test_resume_picks_the_newest_numbered_run_and_ignores_other_folders(tmp_path):
+    import os
+
+    from project.cli import newest_resumable_run
+
+    for version, mtime in (("version_0", 100), ("version_3", 200), ("version_foo", 300)):
+        last = tmp_path / "lightning_logs" / version / "checkpoints" / "last.ckpt"
+        last.parent.mkdir(parents=True)
+        last.touch()
+        os.utime(last, (mtime, mtime))
+    assert newest_resumable_run(tmp_path) == 3
+
+
+def test_resume_last_with_a_custom_logger_fails_in_one_line(capsys, tmp_path):
+    line = one_line_error(
+        capsys,
+        ["--ckpt_path", "last", "--trainer.default_root_dir", str(tmp_path), "--trainer.logger", "false"],
+    )
+    assert "--ckpt_path last finds runs of the default logger" in line
