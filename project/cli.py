@@ -16,7 +16,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from project.data.datamodule import TextDataModule
-from project.errors import UserError
+from project.errors import TrainingStopped, UserError
 from project.module import TextClassifier
 
 DEBUG_ENV = "BERT_TEMPLATE_DEBUG"
@@ -162,10 +162,11 @@ def _write_json(path: Path, content: dict) -> None:
 
 
 def run_with_user_errors(job):
-    """Run `job()`; a UserError prints one line and exits with status 2 (the traceback with BERT_TEMPLATE_DEBUG=1)."""
+    """Run `job()`; a UserError or TrainingStopped prints one line and exits with status 2 (the traceback with
+    BERT_TEMPLATE_DEBUG=1)."""
     try:
         return job()
-    except UserError as error:
+    except (UserError, TrainingStopped) as error:
         if os.environ.get(DEBUG_ENV):
             raise
         print(f"error: {error}", file=sys.stderr)

@@ -7,3 +7,7 @@ class UserError(Exception):
 
 class ConfigError(UserError, ValueError):
     """An option has a value that cannot work (an unknown registry name, a warmup longer than training...)."""
+
+
+class TrainingStopped(Exception):
+    """A guard stopped training (a non-finite loss...): one line, exit status 2, and the run's files are kept."""

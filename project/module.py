@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import torch
@@ -19,6 +20,7 @@ from project.model.tasks import build_task
 from project.optim.optimizers import OPTIMIZERS, build_optimizer, l1_penalty, parameter_groups
 from project.optim.schedules import SCHEDULES, build_schedule, warmup_steps
 from project.pretrained import DEFAULT_ENCODER
+from project.tricks import build_tricks
 
 # Which parameters an L1 penalty covers, by name prefix.
 L1_SCOPES = {"head": ("pooler.", "head."), "encoder": ("encoder.",), "all": ("",)}
@@ -53,6 +55,7 @@ class TextClassifier(LightningModule):
         head_init: str = "normal",
         encoder_hidden_dropout: float | None = None,
         encoder_attention_dropout: float | None = None,
+        tricks: dict[str, dict[str, Any] | None] = {"nan_guard": {}},  # noqa: B006 (read, never mutated)
     ):
         """A pretrained encoder, a pooler and a head, fine-tuned end to end.
 
@@ -91,6 +94,10 @@ class TextClassifier(LightningModule):
                 kaiming. Biases start at zero.
             encoder_hidden_dropout: overrides the encoder's hidden_dropout_prob (null keeps the pretrained value).
             encoder_attention_dropout: overrides the encoder's attention_probs_dropout_prob.
+            tricks: name -> options of the training tricks to switch on (see `project.tricks`): fgm {epsilon},
+                pgd {epsilon, alpha, steps}, rdrop {alpha}, label_smoothing {epsilon}, ema {decay, start_step,
+                every_n_steps}, early_stopping {monitor, patience, min_delta, mode}, nan_guard {}. Add one on the
+                command line with `--model.tricks.fgm '{epsilon: 1.0}'`; a YAML `tricks:` replaces the whole set.
         """
         super().__init__()
         self.save_hyperparameters()
@@ -116,11 +123,31 @@ class TextClassifier(LightningModule):
         metrics = self.task.metrics()
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
+        self.tricks = build_tricks(tricks)
+        for trick in self.tricks:
+            trick.check(self)
+        # Innermost first: label smoothing replaces the task loss, R-Drop doubles the batch, attacks go outside.
+        self.loss_tricks = sorted((t for t in self.tricks if t.loss_order is not None), key=lambda t: t.loss_order)
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
-        """(B, T) token ids and mask -> (B, num_outputs) logits."""
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        token_type_ids: Tensor | None = None,
+        embedding_perturbation: Tensor | None = None,
+    ) -> Tensor:
+        """(B, T) token ids and mask -> (B, num_outputs) logits.
+
+        `embedding_perturbation` (vocab, hidden), from the adversarial tricks, is added to the word embeddings of
+        the tokens: the same as looking them up in a perturbed matrix, without writing to the matrix.
+        """
+        inputs_embeds = None
+        if embedding_perturbation is not None:
+            inputs_embeds = self.encoder.get_input_embeddings()(input_ids) + embedding_perturbation[input_ids]
+            input_ids = None
         outputs = self.encoder(
             input_ids=input_ids,
+            inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
             token_type_ids=token_type_ids,
             output_hidden_states=self.pooler.needs_all_hidden_states,
@@ -130,12 +157,22 @@ class TextClassifier(LightningModule):
 
     def shared_step(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         """Loss, logits and targets for one batch; every stage goes through here."""
+        loss, logits = self.supervised_loss(batch, None)
+        return loss, logits, batch["labels"]
+
+    def supervised_loss(self, batch: dict[str, Tensor], perturbation: Tensor | None) -> tuple[Tensor, Tensor]:
+        """(task loss, logits): the innermost loss the tricks wrap."""
         inputs = {key: value for key, value in batch.items() if key != "labels"}
-        logits = self(**inputs)
-        return self.task.loss(logits, batch["labels"]), logits, batch["labels"]
+        logits = self(**inputs, embedding_perturbation=perturbation)
+        return self.task.loss(logits, batch["labels"]), logits
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        loss, _, targets = self.shared_step(batch)
+        loss_fn = self.supervised_loss
+        for trick in self.loss_tricks:
+            loss_fn = partial(trick.loss, self, inner=loss_fn)
+        loss, _ = loss_fn(batch, None)
+        targets = batch["labels"]
+        # The objective the optimizer minimises; tricks log their own terms (train/adversarial_loss...).
         self.log("train/loss", loss, prog_bar=True, batch_size=len(targets))
         if self.hparams.l1_weight:
             prefixes = L1_SCOPES[self.hparams.l1_scope]
@@ -145,6 +182,9 @@ class TextClassifier(LightningModule):
             self.log("train/l1", penalty, batch_size=len(targets))
             loss = loss + self.hparams.l1_weight * penalty
         return loss
+
+    def configure_callbacks(self):
+        return [callback for trick in self.tricks for callback in trick.callbacks(self)]
 
     def on_before_optimizer_step(self, optimizer) -> None:
         # After AMP unscaling, before the Trainer clips: the norm an explosion would show.
