@@ -9,36 +9,26 @@ table is printed in Markdown at the end. Wall time covers the whole command (mod
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.fit_runs import extra_options, timed_fit  # noqa: E402
 from bench.machine import describe  # noqa: E402
 from project.model.pooling import POOLERS  # noqa: E402
-
-
-def run(pooler: str, root: Path, extra: list[str]) -> tuple[dict, float]:
-    command = [sys.executable, "-m", "project.fit", "--model.pooling", pooler, "--trainer.default_root_dir", str(root)]
-    start = time.perf_counter()
-    subprocess.run([*command, "--trainer.enable_progress_bar", "false", *extra], check=True, capture_output=True)
-    wall = time.perf_counter() - start
-    return json.loads((root / "lightning_logs" / "version_0" / "test_metrics.json").read_text()), wall
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--poolers", nargs="*", default=sorted(POOLERS))
     options, extra = parser.parse_known_args()
-    extra = [argument for argument in extra if argument != "--"]
+    extra = extra_options(extra)
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for pooler in options.poolers:
-            metrics, wall = run(pooler, Path(scratch) / pooler, extra)
+            metrics, wall = timed_fit(Path(scratch) / pooler, ["--model.pooling", pooler, *extra])
             rows.append((pooler, metrics["test/acc"], metrics["test/f1"], wall))
             print(f"{pooler}: acc {metrics['test/acc']:.4f} f1 {metrics['test/f1']:.4f} {wall:.0f} s", file=sys.stderr)
     print(f"Machine: {describe()}. Options: defaults {' '.join(extra)}".rstrip())
