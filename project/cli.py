@@ -10,14 +10,17 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from project.data.datamodule import TextDataModule
 from project.errors import TrainingStopped, UserError
 from project.module import TextClassifier
+from project.resume import ResumeCheckpoint
 
 DEBUG_ENV = "BERT_TEMPLATE_DEBUG"
 RUNS_NAME = "lightning_logs"  # Lightning's own name for the logger's folder under default_root_dir
@@ -67,6 +70,7 @@ class FitCLI(LightningCLI):
             help="checkpoint to resume from; 'last' resumes the newest run under trainer.default_root_dir",
         )
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(ResumeCheckpoint, "resume")
         parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
         parser.set_defaults(
             {
@@ -74,7 +78,8 @@ class FitCLI(LightningCLI):
                 # Every task logs val/loss; a task-specific metric is one override away (configs/ show how).
                 "checkpoint.monitor": "val/loss",
                 "checkpoint.mode": "min",
-                "checkpoint.save_last": True,
+                # last.ckpt belongs to `resume` (ResumeCheckpoint): written every n steps, not only after validation.
+                "checkpoint.save_last": False,
                 # "/" in a metric name would become a folder, so the filename names no metric.
                 "checkpoint.filename": "best-epoch{epoch}-step{step}",
                 "checkpoint.auto_insert_metric_name": False,
@@ -107,8 +112,14 @@ class FitCLI(LightningCLI):
         trainer_config = self._get(self.config_init, "trainer", default={})
         if self.resume_version is not None:
             # Same TensorBoard run and checkpoint folder as the run being resumed; Lightning then finds last.ckpt.
+            # purge_step makes TensorBoard drop what the interrupted run logged after that checkpoint, so the
+            # curves have no duplicated steps.
             root = trainer_config["default_root_dir"]
-            kwargs["logger"] = TensorBoardLogger(root, name=RUNS_NAME, version=self.resume_version)
+            last = Path(root) / RUNS_NAME / f"version_{self.resume_version}" / "checkpoints" / "last.ckpt"
+            checkpoint = torch.load(last, map_location="cpu", weights_only=True, mmap=True)
+            # A checkpoint taken between micro-batches (SIGTERM) already logged part of its step: keep that step.
+            step = checkpoint["global_step"] + ("gradients" in checkpoint.get("resume", {}))
+            kwargs["logger"] = TensorBoardLogger(root, name=RUNS_NAME, version=self.resume_version, purge_step=step)
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             self.save_config_kwargs = {**self.save_config_kwargs, "config_filename": f"config-resumed-{stamp}.yaml"}
         return super().instantiate_trainer(**kwargs)
@@ -133,6 +144,11 @@ class FitCLI(LightningCLI):
             if fresh:  # a config error found once training starts (schedule length, monitor): leave no half-run
                 _remove_run(run_dir)
             raise
+        except SIGTERMException:
+            raise TrainingStopped(
+                f"SIGTERM at optimizer step {trainer.global_step}: {run_dir}/checkpoints/last.ckpt holds the state; "
+                "resume with the same options and --ckpt_path last"
+            ) from None
         if trainer.interrupted or "test" not in getattr(self.datamodule, "datasets", {}):
             return
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""

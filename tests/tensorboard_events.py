@@ -6,11 +6,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 
 def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """tag -> [(step, value), ...] over every event file in `run_dir`, in file order."""
-    scalars: dict[str, list[tuple[int, float]]] = {}
-    for path in sorted(Path(run_dir).glob("events.out.tfevents.*")):
-        events = EventAccumulator(str(path), size_guidance={"scalars": 0})
-        events.Reload()
-        for tag in events.Tags()["scalars"]:
-            scalars.setdefault(tag, []).extend((event.step, event.value) for event in events.Scalars(tag))
-    return scalars
+    """tag -> [(step, value), ...] over all event files of `run_dir` read as one run, as TensorBoard reads a folder:
+    in file order, with steps a restarted writer purged (`purge_step`) dropped."""
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    return {tag: [(event.step, event.value) for event in events.Scalars(tag)] for tag in events.Tags()["scalars"]}

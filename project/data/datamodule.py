@@ -93,6 +93,7 @@ class TextDataModule(LightningDataModule):
         self._examples: dict[str, list[Example]] | None = None
         self._codec: LabelCodec | None = None
         self.datasets: dict[str, EncodedDataset] = {}
+        self._resume_position: tuple[int, int] | None = None
 
     # --------------------------------------------------------------------------------- labels (read at link time)
     @property
@@ -139,8 +140,22 @@ class TextDataModule(LightningDataModule):
         self.collator = DataCollatorWithPadding(tokenizer)
 
     def train_dataloader(self) -> DataLoader:
-        sampler = EpochShuffleSampler(len(self.datasets["train"]), self.hparams.seed)
-        return self._loader("train", self.hparams.batch_size, sampler=sampler)
+        self.train_sampler = EpochShuffleSampler(len(self.datasets["train"]), self.hparams.seed)
+        if self._resume_position is not None:
+            self.train_sampler.resume(*self._resume_position)
+        return self._loader("train", self.hparams.batch_size, sampler=self.train_sampler)
+
+    # A checkpoint records how far into which epoch it was written; a resumed run skips the batches already seen,
+    # so a mid-epoch resume sees exactly the samples the uninterrupted run would have seen.
+    def state_dict(self) -> dict[str, int]:
+        trainer = self.trainer
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return {"epoch": trainer.current_epoch, "samples_done": done * self.hparams.batch_size}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._resume_position = (state["epoch"], state["samples_done"])
+        if getattr(self, "train_sampler", None) is not None:  # Lightning may build the loader before restoring
+            self.train_sampler.resume(*self._resume_position)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", self.hparams.eval_batch_size or 2 * self.hparams.batch_size)
@@ -157,6 +172,9 @@ class TextDataModule(LightningDataModule):
             num_workers=workers,
             persistent_workers=workers > 0,
             pin_memory=torch.cuda.is_available(),
+            # Its own generator: creating an iterator draws a seed, and must not draw it from the global generator
+            # (the dropout masks' source), or a resumed run's masks would shift.
+            generator=torch.Generator().manual_seed(self.hparams.seed),
             **kwargs,
         )
 

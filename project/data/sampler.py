@@ -20,13 +20,21 @@ class EpochShuffleSampler(Sampler[int]):
         self.length = length
         self.seed = seed
         self.epoch = 0
+        self._resume: tuple[int, int] | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def resume(self, epoch: int, samples_done: int) -> None:
+        """The next iteration, if it is of `epoch`, starts after its first `samples_done` samples (once)."""
+        self._resume = (epoch, samples_done)
+
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed + 1_000_003 * self.epoch)
-        return iter(torch.randperm(self.length, generator=generator).tolist())
+        order = torch.randperm(self.length, generator=generator).tolist()
+        start = self._resume[1] if self._resume is not None and self._resume[0] == self.epoch else 0
+        self._resume = None
+        return iter(order[start:])
 
     def __len__(self) -> int:
         return self.length

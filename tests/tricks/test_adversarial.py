@@ -36,7 +36,7 @@ def classic_attack(model, batch, trick):
     direction = clean["encoder.embeddings.word_embeddings.weight"]
     steps = trick.steps if isinstance(trick, PGD) else 1
     size = trick.alpha if isinstance(trick, PGD) else trick.epsilon
-    for step in range(steps):
+    for _ in range(steps):
         with torch.no_grad():
             embedding.add_(size * direction / direction.norm())
             if isinstance(trick, PGD):

@@ -60,7 +60,7 @@ def test_non_finite_gradient_stops_before_the_optimizer_step_naming_the_paramete
     model, data = tiny_setup(tiny_csv, tiny_encoder)  # the guard is on by default
     run = trainer(max_epochs=1, callbacks=[PoisonGradient()], gradient_clip_val=1.0, accumulate_grad_batches=2)
     with pytest.raises(
-        TrainingStopped, match=f"gradient norm \\(inf, first in head.linear.bias\\) at optimizer step 4 "
+        TrainingStopped, match="gradient norm \\(inf, first in head.linear.bias\\) at optimizer step 4 "
     ):
         run.fit(model, data)
     assert run.global_step == 3

@@ -1,0 +1,91 @@
+"""What an exact resume needs beyond Lightning's own checkpoint state, and the checkpoint that carries it.
+
+Lightning restores weights, optimizer, schedule and loop counters. It does not restore the random number
+generators (dropout masks after a resume would differ), it does not save a mid-epoch checkpoint while the monitored
+validation metric does not exist yet, and a SIGTERM that lands between two micro-batches of an accumulated step
+would lose the gradients summed so far. `ResumeCheckpoint` writes `last.ckpt` every n optimizer steps, after every
+validation and on SIGTERM, and carries the generators and those gradients; the data order is restored by the
+DataModule (`TextDataModule.state_dict`), which skips the batches the checkpoint has already seen.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+
+def random_states() -> dict:
+    """Every generator training draws from, as tensors and primitives (checkpoints load with weights_only=True)."""
+    kind, keys, position, has_gauss, gauss = np.random.get_state()
+    states = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.copy()), "position": position,
+                  "has_gauss": has_gauss, "gauss": gauss},
+    }  # fmt: skip
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_random_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    numpy = states["numpy"]
+    np.random.set_state((numpy["kind"], numpy["keys"].numpy(), numpy["position"], numpy["has_gauss"], numpy["gauss"]))
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def mid_accumulation(trainer) -> bool:
+    """True between the micro-batches of one optimizer step (gradients are summed but not yet applied)."""
+    done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+    return done % trainer.accumulate_grad_batches != 0 and done < trainer.num_training_batches
+
+
+class ResumeCheckpoint(ModelCheckpoint):
+    """`last.ckpt` every n optimizer steps, after every validation and on SIGTERM, for `--ckpt_path last`."""
+
+    def __init__(self, every_n_train_steps: int = 100, train_time_interval: timedelta | None = None):
+        """every_n_train_steps: optimizer steps between two writes (0: only after validation and on SIGTERM);
+        train_time_interval: or a wall-time interval instead, e.g. "00:00:30:00" (30 minutes)."""
+        super().__init__(
+            monitor=None, save_top_k=0, save_last=True,
+            every_n_train_steps=None if train_time_interval else every_n_train_steps,
+            train_time_interval=train_time_interval,
+        )  # fmt: skip
+        self._restored: dict | None = None
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        extra = {"random_states": random_states()}
+        if mid_accumulation(trainer):
+            extra["gradients"] = {name: p.grad for name, p in pl_module.named_parameters() if p.grad is not None}
+        checkpoint["resume"] = extra
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        self._restored = checkpoint.get("resume")
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        # Applied here, right before the first resumed batch: nothing Lightning does between loading the checkpoint
+        # and this point (sanity checks, loader set-up) can draw from the generators or clear the gradients.
+        if self._restored is None:
+            return
+        set_random_states(self._restored["random_states"])
+        for name, p in pl_module.named_parameters():
+            if name in self._restored.get("gradients", {}):
+                p.grad = self._restored["gradients"][name].to(p.device)
+        self._restored = None
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if isinstance(exception, SIGTERMException) and self.dirpath:
+            # Recorded first, so the checkpoint's callback state names it: the resumed run then overwrites
+            # last.ckpt instead of writing last-v1.ckpt beside it.
+            self.last_model_path = str(Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}")
+            trainer.save_checkpoint(self.last_model_path)

@@ -1,0 +1,99 @@
+"""Exact resume: killed (SIGKILL) or pre-empted (SIGTERM) runs, resumed with `--ckpt_path last`, end where the
+uninterrupted run ends: same weights (fp32, atol 1e-6), same sample order, same LR schedule, one TensorBoard curve."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.tensorboard_events import read_scalars
+from tests.test_fit_end_to_end import fit, tiny_args
+
+pytestmark = pytest.mark.slow
+# 48 training rows, batch 8: 6 batches an epoch; accumulation 2: 3 optimizer steps an epoch, 9 over 3 epochs.
+# last.ckpt every optimizer step; shuffling is always on for training.
+OPTIONS = [
+    "--trainer.max_epochs", "3", "--trainer.accumulate_grad_batches", "2", "--trainer.precision", "32-true",
+    "--resume.every_n_train_steps", "1", "--model.learning_rate", "1e-3",
+]  # fmt: skip
+
+
+def run(root: Path, encoder: str, *extra: str, callbacks: list[dict] = ()) -> "tuple[int, str]":
+    recorder = {"class_path": "tests.helpers.RecordSamples", "init_args": {"path": str(root / "samples.txt")}}
+    args = [*tiny_args(root, encoder), *OPTIONS, "--trainer.callbacks", json.dumps([recorder, *callbacks]), *extra]
+    result = fit(*args)
+    return result.returncode, result.stderr
+
+
+def samples(root: Path) -> list[tuple[int, int, str]]:
+    lines = (root / "samples.txt").read_text().splitlines()
+    return [(int(epoch), int(batch), prints) for epoch, batch, prints in (line.split(" ", 2) for line in lines)]
+
+
+def final_weights(root: Path) -> dict[str, torch.Tensor]:
+    checkpoint = root / "runs" / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    return torch.load(checkpoint, weights_only=True)["state_dict"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, tiny_encoder) -> Path:
+    root = tmp_path_factory.mktemp("uninterrupted")
+    code, stderr = run(root, tiny_encoder)
+    assert code == 0, stderr[-3000:]
+    return root
+
+
+def assert_same_as_uninterrupted(root: Path, reference: Path, before: list) -> None:
+    resumed = samples(root)[len(before) :]
+    # The interrupted process may have trained past its last checkpoint; those batches are trained again.
+    kept = [line for line in before if line[:2] < resumed[0][:2]]
+    assert kept + resumed == samples(reference)
+    checkpoints = root / "runs" / "lightning_logs" / "version_0" / "checkpoints"
+    assert [path.name for path in checkpoints.glob("last*.ckpt")] == ["last.ckpt"]  # overwritten, not versioned
+    expected = final_weights(reference)
+    for name, value in final_weights(root).items():
+        torch.testing.assert_close(value, expected[name], atol=1e-6, rtol=0, msg=name)
+    scalars, reference_scalars = (
+        read_scalars(root / "runs" / "lightning_logs" / "version_0"),
+        read_scalars(reference / "runs" / "lightning_logs" / "version_0"),
+    )
+    for tag in ("train/loss", "lr-AdamW/encoder"):
+        steps, values = zip(*scalars[tag], strict=True)
+        reference_steps, reference_values = zip(*reference_scalars[tag], strict=True)
+        assert steps == reference_steps  # no step twice, none missing (train/loss: one point per micro-batch)
+        assert values == pytest.approx(reference_values, abs=1e-6)
+    assert sorted({step for step, _ in scalars["lr-AdamW/encoder"]}) == list(range(9))  # every optimizer step
+
+
+@pytest.mark.parametrize(
+    ("epoch", "batch"), [(1, 2), (1, 3), (0, 5)], ids=["mid-epoch", "mid-epoch-mid-accumulation", "epoch-end"]
+)
+def test_sigkill_then_resume_matches_the_uninterrupted_run(tmp_path, tiny_encoder, uninterrupted, epoch, batch):
+    killer = {"class_path": "tests.helpers.SignalAtBatch", "init_args": {"epoch": epoch, "batch": batch}}
+    code, _ = run(tmp_path, tiny_encoder, callbacks=[killer])
+    assert code == -9
+    before = samples(tmp_path)
+    code, stderr = run(tmp_path, tiny_encoder, "--ckpt_path", "last")
+    assert code == 0, stderr[-3000:]
+    assert_same_as_uninterrupted(tmp_path, uninterrupted, before)
+
+
+def test_sigterm_writes_a_resumable_checkpoint_mid_accumulation_and_exits_non_zero(
+    tmp_path, tiny_encoder, uninterrupted
+):
+    # Batch 2 of epoch 1 is the first micro-batch of a step: the checkpoint must carry its gradient.
+    terminator = {
+        "class_path": "tests.helpers.SignalAtBatch",
+        "init_args": {"epoch": 1, "batch": 2, "signal_name": "TERM"},
+    }
+    code, stderr = run(tmp_path, tiny_encoder, "--resume.every_n_train_steps", "0", callbacks=[terminator])
+    assert code == 2
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "SIGTERM at optimizer step 4" in errors[0] and "--ckpt_path last" in errors[0]
+    last = tmp_path / "runs" / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["resume"]["gradients"]
+    before = samples(tmp_path)
+    code, stderr = run(tmp_path, tiny_encoder, "--ckpt_path", "last", "--resume.every_n_train_steps", "0")
+    assert code == 0, stderr[-3000:]
+    assert_same_as_uninterrupted(tmp_path, uninterrupted, before)
