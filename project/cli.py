@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 import torch
+from jsonargparse import ArgumentError
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -57,7 +58,9 @@ class FitCLI(LightningCLI):
             # --optimizer/--lr_scheduler would silently replace all three.
             auto_configure_optimizers=False,
             parser_kwargs={
-                "description": "Fine-tune a BERT-style encoder on labelled text, then test the best checkpoint."
+                "description": "Fine-tune a BERT-style encoder on labelled text, then test the best checkpoint.",
+                # Raise instead of printing the whole usage: `run_with_user_errors` prints the one line that matters.
+                "exit_on_error": False,
             },
             **kwargs,
         )
@@ -137,7 +140,10 @@ class FitCLI(LightningCLI):
         fresh = not run_dir.exists()
         labels = getattr(self.model.hparams, "label_names", None)
         if labels:
-            _write_json(run_dir / "labels.json", {"label_names": list(labels)})
+            labels_file = run_dir / "labels.json"
+            if labels_file.exists() and json.loads(labels_file.read_text()) != {"label_names": list(labels)}:
+                raise UserError(f"{labels_file} holds other labels than the data's {list(labels)}; nothing changed")
+            _write_json(labels_file, {"label_names": list(labels)})
         try:
             trainer.fit(self.model, datamodule=self.datamodule, ckpt_path=self.config.get("ckpt_path"))
         except UserError:
@@ -182,10 +188,11 @@ def run_with_user_errors(job):
     BERT_TEMPLATE_DEBUG=1)."""
     try:
         return job()
-    except (UserError, TrainingStopped) as error:
+    except (UserError, TrainingStopped, ArgumentError) as error:
         if os.environ.get(DEBUG_ENV):
             raise
-        print(f"error: {error}", file=sys.stderr)
+        # Option errors from jsonargparse span several indented lines; one line keeps them greppable.
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         sys.exit(2)
 
 

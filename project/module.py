@@ -129,6 +129,11 @@ class TextClassifier(LightningModule):
         # Innermost first: label smoothing replaces the task loss, R-Drop doubles the batch, attacks go outside.
         self.loss_tricks = sorted((t for t in self.tricks if t.loss_order is not None), key=lambda t: t.loss_order)
 
+    def setup(self, stage: str) -> None:
+        datamodule = self.trainer.datamodule
+        if hasattr(datamodule, "check_encoder"):  # before the first batch, not as an index error inside it
+            datamodule.check_encoder(self.encoder.config)
+
     def forward(
         self,
         input_ids: Tensor,
@@ -260,6 +265,12 @@ class TextClassifier(LightningModule):
         checkpoint["planned_total_steps"] = self.planned_total_steps
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        trained_on = checkpoint.get("hyper_parameters", {}).get("label_names")
+        if trained_on and self.hparams.label_names and list(trained_on) != list(self.hparams.label_names):
+            raise ConfigError(
+                f"the checkpoint was trained on labels {list(trained_on)} but the data gives "
+                f"{list(self.hparams.label_names)}: a label id would mean another class"
+            )
         self.resumed_total_steps = checkpoint.get("planned_total_steps")
         self._check_resumed_plan()
 

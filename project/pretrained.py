@@ -31,8 +31,9 @@ def from_pretrained(factory, name: str, **options):
     a one-line user error instead of a hub traceback."""
     path = resolve_pretrained(name)
     try:
-        return factory.from_pretrained(path, **options)
-    except OSError as error:
+        # Never run code shipped inside a model folder or hub repository (a config's `auto_map`).
+        return factory.from_pretrained(path, trust_remote_code=False, **options)
+    except (OSError, ValueError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(
             f"cannot load encoder/tokenizer '{name}': {reason} "

@@ -4,7 +4,7 @@ Lightning restores weights, optimizer, schedule and loop counters. It does not r
 generators (dropout masks after a resume would differ), it does not save a mid-epoch checkpoint while the monitored
 validation metric does not exist yet, and a SIGTERM that lands between two micro-batches of an accumulated step
 would lose the gradients summed so far. `ResumeCheckpoint` writes `last.ckpt` every n optimizer steps, after every
-validation and on SIGTERM, and carries the generators and those gradients; the data order is restored by the
+epoch and on SIGTERM, and carries the generators and those gradients; the data order is restored by the
 DataModule (`TextDataModule.state_dict`), which skips the batches the checkpoint has already seen.
 """
 
@@ -51,10 +51,11 @@ def mid_accumulation(trainer) -> bool:
 
 
 class ResumeCheckpoint(ModelCheckpoint):
-    """`last.ckpt` every n optimizer steps, after every validation and on SIGTERM, for `--ckpt_path last`."""
+    """`last.ckpt` every n optimizer steps, after every epoch (and its validation) and on SIGTERM, for
+    `--ckpt_path last`."""
 
     def __init__(self, every_n_train_steps: int = 100, train_time_interval: timedelta | None = None):
-        """every_n_train_steps: optimizer steps between two writes (0: only after validation and on SIGTERM);
+        """every_n_train_steps: optimizer steps between two writes (0: only after each epoch and on SIGTERM);
         train_time_interval: or a wall-time interval instead, e.g. "00:00:30:00" (30 minutes)."""
         super().__init__(
             monitor=None, save_top_k=0, save_last=True,
@@ -62,6 +63,13 @@ class ResumeCheckpoint(ModelCheckpoint):
             train_time_interval=train_time_interval,
         )  # fmt: skip
         self._restored: dict | None = None
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        # Lightning turns epoch-end saving off once a step interval is set; a resume point after each epoch's
+        # validation is wanted as well (even if a step-interval save fell on the epoch's last batch).
+        if not (trainer.sanity_checking or trainer.fast_dev_run):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         extra = {"random_states": random_states()}

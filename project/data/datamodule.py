@@ -126,7 +126,7 @@ class TextDataModule(LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
-        tokenizer = from_pretrained(AutoTokenizer, self.hparams.tokenizer)
+        tokenizer = self.tokenizer = from_pretrained(AutoTokenizer, self.hparams.tokenizer)
         limit = tokenizer.model_max_length
         if limit < 1_000_000 and self.hparams.max_length > limit:  # huge values mean "not recorded"
             raise DataError(f"data.max_length={self.hparams.max_length} exceeds the tokenizer's limit of {limit}")
@@ -138,6 +138,20 @@ class TextDataModule(LightningDataModule):
             )
             self.datasets[split] = EncodedDataset(dict(encoding), targets)
         self.collator = DataCollatorWithPadding(tokenizer)
+
+    def check_encoder(self, config) -> None:
+        """DataError if the encoder cannot take this data: inputs longer than its position table, or token ids
+        beyond its embedding (a tokenizer from another model), which would otherwise fail mid-training."""
+        positions = getattr(config, "max_position_embeddings", None)
+        if positions and self.hparams.max_length > positions:
+            raise DataError(
+                f"data.max_length={self.hparams.max_length} exceeds the encoder's max_position_embeddings={positions}"
+            )
+        if len(self.tokenizer) > config.vocab_size:
+            raise DataError(
+                f"the tokenizer '{self.hparams.tokenizer}' has {len(self.tokenizer)} tokens but the encoder's "
+                f"embedding has {config.vocab_size} rows: the tokenizer files are from another model"
+            )
 
     def train_dataloader(self) -> DataLoader:
         self.train_sampler = EpochShuffleSampler(len(self.datasets["train"]), self.hparams.seed)

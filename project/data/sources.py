@@ -10,6 +10,7 @@ import bz2
 import csv
 import io
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -78,8 +79,12 @@ def _json_rows(records: list, path: Path) -> list[Row]:
     for number, record in enumerate(records, start=1):
         if not isinstance(record, dict):
             raise DataError(f"{path}: row {number} is not a JSON object")
-    # Numbers and booleans become strings, as a CSV would give them; null stays None (a missing value).
-    return [{key: None if value is None else str(value) for key, value in record.items()} for record in records]
+    # Numbers and booleans become strings, as a CSV would give them; null and NaN are None (a missing value).
+    return [{key: None if _missing(value) else str(value) for key, value in record.items()} for record in records]
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def read_table(path: str | Path) -> list[Row]:

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from project.errors import UserError
@@ -20,3 +22,15 @@ def test_an_encoder_that_loads_nowhere_is_a_one_line_error(tmp_path):
     with pytest.raises(UserError, match=f"cannot load encoder/tokenizer '{missing}'") as error:
         load_encoder(missing)
     assert "\n" not in str(error.value)
+
+
+def test_code_shipped_in_a_model_folder_is_never_run(tmp_path):
+    folder, marker = tmp_path / "remote-code", tmp_path / "code-ran"
+    folder.mkdir()
+    auto_map = {"AutoConfig": "configuration_x.XConfig", "AutoModel": "modeling_x.XModel"}
+    (folder / "config.json").write_text(json.dumps({"model_type": "x-custom", "auto_map": auto_map}))
+    for name in ("configuration_x.py", "modeling_x.py"):
+        (folder / name).write_text(f"open({str(marker)!r}, 'w').close()\n")
+    with pytest.raises(UserError, match="cannot load encoder/tokenizer"):
+        load_encoder(str(folder))
+    assert not marker.exists()
