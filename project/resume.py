@@ -3,8 +3,8 @@
 Lightning restores weights, optimizer, schedule and loop counters. It does not restore the random number
 generators (dropout masks after a resume would differ), it does not save a mid-epoch checkpoint while the monitored
 validation metric does not exist yet, and a SIGTERM that lands between two micro-batches of an accumulated step
-would lose the gradients summed so far. `ResumeCheckpoint` writes `last.ckpt` every n optimizer steps, after every
-epoch and on SIGTERM, and carries the generators and those gradients; the data order is restored by the
+would lose the gradients summed so far. `ResumeCheckpoint` writes `last.ckpt` every 30 minutes (or n steps), after
+every epoch and on SIGTERM, and carries the generators and those gradients; the data order is restored by the
 DataModule (`TextDataModule.state_dict`), which skips the batches the checkpoint has already seen.
 """
 
@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from project.errors import ConfigError
 
 
 def random_states() -> dict:
@@ -51,16 +53,20 @@ def mid_accumulation(trainer) -> bool:
 
 
 class ResumeCheckpoint(ModelCheckpoint):
-    """`last.ckpt` every n optimizer steps, after every epoch (and its validation) and on SIGTERM, for
+    """`last.ckpt` every n minutes or steps, after every epoch (and its validation) and on SIGTERM, for
     `--ckpt_path last`."""
 
-    def __init__(self, every_n_train_steps: int = 100, train_time_interval: timedelta | None = None):
-        """every_n_train_steps: optimizer steps between two writes (0: only after each epoch and on SIGTERM);
-        train_time_interval: or a wall-time interval instead, e.g. "00:00:30:00" (30 minutes)."""
+    def __init__(self, every_n_minutes: float | None = 30.0, every_n_train_steps: int | None = None):
+        """every_n_minutes: minutes of training between two writes; a kill loses at most this much work, and each
+        write costs seconds (weights + AdamW state: ~270 MB for the default model), so time beats a step count
+        that suits either a fast GPU or this CPU but not both.
+        every_n_train_steps: optimizer steps between two writes instead (set every_n_minutes to null).
+        Either way last.ckpt is also written after each epoch and on SIGTERM."""
+        if every_n_minutes is not None and every_n_train_steps is not None:
+            raise ConfigError("set one of resume.every_n_minutes and resume.every_n_train_steps (the other to null)")
         super().__init__(
-            monitor=None, save_top_k=0, save_last=True,
-            every_n_train_steps=None if train_time_interval else every_n_train_steps,
-            train_time_interval=train_time_interval,
+            monitor=None, save_top_k=0, save_last=True, every_n_train_steps=every_n_train_steps or 0,
+            train_time_interval=timedelta(minutes=every_n_minutes) if every_n_minutes is not None else None,
         )  # fmt: skip
         self._restored: dict | None = None
 

@@ -6,6 +6,7 @@ Nothing here touches the network: the vocabulary is written to a temporary folde
 from __future__ import annotations
 
 import csv
+import os
 import random
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from lightning.pytorch import Callback, Trainer, seed_everything
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
 from project.data.datamodule import TextDataModule
+from project.data.token_cache import ROOT_ENV
 from project.module import TextClassifier
 
 POSITIVE = ["great", "superb", "moving", "fun", "brilliant", "warm"]
@@ -41,6 +43,19 @@ def write_tiny_encoder(folder: Path, max_position_embeddings: int = 128) -> Path
     torch.manual_seed(0)
     BertModel(config).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def token_cache(tmp_path_factory):
+    """Token caches of the tests go to a temporary folder (subprocesses inherit it), not the user's cache."""
+    folder = tmp_path_factory.mktemp("token-cache")
+    previous = os.environ.get(ROOT_ENV)
+    os.environ[ROOT_ENV] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop(ROOT_ENV)
+    else:
+        os.environ[ROOT_ENV] = previous
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,7 @@ def test_defaults_are_the_documented_ones(capsys):
     assert config["model"]["encoder"] == "all-MiniLM-L6-v2" and config["model"]["pooling"] == "mean"
     assert config["data"]["dataset"] == "rotten_tomatoes"
     assert config["trainer"]["precision"] == "bf16-mixed" and config["trainer"]["log_every_n_steps"] == 1
-    assert config["checkpoint"]["save_last"] is False and config["resume"]["every_n_train_steps"] == 100
+    assert config["checkpoint"]["save_last"] is False and config["resume"]["every_n_minutes"] == 30
     assert config["lr_monitor"]["logging_interval"] == "step" and config["model"]["tricks"] == {"nan_guard": {}}
     assert "optimizer" not in config and "lr_scheduler" not in config  # configure_optimizers owns them
 

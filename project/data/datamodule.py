@@ -1,4 +1,4 @@
-"""LightningDataModule: rows -> validated examples -> token ids once -> dynamically padded batches."""
+"""LightningDataModule: rows -> validated examples -> token ids once (cached on disk) -> dynamically padded batches."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from torch.utils.data import DataLoader, Dataset
 from transformers import AutoTokenizer, DataCollatorWithPadding
 
 from project.data.labels import LABEL_CODECS, LabelCodec
-from project.data.sampler import EpochShuffleSampler
+from project.data.sampler import EpochSampler
 from project.data.sources import DataError, Row, load_dataset, read_table
+from project.data.token_cache import TokenCache, cached_tokens
 from project.pretrained import DEFAULT_ENCODER, from_pretrained
 
 SPLITS = ("train", "val", "test")
@@ -27,20 +28,18 @@ class Example:
     label: str
 
 
-class EncodedDataset(Dataset):
-    """Token ids of every example, kept as the tokenizer's lists; padding happens per batch in the collator."""
+class TokenizedDataset(Dataset):
+    """Rows of a token cache with their targets; padding happens per batch in the collator."""
 
-    def __init__(self, encoding, targets: list):
-        self.encoding = encoding
+    def __init__(self, tokens: TokenCache, targets: list):
+        self.tokens = tokens
         self.targets = targets  # class ids, multi-hot lists or numbers, by task
 
     def __len__(self) -> int:
         return len(self.targets)
 
     def __getitem__(self, index: int) -> dict:
-        item = {key: values[index] for key, values in self.encoding.items()}
-        item["labels"] = self.targets[index]
-        return item
+        return {**self.tokens.row(index), "labels": self.targets[index]}
 
 
 class TextDataModule(LightningDataModule):
@@ -61,6 +60,8 @@ class TextDataModule(LightningDataModule):
         val_ratio: float = 0.1,
         test_ratio: float = 0.1,
         num_workers: int = 0,
+        group_by_length: bool = True,
+        group_window_batches: int = 50,
         tokenizer: str = DEFAULT_ENCODER,
         seed: int = 42,
     ):
@@ -82,17 +83,22 @@ class TextDataModule(LightningDataModule):
             val_ratio: share of the training file held out for validation when there is no `val_file`.
             test_ratio: share of the training file held out for testing when there is no `test_file`.
             num_workers: DataLoader worker processes; 0 is fastest here (collating is cheap).
+            group_by_length: batch training texts of similar length (less padding, same randomness of batch order;
+                see `project.data.sampler`); false gives plain shuffled batches.
+            group_window_batches: how many batches' worth of shuffled texts are sorted by length together.
             tokenizer: tokenizer name or folder; linked to `model.encoder` by the CLI.
             seed: seeds the split and the training order; linked to `seed_everything` by the CLI.
         """
         super().__init__()
         self.save_hyperparameters()
+        if group_window_batches < 1:
+            raise DataError(f"data.group_window_batches must be >= 1, got {group_window_batches}")
         for name in ("val_ratio", "test_ratio"):
             if not 0 <= getattr(self.hparams, name) < 1:
                 raise DataError(f"data.{name} must be in [0, 1), got {getattr(self.hparams, name)}")
         self._examples: dict[str, list[Example]] | None = None
         self._codec: LabelCodec | None = None
-        self.datasets: dict[str, EncodedDataset] = {}
+        self.datasets: dict[str, TokenizedDataset] = {}
         self._resume_position: tuple[int, int] | None = None
 
     # --------------------------------------------------------------------------------- labels (read at link time)
@@ -133,10 +139,9 @@ class TextDataModule(LightningDataModule):
         for split, examples in self.examples.items():
             targets = [self.codec.encode(example.label, example.source) for example in examples]
             pairs = [example.text_pair for example in examples] if self.hparams.text_pair_column else None
-            encoding = tokenizer(
-                [example.text for example in examples], pairs, truncation=True, max_length=self.hparams.max_length
-            )
-            self.datasets[split] = EncodedDataset(dict(encoding), targets)
+            texts = [example.text for example in examples]
+            tokens = cached_tokens(tokenizer, texts, pairs, self.hparams.max_length)
+            self.datasets[split] = TokenizedDataset(tokens, targets)
         self.collator = DataCollatorWithPadding(tokenizer)
 
     def check_encoder(self, config) -> None:
@@ -154,34 +159,38 @@ class TextDataModule(LightningDataModule):
             )
 
     def train_dataloader(self) -> DataLoader:
-        self.train_sampler = EpochShuffleSampler(len(self.datasets["train"]), self.hparams.seed)
+        hp, trainer = self.hparams, self.trainer
+        self.train_sampler = EpochSampler(
+            self.datasets["train"].tokens.lengths().tolist(), hp.batch_size, hp.seed, hp.group_by_length,
+            hp.group_window_batches, num_replicas=trainer.world_size if trainer else 1,
+            rank=trainer.global_rank if trainer else 0,
+        )  # fmt: skip
         if self._resume_position is not None:
             self.train_sampler.resume(*self._resume_position)
-        return self._loader("train", self.hparams.batch_size, sampler=self.train_sampler)
+        return self._loader("train", batch_size=hp.batch_size, sampler=self.train_sampler)
 
     # A checkpoint records how far into which epoch it was written; a resumed run skips the batches already seen,
     # so a mid-epoch resume sees exactly the samples the uninterrupted run would have seen.
     def state_dict(self) -> dict[str, int]:
         trainer = self.trainer
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
-        return {"epoch": trainer.current_epoch, "samples_done": done * self.hparams.batch_size}
+        return {"epoch": trainer.current_epoch, "batches_done": done}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        self._resume_position = (state["epoch"], state["samples_done"])
+        self._resume_position = (state["epoch"], state["batches_done"])
         if getattr(self, "train_sampler", None) is not None:  # Lightning may build the loader before restoring
             self.train_sampler.resume(*self._resume_position)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.hparams.eval_batch_size or 2 * self.hparams.batch_size)
+        return self._loader("val", batch_size=self.hparams.eval_batch_size or 2 * self.hparams.batch_size)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.hparams.eval_batch_size or 2 * self.hparams.batch_size)
+        return self._loader("test", batch_size=self.hparams.eval_batch_size or 2 * self.hparams.batch_size)
 
-    def _loader(self, split: str, batch_size: int, **kwargs) -> DataLoader:
+    def _loader(self, split: str, **kwargs) -> DataLoader:
         workers = self.hparams.num_workers
         return DataLoader(
             self.datasets[split],
-            batch_size=batch_size,
             collate_fn=self.collator,
             num_workers=workers,
             persistent_workers=workers > 0,

@@ -108,5 +108,5 @@ def test_max_length_above_the_tokenizer_limit_is_an_error(tiny_csv, tiny_encoder
 def test_truncation_respects_max_length(tiny_csv, tiny_encoder):
     data = data_module(tiny_csv, tiny_encoder, max_length=6)
     data.setup("fit")
-    assert max(len(ids) for ids in data.datasets["train"].encoding["input_ids"]) == 6
+    assert data.datasets["train"].tokens.lengths().max() == 6
     assert isinstance(next(iter(data.train_dataloader()))["labels"], torch.Tensor)

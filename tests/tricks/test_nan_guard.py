@@ -32,7 +32,8 @@ def test_nan_loss_stops_at_that_step_in_one_line_and_keeps_earlier_files(
             [
                 "--model.encoder", tiny_encoder, "--data.train_file", str(tiny_csv), "--data.text_column", "review",
                 "--data.label_column", "sentiment", "--data.batch_size", "8", "--trainer.max_epochs", "2",
-                "--trainer.default_root_dir", str(tmp_path / "runs"), "--resume.every_n_train_steps", "1",
+                "--trainer.default_root_dir", str(tmp_path / "runs"), "--resume.every_n_minutes", "null",
+                "--resume.every_n_train_steps", "1",
                 "--trainer.enable_progress_bar", "false",
             ]
         )  # fmt: skip

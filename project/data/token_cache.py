@@ -1,0 +1,125 @@
+"""Token ids on disk: each text list is tokenized once, in chunks, into flat memory-mapped arrays that later runs
+(and every DDP rank, and every DataLoader worker) share without holding them in memory.
+
+Why numpy memory maps rather than Arrow (`datasets`): the data is one ragged int32 array plus offsets, which numpy
+maps directly; `datasets` would add a large dependency (and its own cache rules) for the same layout.
+
+The key covers everything that changes the ids: the tokenizer's full definition (vocabulary, normaliser, special
+tokens, post-processor), `max_length`, and the texts and text pairs themselves (their sha256, so an edited file or
+another split gets another entry). Entries are written to a temporary folder and renamed into place, so a killed
+run or a concurrent rank never leaves a half-written entry behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from itertools import chain
+from pathlib import Path
+
+import numpy as np
+
+from project.assets import cache_root
+
+FORMAT_VERSION = 1
+ROOT_ENV = "BERT_TEMPLATE_TOKEN_CACHE"  # default: <the asset cache>/tokens
+CHUNK = 10_000  # texts per tokenizer call: bounds the Python lists alive at once
+
+
+def token_cache_root() -> Path:
+    return Path(os.environ[ROOT_ENV]).expanduser() if os.environ.get(ROOT_ENV) else cache_root() / "tokens"
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    backend = getattr(tokenizer, "backend_tokenizer", None)  # fast tokenizers serialise their whole pipeline
+    if backend is not None:
+        pipeline = json.loads(backend.to_str())
+        # The last call's truncation and padding settings live there too; max_length is keyed separately.
+        pipeline.pop("truncation", None), pipeline.pop("padding", None)
+        definition = json.dumps(pipeline, sort_keys=True)
+    else:
+        definition = json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    return hashlib.sha256(f"{type(tokenizer).__name__}\n{definition}".encode()).hexdigest()
+
+
+def texts_fingerprint(texts: Sequence[str], pairs: Sequence[str] | None) -> str:
+    digest = hashlib.sha256()
+    for index, text in enumerate(texts):
+        digest.update(text.encode())
+        digest.update(b"\x1f" + (pairs[index].encode() if pairs is not None else b"") + b"\x1e")
+    return digest.hexdigest()
+
+
+class TokenCache:
+    """One tokenized text list: `ids(i)` are row i's token ids, `type_ids(i)` its segment ids (pairs only)."""
+
+    def __init__(self, folder: Path):
+        meta = json.loads((folder / "meta.json").read_text())
+        self.offsets = np.load(folder / "offsets.npy", mmap_mode="r")
+        self.input_ids = np.memmap(folder / "input_ids.bin", dtype=np.int32, mode="r", shape=(meta["tokens"],))
+        self.token_type_ids = None
+        if meta["has_token_type_ids"]:
+            self.token_type_ids = np.memmap(
+                folder / "token_type_ids.bin", dtype=np.uint8, mode="r", shape=(meta["tokens"],)
+            )
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def row(self, index: int) -> dict[str, list[int]]:
+        start, end = int(self.offsets[index]), int(self.offsets[index + 1])
+        row = {"input_ids": self.input_ids[start:end].tolist(), "attention_mask": [1] * (end - start)}
+        if self.token_type_ids is not None:
+            row["token_type_ids"] = self.token_type_ids[start:end].tolist()
+        return row
+
+
+def cached_tokens(
+    tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int, root: Path | None = None
+) -> TokenCache:
+    """The cache entry for these texts, built first if missing."""
+    parts = [str(FORMAT_VERSION), tokenizer_fingerprint(tokenizer), str(max_length), texts_fingerprint(texts, pairs)]
+    key = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+    folder = (root or token_cache_root()) / key
+    if not (folder / "meta.json").exists():
+        _build(folder, tokenizer, texts, pairs, max_length)
+    return TokenCache(folder)
+
+
+def _build(folder: Path, tokenizer, texts, pairs, max_length: int) -> None:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        lengths, has_type_ids = [], False
+        with open(partial / "input_ids.bin", "wb") as ids_file, open(partial / "token_type_ids.bin", "wb") as types:
+            for start in range(0, len(texts), CHUNK):
+                chunk_pairs = list(pairs[start : start + CHUNK]) if pairs is not None else None
+                encoding = tokenizer(
+                    list(texts[start : start + CHUNK]), chunk_pairs, truncation=True, max_length=max_length,
+                    return_attention_mask=False,
+                )  # fmt: skip
+                chunk_lengths = np.fromiter(map(len, encoding["input_ids"]), dtype=np.int64)
+                count = int(chunk_lengths.sum())
+                ids_file.write(np.fromiter(chain.from_iterable(encoding["input_ids"]), np.int32, count).tobytes())
+                if "token_type_ids" in encoding:
+                    has_type_ids = True
+                    types.write(np.fromiter(chain.from_iterable(encoding["token_type_ids"]), np.uint8, count).tobytes())
+                lengths.append(chunk_lengths)
+        offsets = np.concatenate([[0], np.cumsum(np.concatenate(lengths))]).astype(np.int64)
+        np.save(partial / "offsets.npy", offsets)
+        meta = {"rows": len(texts), "tokens": int(offsets[-1]), "has_token_type_ids": has_type_ids}
+        (partial / "meta.json").write_text(json.dumps(meta))  # written last: its presence marks a whole entry
+        try:
+            os.rename(partial, folder)
+        except OSError:  # another process (a DDP rank) finished the same entry first; theirs is identical
+            if not (folder / "meta.json").exists():
+                raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)

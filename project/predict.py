@@ -1,0 +1,135 @@
+"""`python -m project.predict --checkpoint RUN/checkpoints/best-...ckpt --input texts.csv --output predictions.csv`
+
+Predictions for a file of texts (CSV, TSV, JSONL or JSON, the same readers as training) from a fit's checkpoint:
+one output row per input row, in input order, with the row's id, the predicted label and the scores. Batches are
+cut from texts sorted by length (little padding), run in eval mode without gradients, optionally under bf16/fp16
+autocast; the output is written to a temporary file and renamed, so it is whole or absent.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from jsonargparse import CLI
+from transformers import AutoTokenizer, DataCollatorWithPadding
+
+from project.cli import run_with_user_errors
+from project.data.sources import DataError, read_table
+from project.errors import ConfigError
+from project.module import TextClassifier
+from project.pretrained import from_pretrained
+
+AUTOCAST = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
+
+
+def load_model(checkpoint: str, device: str = "cpu") -> TextClassifier:
+    if not Path(checkpoint).is_file():
+        raise ConfigError(f"--checkpoint {checkpoint}: no such file")
+    model = TextClassifier.load_from_checkpoint(checkpoint, map_location=device, weights_only=True)
+    return model.eval()
+
+
+@torch.no_grad()
+def predict_scores(
+    model: TextClassifier, tokenizer, texts: Sequence[str], pairs: Sequence[str] | None = None,
+    batch_size: int = 64, max_length: int = 128, precision: str = "32", progress: bool = False,
+) -> torch.Tensor:  # fmt: skip
+    """(N, num_outputs) scores (probabilities, or values for regression) for `texts`, in their order."""
+    if precision not in AUTOCAST:
+        raise ConfigError(f"--precision {precision}: choose from {sorted(AUTOCAST)}")
+    encoding = tokenizer(
+        list(texts), list(pairs) if pairs is not None else None, truncation=True, max_length=max_length
+    )
+    order = sorted(range(len(texts)), key=lambda index: len(encoding["input_ids"][index]))
+    collate, device = DataCollatorWithPadding(tokenizer), model.device
+    scores = torch.empty(len(texts), model.task.num_outputs)
+    starts = range(0, len(order), batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc="predict", unit="batch")
+    for start in starts:
+        rows = order[start : start + batch_size]
+        batch = collate([{key: values[index] for key, values in encoding.items()} for index in rows])
+        batch = {key: value.to(device) for key, value in batch.items()}
+        dtype = AUTOCAST[precision]
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            logits = model(**batch)
+        scores[rows] = model.task.scores(logits).reshape(len(rows), -1).float().cpu()
+    return scores
+
+
+def predict(
+    *, checkpoint: str, input: str, output: str, text_column: str = "text", text_pair_column: str | None = None,
+    id_column: str | None = None, batch_size: int = 64, max_length: int = 128, precision: str = "32",
+    device: str = "cpu",
+) -> None:  # fmt: skip
+    """Write one prediction per input row to `output` (CSV). (Keyword-only, so jsonargparse makes even the required
+    arguments `--options` rather than positionals.)
+
+    Args:
+        checkpoint: a `.ckpt` written by `python -m project.fit`.
+        input: CSV, TSV, JSONL or JSON file with the texts.
+        output: CSV to write: id, label (single_label: the top class; multi_label: the classes above the task's
+            threshold, joined by |; regression: the value), then one score column per class.
+        text_column: column with the text.
+        text_pair_column: second text, for models trained on pairs.
+        id_column: column copied into the output's `id` (default: the row number, from 1).
+        batch_size: texts per forward pass.
+        max_length: truncation length; use the training run's `data.max_length`.
+        precision: 32, bf16 or 16 (autocast; the weights stay fp32).
+        device: cpu, cuda, cuda:1...
+    """
+    if Path(output).resolve() == Path(input).resolve():
+        raise ConfigError(f"--output {output} would overwrite the input")
+    rows = read_table(input)
+    for column in [text_column, text_pair_column, id_column]:
+        if column and column not in rows[0]:
+            raise DataError(f"{input}: no column '{column}' (columns: {list(rows[0])})")
+    for number, row in enumerate(rows, start=1):
+        if not (row[text_column] or "").strip():
+            raise DataError(f"{input}: row {number}: empty value in column '{text_column}'")
+    model = load_model(checkpoint, device)
+    tokenizer = from_pretrained(AutoTokenizer, model.hparams.encoder)
+    texts = [row[text_column] for row in rows]
+    pairs = [row[text_pair_column] or "" for row in rows] if text_pair_column else None
+    scores = predict_scores(model, tokenizer, texts, pairs, batch_size, max_length, precision, progress=True)
+    write_predictions(output, rows, id_column, model, scores)
+    print(f"wrote {len(rows)} predictions to {output}")
+
+
+def write_predictions(output: str, rows, id_column: str | None, model: TextClassifier, scores: torch.Tensor) -> None:
+    task, names = model.hparams.task, model.task.label_names
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    score_columns = [] if task == "regression" else [f"score_{name}" for name in names]
+    writer.writerow(["id", "label", *score_columns])
+    for number, (row, row_scores) in enumerate(zip(rows, scores.tolist(), strict=True), start=1):
+        if task == "single_label":
+            label = names[max(range(len(names)), key=row_scores.__getitem__)]
+        elif task == "multi_label":
+            label = "|".join(
+                name for name, score in zip(names, row_scores, strict=True) if score >= model.task.threshold
+            )
+        else:
+            label = f"{row_scores[0]:.6g}"
+        written_scores = [] if task == "regression" else [f"{score:.6f}" for score in row_scores]
+        writer.writerow([row[id_column] if id_column else number, label, *written_scores])
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(buffer.getvalue(), encoding="utf-8")
+    os.replace(partial, path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_with_user_errors(lambda: CLI(predict, args=argv, exit_on_error=False))
+
+
+if __name__ == "__main__":
+    main()
