@@ -1,7 +1,8 @@
 """Training samples/s on the embedded default model and data: this project vs Hugging Face's Trainer vs a plain
-PyTorch loop fed the identical batches. Same batch size, max_length, bf16 autocast and number of optimizer steps.
+PyTorch loop fed the identical batches. Same batch size, max_length, precision and number of optimizer steps.
 
     python bench/train_throughput.py [--steps 50] [--warmup 10] [--window 5] [--rounds 2] [--max-length 64]
+                                     [--precision bf16-mixed|32-true]   (default: what `fit` picks on this machine)
 
 Each variant trains in a fresh process and times every optimizer step, from one step's start to the next;
 samples/s is the median over windows of `--window` steps after `--warmup` steps. Rounds run the variants in
@@ -29,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.machine import describe  # noqa: E402
+from project.precision import fastest_precision  # noqa: E402
 
 VARIANTS = ["ours", "ours-shuffled", "raw", "hf", "hf-grouped"]
 
@@ -39,6 +41,7 @@ def fit_args(options, root: Path, grouped: bool) -> list[str]:
         "--data.group_by_length", str(grouped).lower(), "--trainer.max_steps", str(options.steps),
         "--trainer.limit_val_batches", "0", "--trainer.enable_progress_bar", "false",
         "--trainer.default_root_dir", str(root), "--checkpoint.save_top_k", "0",
+        "--trainer.precision", options.precision,
     ]  # fmt: skip
 
 
@@ -82,7 +85,7 @@ def time_raw(options, root: Path) -> list[float]:
         starts.append(time.perf_counter())
         if step == options.steps:
             break
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=options.precision == "bf16-mixed"):
             loss, _, _ = model.shared_step(batch)
         loss.backward()
         optimizer.step()
@@ -117,7 +120,8 @@ def time_hf(options, root: Path, grouped: bool) -> list[float]:
     model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=data.num_labels)
     arguments = TrainingArguments(
         output_dir=str(root / "hf"), per_device_train_batch_size=options.batch_size, max_steps=options.steps,
-        bf16=True, use_cpu=True, save_strategy="no", report_to=[], disable_tqdm=True, logging_steps=1,
+        bf16=options.precision == "bf16-mixed", use_cpu=True, save_strategy="no", report_to=[], disable_tqdm=True,
+        logging_steps=1,
         train_sampling_strategy="group_by_length" if grouped else "random", learning_rate=5e-5, warmup_steps=5,
     )  # fmt: skip
     timer = StepStarts()
@@ -156,6 +160,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--precision", choices=["bf16-mixed", "32-true"], default=fastest_precision("cpu")[0])
     parser.add_argument("--variants", nargs="*", default=VARIANTS, choices=VARIANTS)
     parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -172,13 +177,13 @@ def main() -> None:
                 command = [sys.executable, __file__, "--worker", variant, "--out", str(out)]
                 command += [f"--{key.replace('_', '-')}={value}" for key, value in
                             (("steps", options.steps), ("batch_size", options.batch_size),
-                             ("max_length", options.max_length))]  # fmt: skip
+                             ("max_length", options.max_length), ("precision", options.precision))]  # fmt: skip
                 subprocess.run(command, check=True, capture_output=True)
                 speed = samples_per_second(json.loads(out.read_text()), options)
                 results[variant].append(speed)
                 print(f"round {round_index}: {variant} {speed:.1f} samples/s", file=sys.stderr)
     medians = {variant: statistics.median(speeds) for variant, speeds in results.items()}
-    print(f"Machine: {describe()}. Batch {options.batch_size}, max_length {options.max_length}, bf16 autocast, "
+    print(f"Machine: {describe()}. Batch {options.batch_size}, max_length {options.max_length}, {options.precision}, "
           f"{options.steps} optimizer steps, median of {options.window}-step windows after {options.warmup}, "
           f"{options.rounds} alternating rounds.")  # fmt: skip
     print()

@@ -15,12 +15,13 @@ from jsonargparse import ArgumentError
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from project.data.datamodule import TextDataModule
 from project.errors import TrainingStopped, UserError
 from project.module import TextClassifier
+from project.precision import fastest_precision
 from project.resume import ResumeCheckpoint
 
 DEBUG_ENV = "BERT_TEMPLATE_DEBUG"
@@ -88,8 +89,8 @@ class FitCLI(LightningCLI):
                 "checkpoint.auto_insert_metric_name": False,
                 "trainer.default_root_dir": "runs",
                 "trainer.max_epochs": 1,
-                # Fast on this CPU and on Ampere+ GPUs; older GPUs (T4, V100) want 16-mixed (see the README).
-                "trainer.precision": "bf16-mixed",
+                # null: bf16-mixed where the hardware computes bf16 natively, else 32-true (project/precision.py).
+                "trainer.precision": None,
                 # Lightning's default of 50 hides the warmup of short runs; logging every step costs ~nothing.
                 "trainer.log_every_n_steps": 1,
             }
@@ -113,6 +114,9 @@ class FitCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs):
         trainer_config = self._get(self.config_init, "trainer", default={})
+        if trainer_config.get("precision") is None:
+            kwargs["precision"], why = fastest_precision(trainer_config.get("accelerator"))
+            rank_zero_info(f"trainer.precision: {kwargs['precision']} ({why})")
         if self.resume_version is not None:
             # Same TensorBoard run and checkpoint folder as the run being resumed; Lightning then finds last.ckpt.
             # purge_step makes TensorBoard drop what the interrupted run logged after that checkpoint, so the

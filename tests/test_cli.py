@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from project import precision
 from project.cli import FitCLI, main
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
@@ -34,7 +35,7 @@ def test_defaults_are_the_documented_ones(capsys):
     config = printed_config(capsys)
     assert config["model"]["encoder"] == "all-MiniLM-L6-v2" and config["model"]["pooling"] == "mean"
     assert config["data"]["dataset"] == "rotten_tomatoes"
-    assert config["trainer"]["precision"] == "bf16-mixed" and config["trainer"]["log_every_n_steps"] == 1
+    assert config["trainer"]["precision"] is None and config["trainer"]["log_every_n_steps"] == 1
     assert config["checkpoint"]["save_last"] is False and config["resume"]["every_n_minutes"] == 30
     assert config["lr_monitor"]["logging_interval"] == "step" and config["model"]["tricks"] == {"nan_guard": {}}
     assert "optimizer" not in config and "lr_scheduler" not in config  # configure_optimizers owns them
@@ -117,3 +118,22 @@ def test_resume_last_with_a_custom_logger_fails_in_one_line(capsys, tmp_path):
         ["--ckpt_path", "last", "--trainer.default_root_dir", str(tmp_path), "--trainer.logger", "false"],
     )
     assert "--ckpt_path last finds runs of the default logger" in line
+
+
+@pytest.mark.parametrize(
+    ("native_bf16", "option", "expected"),
+    [(False, [], "32-true"), (True, [], "bf16-mixed"), (False, ["--trainer.precision", "bf16-mixed"], "bf16-mixed")],
+    ids=["cpu-without-bf16", "cpu-with-bf16", "explicit-choice-kept"],
+)
+def test_precision_null_picks_bf16_only_where_the_cpu_computes_it(
+    monkeypatch, tmp_path, tiny_csv, tiny_encoder, native_bf16, option, expected
+):
+    monkeypatch.setattr(precision, "num_cuda_devices", lambda: 0)
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native_bf16)
+    cli = FitCLI(
+        args=[
+            "--model.encoder", tiny_encoder, "--data.train_file", str(tiny_csv), "--data.text_column", "review",
+            "--data.label_column", "sentiment", "--trainer.default_root_dir", str(tmp_path), *option,
+        ]
+    )  # fmt: skip
+    assert cli.trainer.precision == expected

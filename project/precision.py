@@ -1,0 +1,26 @@
+"""The default `trainer.precision`: bf16 autocast only where the hardware computes bf16 natively.
+
+Measured on a 2-core AMD EPYC with AVX2 only (no AVX512-BF16, no AMX), one MiniLM training step at batch 32 and 64
+tokens took 1.7 s in fp32 and 31 s under bf16 autocast: CPUs without bf16 instructions emulate it, 18x slower. On a
+Xeon with AVX512-BF16 the same autocast was 1.7x faster than fp32. So the fastest safe default depends on the CPU.
+"""
+
+from __future__ import annotations
+
+import torch
+from lightning.fabric.accelerators.cuda import num_cuda_devices
+
+
+def cpu_has_native_bf16() -> bool:
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
+def fastest_precision(accelerator: str | None) -> tuple[str, str]:
+    """(precision, why) for `trainer.precision: null`."""
+    # num_cuda_devices asks NVML and does not initialise CUDA, so a later ddp_spawn still works; asking the GPU's
+    # bf16 support would. Ampere and newer compute bf16 natively; T4/V100 users set 16-mixed (see the README).
+    if accelerator in ("gpu", "cuda") or (accelerator in (None, "auto") and num_cuda_devices() > 0):
+        return "bf16-mixed", "a CUDA GPU (on a T4 or V100, set --trainer.precision 16-mixed)"
+    if cpu_has_native_bf16():
+        return "bf16-mixed", "this CPU computes bf16 natively (AVX512-BF16 or AMX)"
+    return "32-true", "this CPU has no bf16 instructions; emulated bf16 autocast is ~18x slower here"
