@@ -22,11 +22,9 @@ class NonFiniteGuard(Callback):
     def on_before_optimizer_step(self, trainer, module, optimizer) -> None:
         if getattr(trainer.precision_plugin, "scaler", None) is not None:
             return  # fp16: non-finite gradients are the loss scaler's business (it skips the step, lowers the scale)
-        named = [(name, p.grad) for name, p in module.named_parameters() if p.grad is not None]
-        if not named:
-            return
-        norm = torch.nn.utils.get_total_norm([grad for _, grad in named])
-        if not torch.isfinite(norm):
+        norm = module.gradient_norm()  # shared with the train/grad_norm log: one pass over the gradients
+        if norm is not None and not torch.isfinite(norm):
+            named = [(name, p.grad) for name, p in module.named_parameters() if p.grad is not None]
             first = next(name for name, grad in named if not torch.isfinite(grad).all())
             raise TrainingStopped(f"non-finite gradient norm ({norm.item()}, first in {first}) {_where(trainer)}")
 

@@ -73,3 +73,13 @@ def test_the_guard_can_be_switched_off(tiny_csv, tiny_encoder):
     run = trainer(max_epochs=1, callbacks=[PoisonGradient()])
     run.fit(model, data)  # trains on: inf in the bias, then nan weights
     assert not torch.isfinite(model.head.linear.bias).all()
+
+
+def test_the_gradient_norm_is_computed_once_per_step_for_the_guard_and_the_log(monkeypatch, tiny_csv, tiny_encoder):
+    calls = []
+    total_norm = torch.nn.utils.get_total_norm
+    monkeypatch.setattr(torch.nn.utils, "get_total_norm", lambda *a, **k: calls.append(1) or total_norm(*a, **k))
+    model, data = tiny_setup(tiny_csv, tiny_encoder, tricks={"nan_guard": {}})
+    run = trainer(max_steps=5, limit_val_batches=0)
+    run.fit(model, data)
+    assert run.global_step == 5 and len(calls) == 5
