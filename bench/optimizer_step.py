@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.machine import describe  # noqa: E402
+from bench.machine import print_table  # noqa: E402
 from project.model.encoder import load_encoder  # noqa: E402
 from project.pretrained import DEFAULT_ENCODER  # noqa: E402
 
@@ -45,9 +45,7 @@ def main() -> None:
     for parameter in parameters:
         parameter.grad = torch.randn(parameter.shape, generator=generator) * 1e-3
     count = sum(p.numel() for p in parameters)
-    print(f"Machine: {describe()}. {count / 1e6:.1f}M parameters, median of {repeats} steps.\n")
-    print("| optimizer | " + " | ".join(f"{name} (ms)" for name in IMPLEMENTATIONS) + " |")
-    print("|---|" + "---|" * len(IMPLEMENTATIONS))
+    rows = []
     for name, optimizer_class in OPTIMIZERS.items():
         cells = []
         for options in IMPLEMENTATIONS.values():
@@ -55,7 +53,9 @@ def main() -> None:
                 cells.append(f"{median_step_ms(optimizer_class, parameters, options, repeats):.1f}")
             except (RuntimeError, TypeError) as error:  # an implementation torch lacks for this optimizer/device
                 cells.append(f"n/a ({type(error).__name__})")
-        print(f"| {name} | " + " | ".join(cells) + " |")
+        rows.append([name, *cells])
+    columns = ["optimizer", *(f"{name} (ms)" for name in IMPLEMENTATIONS)]
+    print_table(f"{count / 1e6:.1f}M parameters, median of {repeats} steps.", columns, rows)
 
 
 if __name__ == "__main__":

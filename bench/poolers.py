@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.fit_runs import extra_options, timed_fit  # noqa: E402
-from bench.machine import describe  # noqa: E402
+from bench.machine import print_table  # noqa: E402
 from project.model.pooling import POOLERS  # noqa: E402
 
 
@@ -31,12 +31,11 @@ def main() -> None:
             metrics, wall = timed_fit(Path(scratch) / pooler, ["--model.pooling", pooler, *extra])
             rows.append((pooler, metrics["test/acc"], metrics["test/f1"], wall))
             print(f"{pooler}: acc {metrics['test/acc']:.4f} f1 {metrics['test/f1']:.4f} {wall:.0f} s", file=sys.stderr)
-    print(f"Machine: {describe()}. Options: defaults {' '.join(extra)}".rstrip())
-    print()
-    print("| pooler | test acc | test macro-F1 | wall time (s) |")
-    print("|---|---|---|---|")
-    for pooler, accuracy, f1, wall in rows:
-        print(f"| `{pooler}` | {accuracy:.4f} | {f1:.4f} | {wall:.0f} |")
+    print_table(
+        f"Options: defaults {' '.join(extra)}",
+        ["pooler", "test acc", "test macro-F1", "wall time (s)"],
+        [[f"`{pooler}`", f"{accuracy:.4f}", f"{f1:.4f}", f"{wall:.0f}"] for pooler, accuracy, f1, wall in rows],
+    )
 
 
 if __name__ == "__main__":

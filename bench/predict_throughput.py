@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.machine import describe  # noqa: E402
+from bench.machine import print_table  # noqa: E402
 
 
 def main() -> None:
@@ -63,12 +63,11 @@ def main() -> None:
                 print(f"round {round_index}: {name} {speeds[name][-1]:.1f} texts/s", file=sys.stderr)
     medians = {name: statistics.median(values) for name, values in speeds.items()}
     baseline = medians["pipeline, batch 1 (default)"]
-    print(f"Machine: {describe()}. {len(texts)} texts, max_length 128, median of {options.rounds} rounds.")
-    print()
-    print("| variant | texts/s | vs pipeline default |")
-    print("|---|---|---|")
-    for name, speed in medians.items():
-        print(f"| {name} | {speed:.1f} | {speed / baseline:.2f}× |")
+    print_table(
+        f"{len(texts)} texts, max_length 128, median of {options.rounds} rounds.",
+        ["variant", "texts/s", "vs pipeline default"],
+        [[name, f"{speed:.1f}", f"{speed / baseline:.2f}×"] for name, speed in medians.items()],
+    )
 
 
 if __name__ == "__main__":

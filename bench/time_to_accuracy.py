@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.fit_runs import extra_options, timed_fit  # noqa: E402
-from bench.machine import describe  # noqa: E402
+from bench.machine import print_table  # noqa: E402
 
 
 def tfidf(seed: int = 42) -> tuple[float, float]:
@@ -53,12 +53,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as scratch:
             metrics, wall = timed_fit(Path(scratch), extra_options(extra))
         rows.append(("`python -m project.fit` " + " ".join(extra_options(extra)), metrics["test/acc"], wall))
-    print(f"Machine: {describe()}. Rotten Tomatoes, seed 42 split (test: 1,275 snippets).")
-    print()
-    print("| method | test acc | wall time (s) |")
-    print("|---|---|---|")
-    for name, accuracy, seconds in rows:
-        print(f"| {name.strip()} | {accuracy:.4f} | {seconds:.1f} |")
+    print_table(
+        "Rotten Tomatoes, seed 42 split (test: 1,275 snippets).",
+        ["method", "test acc", "wall time (s)"],
+        [[name.strip(), f"{accuracy:.4f}", f"{seconds:.1f}"] for name, accuracy, seconds in rows],
+    )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.machine import describe  # noqa: E402
+from bench.machine import print_table  # noqa: E402
 
 
 def synthesise(path: Path, size: int) -> None:
@@ -69,12 +69,11 @@ def main() -> None:
                 result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
                 rows.append((size, state, result))
                 print(f"{size} {state}: {result}", file=sys.stderr)
-    print(f"Machine: {describe()}. Default tokenizer (all-MiniLM-L6-v2), max_length 128.")
-    print()
-    print("| texts | token cache | setup wall time (s) | peak RSS (MiB) |")
-    print("|---|---|---|---|")
-    for size, state, result in rows:
-        print(f"| {size:,} | {state} | {result['seconds']:.1f} | {result['peak_mib']:.0f} |")
+    print_table(
+        "Default tokenizer (all-MiniLM-L6-v2), max_length 128.",
+        ["texts", "token cache", "setup wall time (s)", "peak RSS (MiB)"],
+        [[f"{size:,}", state, f"{result['seconds']:.1f}", f"{result['peak_mib']:.0f}"] for size, state, result in rows],
+    )
 
 
 if __name__ == "__main__":

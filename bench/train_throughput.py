@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.machine import describe  # noqa: E402
+from bench.machine import print_table  # noqa: E402
 from project.precision import fastest_precision  # noqa: E402
 
 VARIANTS = ["ours", "ours-shuffled", "raw", "hf", "hf-grouped"]
@@ -183,17 +183,18 @@ def main() -> None:
                 results[variant].append(speed)
                 print(f"round {round_index}: {variant} {speed:.1f} samples/s", file=sys.stderr)
     medians = {variant: statistics.median(speeds) for variant, speeds in results.items()}
-    print(f"Machine: {describe()}. Batch {options.batch_size}, max_length {options.max_length}, {options.precision}, "
-          f"{options.steps} optimizer steps, median of {options.window}-step windows after {options.warmup}, "
-          f"{options.rounds} alternating rounds.")  # fmt: skip
-    print()
-    print("| variant | samples/s (median) | per round | vs `hf` | vs `hf-grouped` | `ours` wall per step vs this |")
-    print("|---|---|---|---|---|---|")
+    rows = []
     for variant, speed in medians.items():
         rounds = " / ".join(f"{value:.1f}" for value in results[variant])
         versus = [f"{speed / medians[name]:.2f}×" if name in medians else "" for name in ("hf", "hf-grouped")]
         overhead = f"{speed / medians['ours']:.3f}×" if "ours" in medians else ""
-        print(f"| `{variant}` | {speed:.1f} | {rounds} | {versus[0]} | {versus[1]} | {overhead} |")
+        rows.append([f"`{variant}`", f"{speed:.1f}", rounds, *versus, overhead])
+    settings = (
+        f"Batch {options.batch_size}, max_length {options.max_length}, {options.precision}, {options.steps} optimizer "
+        f"steps, median of {options.window}-step windows after {options.warmup}, {options.rounds} alternating rounds."
+    )
+    columns = ["variant", "samples/s (median)", "per round", "vs `hf`", "vs `hf-grouped`"]
+    print_table(settings, [*columns, "`ours` wall per step vs this"], rows)
 
 
 if __name__ == "__main__":
