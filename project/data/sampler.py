@@ -43,6 +43,7 @@ class EpochSampler(DistributedSampler):
         self.group_by_length = group_by_length
         self.window = window_batches * batch_size
         self._resume: tuple[int, int] | None = None
+        self._epoch_batches: tuple[int, list[list[int]]] | None = None  # (epoch, this process's batches)
 
     def resume(self, epoch: int, batches_done: int) -> None:
         """The next iteration, if it is of `epoch`, starts after this process's first `batches_done` batches."""
@@ -69,11 +70,14 @@ class EpochSampler(DistributedSampler):
         return batches
 
     def rank_batches(self) -> list[list[int]]:
-        """This process's batches: every num_replicas-th, after padding the list with its first batches."""
-        batches = self.batches()
-        per_rank = -(-len(batches) // self.num_replicas)
-        padded = (batches * (1 + self.num_replicas))[: per_rank * self.num_replicas]
-        return padded[self.rank :: self.num_replicas]
+        """This process's batches: every num_replicas-th, after padding the list with its first batches. Built once
+        per epoch: Lightning asks `len()` several times an epoch, and sorting a million lengths takes seconds."""
+        if self._epoch_batches is None or self._epoch_batches[0] != self.epoch:
+            batches = self.batches()
+            per_rank = -(-len(batches) // self.num_replicas)
+            padded = (batches * (1 + self.num_replicas))[: per_rank * self.num_replicas]
+            self._epoch_batches = (self.epoch, padded[self.rank :: self.num_replicas])
+        return self._epoch_batches[1]
 
     def __iter__(self) -> Iterator[int]:
         batches = self.rank_batches()

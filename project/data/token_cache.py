@@ -55,7 +55,7 @@ def texts_fingerprint(texts: Sequence[str], pairs: Sequence[str] | None) -> str:
 
 
 class TokenCache:
-    """One tokenized text list: `ids(i)` are row i's token ids, `type_ids(i)` its segment ids (pairs only)."""
+    """One tokenized text list, memory-mapped: `row(i)` gives row i's token ids, attention mask and segment ids."""
 
     def __init__(self, folder: Path):
         meta = json.loads((folder / "meta.json").read_text())

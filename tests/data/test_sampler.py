@@ -76,3 +76,14 @@ def test_processes_take_distinct_batches_and_as_many_each(grouped, world):
     padding = len(per_rank[0]) * world - 32  # the list is padded with its first batches
     assert len(seen) - len(LENGTHS) <= padding * 32
     assert per_rank[0] == ranks[0].batches()[0::world][: len(per_rank[0])]
+
+
+def test_an_epoch_is_built_once_however_often_its_length_is_asked(monkeypatch):
+    sampler = EpochSampler(LENGTHS, 32, seed=0, group_by_length=True)
+    built = []
+    plain_batches = EpochSampler.batches
+    monkeypatch.setattr(EpochSampler, "batches", lambda self: built.append(self.epoch) or plain_batches(self))
+    for epoch in (0, 0, 1):
+        sampler.set_epoch(epoch)
+        assert len(sampler) == len(LENGTHS) and len(list(sampler)) == len(LENGTHS)
+    assert built == [0, 1]
