@@ -13,6 +13,7 @@ from torch import Tensor
 from torchmetrics import MetricCollection
 
 from project.errors import ConfigError
+from project.model.classifier import PooledClassifier, pooled_output
 from project.model.encoder import load_encoder
 from project.model.heads import ClassifierHead
 from project.model.pooling import build_pooler
@@ -150,15 +151,12 @@ class TextClassifier(LightningModule):
         if embedding_perturbation is not None:
             inputs_embeds = self.encoder.get_input_embeddings()(input_ids) + embedding_perturbation[input_ids]
             input_ids = None
-        outputs = self.encoder(
-            input_ids=input_ids,
-            inputs_embeds=inputs_embeds,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            output_hidden_states=self.pooler.needs_all_hidden_states,
-        )
-        pooled = self.pooler(outputs.last_hidden_state, attention_mask, outputs.hidden_states)
+        pooled = pooled_output(self.encoder, self.pooler, input_ids, attention_mask, token_type_ids, inputs_embeds)
         return self.head(pooled)
+
+    def plain_model(self) -> PooledClassifier:
+        """The same encoder, pooler and head (shared, not copied) as a plain nn.Module without Lightning."""
+        return PooledClassifier(self.encoder, self.pooler, self.head)
 
     def shared_step(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         """Loss, logits and targets for one batch; every stage goes through here."""

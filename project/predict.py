@@ -16,15 +16,14 @@ from pathlib import Path
 
 import torch
 from jsonargparse import CLI
-from transformers import AutoTokenizer, DataCollatorWithPadding
+from transformers import AutoTokenizer
 
 from project.cli import run_with_user_errors
 from project.data.sources import DataError, read_table
 from project.errors import ConfigError
+from project.inference import batched_outputs, check_precision
 from project.module import TextClassifier
 from project.pretrained import from_pretrained
-
-AUTOCAST = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
 
 
 def load_model(checkpoint: str, device: str = "cpu") -> TextClassifier:
@@ -34,34 +33,15 @@ def load_model(checkpoint: str, device: str = "cpu") -> TextClassifier:
     return model.eval()
 
 
-@torch.no_grad()
 def predict_scores(
     model: TextClassifier, tokenizer, texts: Sequence[str], pairs: Sequence[str] | None = None,
     batch_size: int = 64, max_length: int = 128, precision: str = "32", progress: bool = False,
 ) -> torch.Tensor:  # fmt: skip
     """(N, num_outputs) scores (probabilities, or values for regression) for `texts`, in their order."""
-    if precision not in AUTOCAST:
-        raise ConfigError(f"--precision {precision}: choose from {sorted(AUTOCAST)}")
-    encoding = tokenizer(
-        list(texts), list(pairs) if pairs is not None else None, truncation=True, max_length=max_length
-    )
-    order = sorted(range(len(texts)), key=lambda index: len(encoding["input_ids"][index]))
-    collate, device = DataCollatorWithPadding(tokenizer), model.device
-    scores = torch.empty(len(texts), model.task.num_outputs)
-    starts = range(0, len(order), batch_size)
-    if progress:
-        from tqdm import tqdm
-
-        starts = tqdm(starts, desc="predict", unit="batch")
-    for start in starts:
-        rows = order[start : start + batch_size]
-        batch = collate([{key: values[index] for key, values in encoding.items()} for index in rows])
-        batch = {key: value.to(device) for key, value in batch.items()}
-        dtype = AUTOCAST[precision]
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            logits = model(**batch)
-        scores[rows] = model.task.scores(logits).reshape(len(rows), -1).float().cpu()
-    return scores
+    return batched_outputs(
+        lambda batch: model.task.scores(model(**batch)), tokenizer, texts, pairs, batch_size=batch_size,
+        max_length=max_length, precision=precision, device=model.device, progress="predict" if progress else None,
+    )  # fmt: skip
 
 
 def predict(
@@ -85,6 +65,7 @@ def predict(
         precision: 32, bf16 or 16 (autocast; the weights stay fp32).
         device: cpu, cuda, cuda:1...
     """
+    check_precision(precision)
     if Path(output).resolve() == Path(input).resolve():
         raise ConfigError(f"--output {output} would overwrite the input")
     rows = read_table(input)

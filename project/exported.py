@@ -1,0 +1,96 @@
+"""Load a model written by `python -m project.export --format huggingface` without Lightning or a checkpoint.
+
+    from project.exported import load_exported
+    classifier = load_exported("exports/reviews")            # encoder + tokenizer + pooler + head, eval mode
+    scores = classifier.scores(["a warm, funny film"])        # (N, classes) probabilities, in input order
+    classifier.label_names                                    # column names of `scores`
+
+The folder is a Hugging Face encoder folder (`config.json`, `model.safetensors`, the tokenizer files; it loads with
+`AutoModel`/`AutoTokenizer` and fine-tunes again with `--model.encoder <folder>`) plus `classifier.safetensors`
+(pooler and head weights) and `classifier.json` (task, label names, pooling and head options, max length).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from safetensors.torch import load_file
+from torch import Tensor
+from transformers import AutoTokenizer
+
+from project.errors import UserError
+from project.inference import batched_outputs
+from project.model.classifier import PooledClassifier
+from project.model.encoder import load_encoder
+from project.model.heads import ClassifierHead
+from project.model.pooling import build_pooler
+from project.model.tasks import build_task
+from project.pretrained import from_pretrained
+
+CLASSIFIER_CONFIG = "classifier.json"
+CLASSIFIER_WEIGHTS = "classifier.safetensors"
+
+
+class ExportedClassifier:
+    def __init__(self, model: PooledClassifier, tokenizer, config: dict):
+        self.model, self.tokenizer, self.config = model, tokenizer, config
+        self.task = build_task(config["task"], config["num_labels"], config["label_names"], **config["task_options"])
+
+    @property
+    def label_names(self) -> list[str]:
+        return self.task.label_names
+
+    def scores(
+        self, texts: Sequence[str], pairs: Sequence[str] | None = None, batch_size: int = 64, precision: str = "32"
+    ) -> Tensor:
+        """(N, num_outputs) probabilities (or values, for regression), row i for texts[i]."""
+        return batched_outputs(
+            lambda batch: self.task.scores(self.model(**batch)), self.tokenizer, texts, pairs,
+            batch_size=batch_size, max_length=self.config["max_length"], precision=precision,
+            device=next(self.model.parameters()).device,
+        )  # fmt: skip
+
+
+def load_exported(folder: str | Path, device: str = "cpu") -> ExportedClassifier:
+    folder = Path(folder)
+    if not (folder / CLASSIFIER_CONFIG).is_file():
+        raise UserError(
+            f"{folder}: no {CLASSIFIER_CONFIG}; not a folder written by project.export --format huggingface"
+        )
+    config = json.loads((folder / CLASSIFIER_CONFIG).read_text(encoding="utf-8"))
+    encoder = load_encoder(str(folder), dtype="auto")  # the dtype it was exported in
+    hidden_size, num_layers = encoder.config.hidden_size, encoder.config.num_hidden_layers
+    pooler = build_pooler(config["pooling"], hidden_size, num_layers, **config["pooling_options"])
+    num_outputs = build_task(config["task"], config["num_labels"], config["label_names"]).num_outputs
+    head = ClassifierHead(pooler.output_dim(hidden_size), num_outputs, **config["head"])
+    model = PooledClassifier(encoder, pooler, head)
+    dtype = next(encoder.parameters()).dtype
+    pooler.to(dtype), head.to(dtype)
+    missing, unexpected = model.load_state_dict(load_file(folder / CLASSIFIER_WEIGHTS), strict=False)
+    missing = [name for name in missing if not name.startswith("encoder.")]  # the encoder loaded above
+    if missing or unexpected:
+        raise UserError(f"{folder / CLASSIFIER_WEIGHTS}: missing {missing}, unexpected {unexpected} weights")
+    tokenizer = from_pretrained(AutoTokenizer, str(folder))
+    return ExportedClassifier(model.to(device).eval(), tokenizer, config)
+
+
+def classifier_config(hparams, max_length: int) -> dict:
+    """What `load_exported` needs to rebuild the pooler, head and task (from a TextClassifier's hparams)."""
+    return {
+        "task": hparams.task,
+        "task_options": dict(hparams.task_options or {}),
+        "num_labels": hparams.num_labels,
+        "label_names": list(hparams.label_names) if hparams.label_names else None,
+        "pooling": hparams.pooling,
+        "pooling_options": dict(hparams.pooling_options or {}),
+        "head": {
+            "dropout": hparams.dropout,
+            "multi_sample_dropout": hparams.multi_sample_dropout,
+            "hidden_dim": hparams.head_hidden_dim,
+            "activation": hparams.head_activation,
+            "norm": hparams.head_norm,
+        },
+        "max_length": max_length,
+    }

@@ -1,0 +1,59 @@
+"""Batched inference over texts: tokenize once, cut batches from length-sorted texts (little padding), run each
+under optional bf16/fp16 autocast without gradients, and put the rows back in input order.
+
+Shared by `project.predict` (scores), `project.embed` (pooled vectors) and the exported-model loader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor
+from transformers import DataCollatorWithPadding
+
+from project.errors import ConfigError
+
+AUTOCAST = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
+
+
+def check_precision(precision: str) -> torch.dtype | None:
+    if precision not in AUTOCAST:
+        raise ConfigError(f"--precision {precision}: choose from {sorted(AUTOCAST)}")
+    return AUTOCAST[precision]
+
+
+@torch.no_grad()
+def batched_outputs(
+    compute: Callable[[dict[str, Tensor]], Tensor], tokenizer, texts: Sequence[str],
+    pairs: Sequence[str] | None = None, *, batch_size: int = 64, max_length: int = 128, precision: str = "32",
+    device: torch.device | str = "cpu", progress: str | None = None,
+) -> Tensor:  # fmt: skip
+    """`compute(batch) -> (B, D)` over all `texts` -> (N, D) fp32 on the CPU, row i for texts[i].
+
+    `batch` holds input_ids, attention_mask (and token_type_ids when the tokenizer makes them) on `device`.
+    `progress` names a progress bar; None shows none.
+    """
+    dtype = check_precision(precision)
+    device = torch.device(device)
+    encoding = tokenizer(
+        list(texts), list(pairs) if pairs is not None else None, truncation=True, max_length=max_length
+    )
+    order = sorted(range(len(texts)), key=lambda index: len(encoding["input_ids"][index]))
+    collate = DataCollatorWithPadding(tokenizer)
+    starts = range(0, len(order), batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc=progress, unit="batch")
+    outputs = None
+    for start in starts:
+        rows = order[start : start + batch_size]
+        batch = collate([{key: values[index] for key, values in encoding.items()} for index in rows])
+        batch = {key: value.to(device) for key, value in batch.items()}
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            result = compute(batch).reshape(len(rows), -1).float().cpu()
+        if outputs is None:
+            outputs = torch.empty(len(texts), result.shape[1])
+        outputs[rows] = result
+    return outputs if outputs is not None else torch.empty(0, 0)

@@ -1,0 +1,42 @@
+"""Encoder + pooler + head as one plain nn.Module: what exports, embeddings and the LightningModule share.
+
+It holds no Lightning state, so it traces with `torch.jit.trace`, saves with `state_dict`, and runs anywhere torch
+and transformers do. Parameter names (`encoder.`, `pooler.`, `head.`) are the LightningModule's own.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+
+def pooled_output(
+    encoder: nn.Module,
+    pooler: nn.Module,
+    input_ids: Tensor | None,
+    attention_mask: Tensor,
+    token_type_ids: Tensor | None = None,
+    inputs_embeds: Tensor | None = None,
+) -> Tensor:
+    """(B, T) token ids (or (B, T, H) embeddings) and mask -> (B, H') pooled vectors."""
+    outputs = encoder(
+        input_ids=input_ids,
+        inputs_embeds=inputs_embeds,
+        attention_mask=attention_mask,
+        token_type_ids=token_type_ids,
+        output_hidden_states=pooler.needs_all_hidden_states,  # every layer only when the pooler reads them
+    )
+    return pooler(outputs.last_hidden_state, attention_mask, outputs.hidden_states)
+
+
+class PooledClassifier(nn.Module):
+    def __init__(self, encoder: nn.Module, pooler: nn.Module, head: nn.Module):
+        super().__init__()
+        self.encoder, self.pooler, self.head = encoder, pooler, head
+
+    def embed(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
+        """(B, T) -> (B, H') pooled vectors, before the head."""
+        return pooled_output(self.encoder, self.pooler, input_ids, attention_mask, token_type_ids)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
+        """(B, T) -> (B, num_outputs) logits."""
+        return self.head(self.embed(input_ids, attention_mask, token_type_ids))

@@ -1,0 +1,1 @@
+"""Sentence embeddings and Faiss similarity search (`python -m project.embed`, `python -m project.search`)."""

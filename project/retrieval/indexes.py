@@ -1,0 +1,85 @@
+"""Faiss index registry. Every index ranks by inner product, which on unit vectors is cosine similarity.
+
+- flat: exact search (every vector compared); the right choice up to a few hundred thousand vectors.
+- hnsw: a graph index; fast queries, no training, more memory; recall rises with `ef_search`.
+- ivf: vectors bucketed by k-means into `nlist` cells, a query scans `nprobe` of them; trains on the data.
+
+Options that only matter at query time (`ef_search`, `nprobe`) are reapplied on load, since Faiss does not store
+all of them in the index file.
+"""
+
+from __future__ import annotations
+
+import math
+
+import faiss
+import numpy as np
+
+from project.errors import ConfigError
+from project.registry import Registry
+
+
+class IndexType:
+    def build(self, vectors: np.ndarray) -> faiss.Index:
+        raise NotImplementedError
+
+    def tune(self, index: faiss.Index) -> faiss.Index:
+        """Apply the query-time options to a built or loaded index."""
+        return index
+
+
+INDEXES: Registry[type[IndexType]] = Registry("index type")
+register_index = INDEXES.register
+
+
+def index_type(name: str, options: dict | None = None) -> IndexType:
+    index_class = INDEXES.lookup(name)
+    try:
+        return index_class(**(options or {}))
+    except TypeError as error:
+        raise ConfigError(f"--index_options for '{name}': {error}") from None
+
+
+@register_index("flat")
+class FlatIndex(IndexType):
+    def build(self, vectors: np.ndarray) -> faiss.Index:
+        index = faiss.IndexFlatIP(vectors.shape[1])
+        index.add(vectors)
+        return index
+
+
+@register_index("hnsw")
+class HNSWIndex(IndexType):
+    def __init__(self, m: int = 32, ef_construction: int = 200, ef_search: int = 128):
+        self.m, self.ef_construction, self.ef_search = m, ef_construction, ef_search
+
+    def build(self, vectors: np.ndarray) -> faiss.Index:
+        index = faiss.IndexHNSWFlat(vectors.shape[1], self.m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = self.ef_construction
+        index.add(vectors)
+        return self.tune(index)
+
+    def tune(self, index: faiss.Index) -> faiss.Index:
+        index.hnsw.efSearch = self.ef_search
+        return index
+
+
+@register_index("ivf")
+class IVFIndex(IndexType):
+    def __init__(self, nlist: int | None = None, nprobe: int = 16):
+        """nlist: number of k-means cells (default 4 x sqrt(N), at most N / 39 so each cell trains on 39 points)."""
+        self.nlist, self.nprobe = nlist, nprobe
+
+    def build(self, vectors: np.ndarray) -> faiss.Index:
+        count, dim = vectors.shape
+        nlist = self.nlist or max(1, min(int(4 * math.sqrt(count)), count // 39))
+        if nlist > count:
+            raise ConfigError(f"--index_options.nlist {nlist} is more than the {count} vectors to index")
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)
+        index.add(vectors)
+        return self.tune(index)
+
+    def tune(self, index: faiss.Index) -> faiss.Index:
+        faiss.extract_index_ivf(index).nprobe = self.nprobe
+        return index
