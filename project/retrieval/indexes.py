@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import math
 
-import faiss
 import numpy as np
 
-from project.errors import ConfigError
+from project.errors import ConfigError, UserError
+
+try:
+    import faiss
+except ImportError:  # an optional extra: embed and search say how to get it instead of a traceback
+    faiss = None
 from project.registry import Registry
 
 
@@ -33,6 +37,8 @@ register_index = INDEXES.register
 
 
 def index_type(name: str, options: dict | None = None) -> IndexType:
+    if faiss is None:
+        raise UserError("similarity search needs Faiss: pip install -e '.[search]' (or pip install faiss-cpu)")
     index_class = INDEXES.lookup(name)
     try:
         return index_class(**(options or {}))

@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from project.errors import UserError
-from project.retrieval.indexes import index_type
+from project.retrieval.indexes import faiss, index_type
 
 META, VECTORS, ROWS, INDEX = "embed.json", "embeddings.npy", "rows.jsonl", "index.faiss"
 
@@ -35,7 +34,8 @@ def load_store(folder: str | Path) -> tuple[dict, faiss.Index, list[dict]]:
     if not (folder / META).is_file():
         raise UserError(f"--index {folder}: no {META}; build it with python -m project.embed")
     meta = json.loads((folder / META).read_text(encoding="utf-8"))
-    index = index_type(meta["index"], meta["index_options"]).tune(faiss.read_index(str(folder / INDEX)))
+    kind = index_type(meta["index"], meta["index_options"])
+    index = kind.tune(faiss.read_index(str(folder / INDEX)))
     with open(folder / ROWS, encoding="utf-8") as file:
         rows = [json.loads(line) for line in file]
     if index.ntotal != len(rows):
