@@ -57,16 +57,17 @@ def export_torchscript(model: PooledClassifier, tokenizer, config: dict, folder:
 
 
 def trace(model: PooledClassifier, tokenizer) -> torch.jit.ScriptModule:
-    """Trace on a batch WITH padding: transformers skips the attention mask when a batch has none, and a trace
-    records only the branch it saw; traced with padding, the mask is applied to every later batch."""
+    """Trace on a batch with padding. transformers 5 drops the attention mask of a batch without padding in eager
+    mode, but not while tracing (it checks `is_tracing`); an example with padding keeps the traced graph on the masked
+    path even if a later version forgot that check. The parity tests run the traced model on other padded shapes."""
     example = tokenizer(["an example", "a longer example text to pad the first one"], padding=True, return_tensors="pt")
     input_ids, attention_mask = example["input_ids"], example["attention_mask"]
     token_type_ids = example.get("token_type_ids", torch.zeros_like(input_ids))
     assert not attention_mask.all(), "the trace example must contain padding"
     device = next(model.parameters()).device
     with warnings.catch_warnings(), torch.no_grad():
-        # Deprecation notices (torch suggests torch.export, which C++ serving cannot load yet) and a tracer warning
-        # about the very branch the docstring explains.
+        # Deprecation notices (torch suggests torch.export, which libtorch cannot load yet) and a tracer warning about
+        # transformers' mask shortcut, which it skips while tracing.
         warnings.simplefilter("ignore")
         return torch.jit.trace(model, (input_ids.to(device), attention_mask.to(device), token_type_ids.to(device)))
 
