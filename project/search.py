@@ -17,6 +17,7 @@ from jsonargparse import CLI
 from project.cli import run_with_user_errors
 from project.data.sources import DataError, read_table
 from project.errors import ConfigError, UserError
+from project.inference import check_precision
 from project.retrieval.embedder import Embedder
 from project.retrieval.store import load_store
 
@@ -44,6 +45,7 @@ def search(
     """
     if (query is None) == (queries is None):
         raise ConfigError("give exactly one of --query TEXT or --queries FILE")
+    check_precision(precision)
     if top_k < 1:
         raise ConfigError(f"--top_k must be at least 1, got {top_k}")
     if query is not None:
