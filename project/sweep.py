@@ -17,9 +17,12 @@ import json
 import sys
 from pathlib import Path
 
-import optuna
-from optuna.trial import TrialState
-from optuna_integration import PyTorchLightningPruningCallback
+try:
+    import optuna
+    from optuna.trial import TrialState
+    from optuna_integration import PyTorchLightningPruningCallback
+except ModuleNotFoundError as missing:  # an optional extra: say how to get it rather than show a traceback
+    raise SystemExit(f'error: {missing.name} is not installed: pip install -e ".[sweep]"') from None
 
 from project.cli import FitCLI, resolved_config, run_with_user_errors
 from project.errors import ConfigError, UserError
@@ -132,7 +135,12 @@ def sweep(space_file: Path, out: Path, study_name: str | None, seed: int, fit_ar
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser = argparse.ArgumentParser(
+        prog="python -m project.sweep",
+        description="An Optuna study over fit options; any other option is a fit option applied to every trial "
+        "(python -m project.fit --help lists them).",
+        allow_abbrev=False,  # --s must not silently mean --space
+    )
     parser.add_argument("--space", required=True, type=Path, help="the sweep file: metric, direction, trials, space")
     parser.add_argument("--out", default=Path("runs/sweeps"), type=Path, help="the study database, trials and plots")
     parser.add_argument("--study", default=None, help="study name (default: the sweep file's name)")
