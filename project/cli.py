@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import torch
+import yaml
 from jsonargparse import ArgumentError
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -132,8 +134,9 @@ class FitCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
     # ------------------------------------------------------------------------------- the job
-    def fit_and_test(self) -> None:
-        """Train (resuming if asked), then test the best checkpoint and write test_metrics.json to the run."""
+    def fit_and_test(self, test: bool = True) -> None:
+        """Train (resuming if asked), then (if `test`) test the best checkpoint and write test_metrics.json to the
+        run. A sweep passes test=False: choosing hyper-parameters by test metrics would leak the test set."""
         trainer = self.trainer
         # Read and validate the data before anything is written, so bad input leaves no half-made run directory.
         self.datamodule.setup("fit")
@@ -159,17 +162,18 @@ class FitCLI(LightningCLI):
                 f"SIGTERM at optimizer step {trainer.global_step}: {run_dir}/checkpoints/last.ckpt holds the state; "
                 "resume with the same options and --ckpt_path last"
             ) from None
-        if trainer.interrupted or "test" not in getattr(self.datamodule, "datasets", {}):
+        if not test or trainer.interrupted or "test" not in getattr(self.datamodule, "datasets", {}):
             return
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         results = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
         metrics = {key: float(value) for key, value in results[0].items()}
+        # Every process asks: in a distributed run log_dir is a broadcast from rank 0, which the others must join.
         metrics_path = Path(trainer.log_dir) / "test_metrics.json"
         _write_json(metrics_path, {**metrics, "checkpoint": best or None})
         if trainer.is_global_zero:
             summary = ", ".join(f"{key} {value:.4f}" for key, value in metrics.items())
             print(f"test ({'best checkpoint' if best else 'final weights'}): {summary}")
-            print(f"run directory: {trainer.log_dir}  (metrics in {metrics_path.name})")
+            print(f"run directory: {metrics_path.parent}  (metrics in {metrics_path.name})")
 
 
 @rank_zero_only
@@ -198,6 +202,14 @@ def run_with_user_errors(job):
         # Option errors from jsonargparse span several indented lines; one line keeps them greppable.
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         sys.exit(2)
+
+
+def resolved_config(argv: list[str]) -> dict:
+    """The full config a fit with these options would run, as `--print_config` writes it; nothing is built."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.suppress(SystemExit):
+        FitCLI(args=[*argv, "--print_config"])
+    return yaml.safe_load(printed.getvalue())
 
 
 def main(argv: list[str] | None = None) -> None:

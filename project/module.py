@@ -10,7 +10,7 @@ import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.plugins.precision import MixedPrecision
 from torch import Tensor
-from torchmetrics import MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 
 from project.errors import ConfigError
 from project.model.classifier import PooledClassifier, pooled_output
@@ -124,6 +124,9 @@ class TextClassifier(LightningModule):
         metrics = self.task.metrics()
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
+        # A metric object, not a logged tensor with sync_dist: Lightning would average each process's mean, which
+        # is off when processes hold different numbers of rows (evaluation shards are not padded with repeats).
+        self.eval_losses = torch.nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
         self.tricks = build_tricks(tricks)
         for trick in self.tricks:
             trick.check(self)
@@ -222,7 +225,8 @@ class TextClassifier(LightningModule):
     def _evaluate(self, batch: dict[str, Tensor], stage: str, metrics: MetricCollection) -> None:
         loss, logits, targets = self.shared_step(batch)
         metrics.update(*self.task.metric_inputs(logits, targets))
-        self.log(f"{stage}/loss", loss, batch_size=len(targets), sync_dist=True)
+        self.eval_losses[stage].update(loss.detach().float(), weight=len(targets))
+        self.log(f"{stage}/loss", self.eval_losses[stage], batch_size=len(targets))
 
     def _log_metrics(self, metrics: MetricCollection, prog_bar: bool = False) -> None:
         # compute() syncs across processes itself, and may return several values per metric (per-label AUROC).

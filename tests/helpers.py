@@ -1,5 +1,7 @@
 """Callbacks that tests inject through the command line (`--trainer.callbacks`), by import path."""
 
+import hashlib
+import json
 import os
 import signal
 import zlib
@@ -46,3 +48,27 @@ class RecordSamples(Callback):
         prints = [zlib.crc32(repr([t for t, m in zip(ids, mask, strict=True) if m]).encode()) for ids, mask in rows]
         with self.path.open("a") as file:
             file.write(f"{trainer.current_epoch} {batch_idx} {' '.join(map(str, prints))}\n")
+
+
+class RecordWeights(Callback):
+    """Per process, into `folder`: after every optimizer step a sha256 of all the weights and a fingerprint of each
+    sample of the batch (`weights-rank<r>.txt`, one `step digest fingerprints...` line each), and after each
+    validation the validation metrics (`val-rank<r>.json`)."""
+
+    def __init__(self, folder: str):
+        self.folder = Path(folder)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        digest = hashlib.sha256()
+        for tensor in pl_module.state_dict().values():
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        rows = zip(batch["input_ids"].tolist(), batch["attention_mask"].tolist(), strict=True)
+        prints = [zlib.crc32(repr([t for t, m in zip(ids, mask, strict=True) if m]).encode()) for ids, mask in rows]
+        with (self.folder / f"weights-rank{trainer.global_rank}.txt").open("a") as file:
+            file.write(f"{trainer.global_step} {digest.hexdigest()} {' '.join(map(str, prints))}\n")
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics = {key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("val/")}
+        (self.folder / f"val-rank{trainer.global_rank}.json").write_text(json.dumps(metrics))

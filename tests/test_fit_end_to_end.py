@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from project.curves import read_scalars
 from tests.conftest import make_rows, write_csv
-from tests.tensorboard_events import read_scalars
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).parents[1]

@@ -7,11 +7,11 @@ from lightning.pytorch import Callback
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from project.curves import read_scalars
 from project.errors import ConfigError
 from project.model.pooling import POOLERS
 from project.module import TextClassifier
 from tests.conftest import RecordLoss, tiny_setup, trainer
-from tests.tensorboard_events import read_scalars
 
 
 def test_forward_gives_one_logit_per_label(tiny_csv, tiny_encoder):

@@ -9,13 +9,13 @@ from lightning.pytorch import Callback
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from project.curves import read_scalars
 from project.optim.optimizers import OPTIMIZERS
 from project.optim.schedules import SCHEDULES
 from project.schedule import main as schedule_main
 from project.schedule import preview
 from tests.conftest import RecordLoss, tiny_setup, trainer
 from tests.optim.test_optim import REQUIRED_OPTIONS, schedule_values
-from tests.tensorboard_events import read_scalars
 
 pytestmark = pytest.mark.slow  # dozens of tiny fits: about a minute or two
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 from lightning.pytorch import LightningDataModule
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
 from transformers import AutoTokenizer, DataCollatorWithPadding
 
@@ -182,10 +183,21 @@ class TextDataModule(LightningDataModule):
             self.train_sampler.resume(*self._resume_position)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", batch_size=self.hparams.eval_batch_size or 2 * self.hparams.batch_size)
+        return self._evaluation_loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", batch_size=self.hparams.eval_batch_size or 2 * self.hparams.batch_size)
+        return self._evaluation_loader("test")
+
+    def _evaluation_loader(self, split: str) -> DataLoader:
+        kwargs = {}
+        trainer = self.trainer
+        if trainer is not None and trainer.world_size > 1:
+            # Each process takes every n-th row, none repeated: Lightning's own DistributedSampler pads the shards
+            # with repeats, so a distributed val/acc would count some rows twice and differ from one process's.
+            kwargs["sampler"] = UnrepeatedDistributedSampler(
+                self.datasets[split], num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
+            )
+        return self._loader(split, batch_size=self.hparams.eval_batch_size or 2 * self.hparams.batch_size, **kwargs)
 
     def _loader(self, split: str, **kwargs) -> DataLoader:
         workers = self.hparams.num_workers

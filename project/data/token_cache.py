@@ -7,7 +7,8 @@ maps directly; `datasets` would add a large dependency (and its own cache rules)
 The key covers everything that changes the ids: the tokenizer's full definition (vocabulary, normaliser, special
 tokens, post-processor), `max_length`, and the texts and text pairs themselves (their sha256, so an edited file or
 another split gets another entry). Entries are written to a temporary folder and renamed into place, so a killed
-run or a concurrent rank never leaves a half-written entry behind.
+run never leaves a half-written entry behind, and a lock file makes concurrent processes (DDP ranks) build an entry
+once: one tokenizes, the others wait for it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from itertools import chain
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 
 from project.assets import cache_root
 
@@ -89,7 +91,15 @@ def cached_tokens(
     key = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
     folder = (root or token_cache_root()) / key
     if not (folder / "meta.json").exists():
-        _build(folder, tokenizer, texts, pairs, max_length)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        # The ranks of a distributed run (torchrun, SLURM) start together and each reads its data before any process
+        # group exists to wait on: the first to take the lock tokenizes, the others wait, then map its entry.
+        lock = folder.parent / f".{key}.lock"
+        with FileLock(lock):
+            if not (folder / "meta.json").exists():
+                _build(folder, tokenizer, texts, pairs, max_length)
+        # Safe to remove: whoever takes a lock after this finds meta.json on its second look and builds nothing.
+        lock.unlink(missing_ok=True)
     return TokenCache(folder)
 
 

@@ -1,3 +1,7 @@
+import multiprocessing
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 from transformers import AutoTokenizer
@@ -59,3 +63,40 @@ def test_the_tokenizer_definition_is_part_of_the_key(tmp_path, tokenizer):
     tokenizer.add_tokens(["greatness"])
     second = cached_tokens(tokenizer, TEXTS, None, 8, root=tmp_path)
     assert len(list(tmp_path.iterdir())) == 2 and len(first) == len(second)
+
+
+class SlowCountingTokenizer:
+    """Stands in for a tokenizer: notes every call in `log` and takes seconds, so that two processes overlap."""
+
+    def __init__(self, log: Path):
+        self.log = log
+
+    def get_vocab(self) -> dict[str, int]:
+        return {"[PAD]": 0}
+
+    def __call__(self, texts, pairs, **kwargs):
+        with self.log.open("a") as file:
+            file.write("tokenized\n")
+        time.sleep(3)
+        return {"input_ids": [[1] * len(text.split()) for text in texts]}
+
+
+@pytest.mark.slow
+def test_processes_asking_for_the_same_entry_at_once_tokenize_it_once(tmp_path):
+    # What the ranks of a torchrun or SLURM job do: each reads its data before any process group exists.
+    log = tmp_path / "calls.txt"
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=cached_tokens, args=(SlowCountingTokenizer(log), TEXTS, None, 8, tmp_path / "cache"))
+        for _ in range(2)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=60)
+    assert [process.exitcode for process in processes] == [0, 0]
+    assert log.read_text().splitlines() == ["tokenized"]
+    tokens = cached_tokens(SlowCountingTokenizer(log), TEXTS, None, 8, root=tmp_path / "cache")
+    assert tokens.lengths().tolist() == [len(text.split()) for text in TEXTS]
+    entries = list((tmp_path / "cache").iterdir())  # one whole entry; no lock file or half-built folder left
+    assert len(entries) == 1 and (entries[0] / "meta.json").exists()
