@@ -124,6 +124,8 @@ class CorpusDataModule(LightningDataModule):
 
     def windows(self, documents: list[str]) -> list[dict]:
         """{input_ids, word_ids} per window of at most max_length tokens."""
+        if not documents:
+            return []
         encoding = self.tokenizer(
             documents, truncation=True, max_length=self.hparams.max_length, return_overflowing_tokens=True,
             return_offsets_mapping=self.segmenter is not None, return_special_tokens_mask=True,

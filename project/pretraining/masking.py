@@ -56,8 +56,10 @@ class MaskingCollator:
     def __init__(self, tokenizer, mlm_probability: float = 0.15, whole_word_mask: bool = False,
                  seed: int | None = None):  # fmt: skip
         try:
+            # transformers masks whole words with [MASK] only; saying so here spares its warning.
+            replace = {"mask_replace_prob": 1.0, "random_replace_prob": 0.0} if whole_word_mask else {}
             self.masker = DataCollatorForLanguageModeling(
-                tokenizer, mlm_probability=mlm_probability, whole_word_mask=whole_word_mask, seed=seed
+                tokenizer, mlm_probability=mlm_probability, whole_word_mask=whole_word_mask, seed=seed, **replace
             )
         except ValueError as error:
             raise ConfigError(f"data.mlm_probability={mlm_probability}: {error}") from None
