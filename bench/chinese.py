@@ -1,7 +1,7 @@
 """The Chinese path offline: a small character-level BERT pretrained with `project.pretrain` on the reviews, then
 fine-tuned with `project.fit`, against the same BERT fine-tuned from random weights and TF-IDF character n-grams.
 
-    python bench/chinese.py [--pretrain-steps 1000] [--eval-every 200] [--fine-tune-epochs 1] [--scratch DIR]
+    python bench/chinese.py [--pretrain-steps 600] [--eval-every 100] [--fine-tune-epochs 1] [--scratch DIR]
 
 All on `data.dataset chinese_reviews`, seed-42 split (80/10/10). The vocabulary (characters seen twice) and the
 pretraining text are the training split only: neither validation nor test text is seen before testing. The
@@ -78,8 +78,8 @@ def pretrain(scratch: Path, encoder: Path, corpus: Path, steps: int, eval_every:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pretrain-steps", type=int, default=1000)
-    parser.add_argument("--eval-every", type=int, default=200, help="pretraining steps between val/perplexity")
+    parser.add_argument("--pretrain-steps", type=int, default=600)
+    parser.add_argument("--eval-every", type=int, default=100, help="pretraining steps between val/perplexity")
     parser.add_argument("--fine-tune-epochs", type=int, default=1)
     parser.add_argument("--scratch", type=Path, help="keep the models and runs here (default: a temporary folder)")
     options = parser.parse_args()
