@@ -64,3 +64,17 @@ def test_save_dir_that_holds_files_is_refused_before_training(tmp_path, chinese_
                  "--trainer.default_root_dir", str(tmp_path / "runs"))  # fmt: skip
     assert result.returncode == 2 and "is not empty; name a new folder" in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_killed_pretraining_resumes_in_place_with_ckpt_path_last(tmp_path, chinese_encoder):
+    args = ["--model.encoder", chinese_encoder, "--data.train_file", str(write_corpus(tmp_path / "corpus.txt", 80)),
+            "--data.batch_size", "16", "--data.val_ratio", "0.2", "--trainer.max_epochs", "2",
+            "--trainer.default_root_dir", str(tmp_path / "runs")]  # fmt: skip
+    killer = '[{"class_path": "tests.helpers.ExitAtEpochStart", "init_args": {"epoch": 1}}]'
+    assert run("project.pretrain", *args, "--trainer.callbacks", killer).returncode == 137
+    resumed = run("project.pretrain", *args, "--ckpt_path", "last")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    runs = sorted((tmp_path / "runs" / "lightning_logs").iterdir())
+    assert [path.name for path in runs] == ["version_0"] and (runs[0] / "encoder" / "config.json").exists()
+    # 64 training documents / batch 16 = 4 steps an epoch: each step logged once across the two processes.
+    assert [step for step, _ in read_scalars(runs[0])["train/loss"]] == list(range(8))
