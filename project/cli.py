@@ -49,11 +49,17 @@ def newest_resumable_run(root: Path) -> int | None:
 
 
 class FitCLI(LightningCLI):
+    """`python -m project.fit`; `project.pretrain` reuses everything but the module, the data and the job."""
+
+    MODULE: type = TextClassifier
+    DATA: type = TextDataModule
+    DESCRIPTION = "Fine-tune a BERT-style encoder on labelled text, then test the best checkpoint."
+
     def __init__(self, args: list[str] | None = None, **kwargs):
         self.resume_version: int | None = None
         super().__init__(
-            TextClassifier,
-            TextDataModule,
+            self.MODULE,
+            self.DATA,
             seed_everything_default=42,
             args=args,
             run=False,  # one job, no subcommand: `python -m project.fit --model.pooling cls`
@@ -61,7 +67,7 @@ class FitCLI(LightningCLI):
             # --optimizer/--lr_scheduler would silently replace all three.
             auto_configure_optimizers=False,
             parser_kwargs={
-                "description": "Fine-tune a BERT-style encoder on labelled text, then test the best checkpoint.",
+                "description": self.DESCRIPTION,
                 # Raise instead of printing the whole usage: `run_with_user_errors` prints the one line that matters.
                 "exit_on_error": False,
             },
@@ -69,6 +75,14 @@ class FitCLI(LightningCLI):
         )
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        self.add_run_arguments(parser)
+        parser.link_arguments("model.task", "data.task")
+        parser.link_arguments("data.num_labels", "model.num_labels", apply_on="instantiate")
+        parser.link_arguments("data.label_names", "model.label_names", apply_on="instantiate")
+
+    @staticmethod
+    def add_run_arguments(parser: LightningArgumentParser) -> None:
+        """What every job here shares: resume, checkpoints, lr monitor, defaults, the tokenizer and seed links."""
         parser.add_argument(
             "--ckpt_path",
             type=str | None,
@@ -98,10 +112,7 @@ class FitCLI(LightningCLI):
             }
         )
         parser.link_arguments("model.encoder", "data.tokenizer")
-        parser.link_arguments("model.task", "data.task")
         parser.link_arguments("seed_everything", "data.seed", compute_fn=split_seed)
-        parser.link_arguments("data.num_labels", "model.num_labels", apply_on="instantiate")
-        parser.link_arguments("data.label_names", "model.label_names", apply_on="instantiate")
 
     # ------------------------------------------------------------------------------- --ckpt_path last
     def before_instantiate_classes(self) -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from functools import partial
 from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule
-from lightning.pytorch.plugins.precision import MixedPrecision
 from torch import Tensor
 from torchmetrics import MeanMetric, MetricCollection
 
@@ -18,8 +16,9 @@ from project.model.encoder import load_encoder
 from project.model.heads import ClassifierHead
 from project.model.pooling import build_pooler
 from project.model.tasks import build_task
-from project.optim.optimizers import OPTIMIZERS, build_optimizer, l1_penalty, parameter_groups
-from project.optim.schedules import SCHEDULES, build_schedule, warmup_steps
+from project.optim.configure import build_optimization, total_optimizer_steps
+from project.optim.optimizers import OPTIMIZERS, l1_penalty
+from project.optim.schedules import SCHEDULES
 from project.pretrained import DEFAULT_ENCODER
 from project.tricks import build_tricks
 
@@ -234,24 +233,11 @@ class TextClassifier(LightningModule):
         metrics.reset()
 
     def configure_optimizers(self):
-        total_steps = self.trainer.estimated_stepping_batches
-        if not math.isfinite(total_steps):
-            raise ConfigError("set trainer.max_epochs or trainer.max_steps: the schedule needs a finite length")
-        total_steps = self.planned_total_steps = int(total_steps)
+        total_steps = self.planned_total_steps = total_optimizer_steps(self.trainer)
         self._check_resumed_plan()
-        hp = self.hparams
-        groups = parameter_groups(
-            self.named_parameters(), hp.learning_rate, hp.weight_decay, self.encoder.config.num_hidden_layers,
-            hp.head_learning_rate, hp.layer_decay,
-        )  # fmt: skip
-        # Lightning's mixed-precision plugin refuses to clip for optimizers that unscale inside step() (the fused
-        # ones), and fp16 loss scaling would hide the gradients from the grad-norm log: fused only outside those.
-        plugin = self.trainer.precision_plugin
-        mixed = isinstance(plugin, MixedPrecision)
-        allow_fused = not (mixed and (plugin.scaler is not None or self.trainer.gradient_clip_val))
-        optimizer = build_optimizer(hp.optimizer, groups, hp.learning_rate, allow_fused, **(hp.optimizer_options or {}))
-        warmup = self.planned_warmup_steps = warmup_steps(hp.warmup, total_steps)
-        schedules = build_schedule(hp.scheduler, optimizer, warmup, total_steps, **(hp.scheduler_options or {}))
+        optimizer, schedules, self.planned_warmup_steps = build_optimization(
+            self.trainer, self.named_parameters(), self.encoder.config.num_hidden_layers, total_steps, self.hparams
+        )
         for schedule in schedules:
             if "monitor" in schedule:
                 self.require_logged_metric(schedule["monitor"], "model.scheduler_options.monitor")

