@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from project.curves import read_scalars
 from tests.conftest import write_csv
 from tests.pretraining.conftest import chinese_reviews, write_corpus
-from tests.tensorboard_events import read_scalars
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).parents[2]
