@@ -20,6 +20,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from project.atomic import write_text
 from project.data.datamodule import TextDataModule
 from project.errors import TrainingStopped, UserError
 from project.module import TextClassifier
@@ -196,10 +197,7 @@ def _remove_run(run_dir: Path) -> None:
 
 @rank_zero_only
 def _write_json(path: Path, content: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(content, indent=2) + "\n")
-    os.replace(partial, path)  # readers never see half a file
+    write_text(path, json.dumps(content, indent=2) + "\n")
 
 
 def run_with_user_errors(job):

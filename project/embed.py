@@ -12,10 +12,10 @@ from typing import Any
 
 from jsonargparse import CLI
 
+from project.atomic import new_folder
 from project.cli import run_with_user_errors
-from project.data.sources import DataError, read_table
+from project.data.sources import read_table, require_columns, require_text
 from project.inference import check_precision
-from project.output_folder import new_folder
 from project.retrieval.embedder import Embedder
 from project.retrieval.indexes import index_type
 from project.retrieval.store import save_store
@@ -48,12 +48,8 @@ def embed(
     check_precision(precision)
     kind = index_type(index, index_options)  # a bad index name or option fails before any embedding
     rows = read_table(input)
-    for column in [text_column, id_column]:
-        if column and column not in rows[0]:
-            raise DataError(f"{input}: no column '{column}' (columns: {list(rows[0])})")
-    for number, row in enumerate(rows, start=1):
-        if not (row[text_column] or "").strip():
-            raise DataError(f"{input}: row {number}: empty value in column '{text_column}'")
+    require_columns(rows, input, [text_column, id_column])
+    require_text(rows, input, text_column)
     with new_folder(output) as folder:
         embedder = Embedder.load(checkpoint, encoder, pooling, pooling_options, device)
         texts = [row[text_column] for row in rows]

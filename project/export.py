@@ -22,11 +22,11 @@ from jsonargparse import CLI
 from safetensors.torch import save_file
 from transformers import AutoTokenizer
 
+from project.atomic import new_folder
 from project.cli import run_with_user_errors
 from project.errors import ConfigError
 from project.exported import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, classifier_config
 from project.model.classifier import PooledClassifier
-from project.output_folder import new_folder
 from project.predict import load_model
 from project.pretrained import from_pretrained
 from project.registry import Registry

@@ -8,9 +8,6 @@ autocast; the output is written to a temporary file and renamed, so it is whole 
 
 from __future__ import annotations
 
-import csv
-import io
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,8 +15,9 @@ import torch
 from jsonargparse import CLI
 from transformers import AutoTokenizer
 
+from project.atomic import write_csv
 from project.cli import run_with_user_errors
-from project.data.sources import DataError, read_table
+from project.data.sources import read_table, require_columns, require_text
 from project.errors import ConfigError
 from project.inference import batched_outputs, check_precision
 from project.module import TextClassifier
@@ -69,12 +67,8 @@ def predict(
     if Path(output).resolve() == Path(input).resolve():
         raise ConfigError(f"--output {output} would overwrite the input")
     rows = read_table(input)
-    for column in [text_column, text_pair_column, id_column]:
-        if column and column not in rows[0]:
-            raise DataError(f"{input}: no column '{column}' (columns: {list(rows[0])})")
-    for number, row in enumerate(rows, start=1):
-        if not (row[text_column] or "").strip():
-            raise DataError(f"{input}: row {number}: empty value in column '{text_column}'")
+    require_columns(rows, input, [text_column, text_pair_column, id_column])
+    require_text(rows, input, text_column)
     model = load_model(checkpoint, device)
     tokenizer = from_pretrained(AutoTokenizer, model.hparams.encoder)
     texts = [row[text_column] for row in rows]
@@ -86,10 +80,8 @@ def predict(
 
 def write_predictions(output: str, rows, id_column: str | None, model: TextClassifier, scores: torch.Tensor) -> None:
     task, names = model.hparams.task, model.task.label_names
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
     score_columns = [] if task == "regression" else [f"score_{name}" for name in names]
-    writer.writerow(["id", "label", *score_columns])
+    lines = [["id", "label", *score_columns]]
     for number, (row, row_scores) in enumerate(zip(rows, scores.tolist(), strict=True), start=1):
         if task == "single_label":
             label = names[max(range(len(names)), key=row_scores.__getitem__)]
@@ -100,12 +92,8 @@ def write_predictions(output: str, rows, id_column: str | None, model: TextClass
         else:
             label = f"{row_scores[0]:.6g}"
         written_scores = [] if task == "regression" else [f"{score:.6f}" for score in row_scores]
-        writer.writerow([row[id_column] if id_column else number, label, *written_scores])
-    path = Path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(buffer.getvalue(), encoding="utf-8")
-    os.replace(partial, path)
+        lines.append([row[id_column] if id_column else number, label, *written_scores])
+    write_csv(output, lines)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,15 +7,11 @@ ids, cosine scores and texts; `--output results.csv` also writes them. The embed
 
 from __future__ import annotations
 
-import csv
-import io
-import os
-from pathlib import Path
-
 from jsonargparse import CLI
 
+from project.atomic import write_csv
 from project.cli import run_with_user_errors
-from project.data.sources import DataError, read_table
+from project.data.sources import DataError, read_table, require_columns
 from project.errors import ConfigError, UserError
 from project.inference import check_precision
 from project.retrieval.embedder import Embedder
@@ -52,8 +48,7 @@ def search(
         texts = [query]
     else:
         rows = read_table(queries)
-        if text_column not in rows[0]:
-            raise DataError(f"{queries}: no column '{text_column}' (columns: {list(rows[0])})")
+        require_columns(rows, queries, [text_column])
         texts = [row[text_column] or "" for row in rows]
     for number, text in enumerate(texts, start=1):
         if not text.strip():
@@ -88,17 +83,12 @@ def search(
 
 
 def write_results(output: str, texts: list[str], results: list[list[dict]]) -> None:
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
-    writer.writerow(["query_number", "query", "rank", "id", "score", "text"])
-    for number, (text, hits) in enumerate(zip(texts, results, strict=True), start=1):
-        for hit in hits:
-            writer.writerow([number, text, hit["rank"], hit["id"], f"{hit['score']:.6f}", hit["text"]])
-    path = Path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(buffer.getvalue(), encoding="utf-8")
-    os.replace(partial, path)  # whole or absent
+    header = ["query_number", "query", "rank", "id", "score", "text"]
+    write_csv(output, [header] + [
+        [number, text, hit["rank"], hit["id"], f"{hit['score']:.6f}", hit["text"]]
+        for number, (text, hits) in enumerate(zip(texts, results, strict=True), start=1)
+        for hit in hits
+    ])  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:

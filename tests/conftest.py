@@ -113,6 +113,16 @@ def trainer(**options) -> Trainer:
     return Trainer(**{**defaults, **options})
 
 
+def one_line_error(capsys, entry, argv: list[str]) -> str:
+    """Run a command's `main(argv)` expecting a user error: exit status 2 and exactly one `error:` line, returned."""
+    with pytest.raises(SystemExit) as exit_info:
+        entry(argv)
+    assert exit_info.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1
+    return lines[0]
+
+
 class RecordLoss(Callback):
     """Every training batch's loss, as a float."""
 

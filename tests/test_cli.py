@@ -5,6 +5,7 @@ import yaml
 
 from project import precision
 from project.cli import FitCLI, main
+from tests.conftest import one_line_error
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
 
@@ -72,17 +73,8 @@ def test_num_labels_and_label_names_come_from_the_data(tmp_path, tiny_csv, tiny_
     assert cli.datamodule.hparams.tokenizer == tiny_encoder and cli.datamodule.hparams.seed == 7
 
 
-def one_line_error(capsys, args) -> str:
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    assert exit_info.value.code == 2
-    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1
-    return lines[0]
-
-
 def test_resume_with_nothing_to_resume_fails_in_one_line(capsys, tmp_path):
-    line = one_line_error(capsys, ["--ckpt_path", "last", "--trainer.default_root_dir", str(tmp_path)])
+    line = one_line_error(capsys, main, ["--ckpt_path", "last", "--trainer.default_root_dir", str(tmp_path)])
     assert "--ckpt_path last: no" in line and str(tmp_path) in line
     assert list(tmp_path.iterdir()) == []
 
@@ -90,6 +82,7 @@ def test_resume_with_nothing_to_resume_fails_in_one_line(capsys, tmp_path):
 def test_unknown_pooler_fails_in_one_line(capsys, tmp_path, tiny_csv, tiny_encoder):
     line = one_line_error(
         capsys,
+        main,
         [
             "--model.encoder", tiny_encoder, "--model.pooling", "maen", "--data.train_file", str(tiny_csv),
             "--data.text_column", "review", "--data.label_column", "sentiment",
@@ -115,6 +108,7 @@ def test_resume_picks_the_newest_numbered_run_and_ignores_other_folders(tmp_path
 def test_resume_last_with_a_custom_logger_fails_in_one_line(capsys, tmp_path):
     line = one_line_error(
         capsys,
+        main,
         ["--ckpt_path", "last", "--trainer.default_root_dir", str(tmp_path), "--trainer.logger", "false"],
     )
     assert "--ckpt_path last finds runs of the default logger" in line

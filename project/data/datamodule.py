@@ -14,7 +14,7 @@ from transformers import AutoTokenizer, DataCollatorWithPadding
 
 from project.data.labels import LABEL_CODECS, LabelCodec
 from project.data.sampler import EpochSampler
-from project.data.sources import DataError, Row, load_dataset, read_table
+from project.data.sources import DataError, Row, load_dataset, read_table, require_columns
 from project.data.token_cache import TokenCache, cached_tokens
 from project.pretrained import DEFAULT_ENCODER, from_pretrained
 
@@ -250,9 +250,7 @@ class TextDataModule(LightningDataModule):
     def _convert(self, rows: list[Row], source: str) -> list[Example]:
         hp = self.hparams
         columns = [hp.text_column, hp.label_column] + ([hp.text_pair_column] if hp.text_pair_column else [])
-        missing = [column for column in columns if column not in rows[0]]
-        if missing:
-            raise DataError(f"{source}: no column '{missing[0]}' (columns: {list(rows[0])})")
+        require_columns(rows, source, columns)
         required = [column for column in columns if column != hp.label_column or not self._empty_labels_allowed]
         examples = []
         for number, row in enumerate(rows, start=1):

@@ -107,6 +107,20 @@ def read_table(path: str | Path) -> list[Row]:
     return rows
 
 
+def require_columns(rows: list[Row], source: str | Path, columns: list[str | None]) -> None:
+    """A DataError naming the first of `columns` (None entries skipped) that `rows` lack."""
+    for column in columns:
+        if column and column not in rows[0]:
+            raise DataError(f"{source}: no column '{column}' (columns: {list(rows[0])})")
+
+
+def require_text(rows: list[Row], source: str | Path, column: str) -> None:
+    """A DataError naming the first row whose `column` is missing or blank."""
+    for number, row in enumerate(rows, start=1):
+        if not (row[column] or "").strip():
+            raise DataError(f"{source}: row {number}: empty value in column '{column}'")
+
+
 # ---------------------------------------------------------------------------------------------- built-in sets
 DATASETS: Registry[Callable[[], list[Row]]] = Registry("data.dataset")
 register_dataset = DATASETS.register

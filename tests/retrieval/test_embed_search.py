@@ -15,7 +15,7 @@ from project.retrieval.embedder import Embedder
 from project.retrieval.indexes import INDEXES, index_type
 from project.search import main as search_main
 from project.search import search
-from tests.conftest import make_rows, tiny_setup, trainer, write_csv, write_tiny_encoder
+from tests.conftest import make_rows, one_line_error, tiny_setup, trainer, write_csv, write_tiny_encoder
 
 
 @pytest.fixture(scope="module")
@@ -102,26 +102,19 @@ def test_every_index_type_round_trips_through_the_store(tmp_path, corpus, tiny_e
     assert search(index=str(out), query=texts[3], top_k=1)[0][0]["text"] == texts[3]
 
 
-def bad(capsys, entry, argv) -> str:
-    with pytest.raises(SystemExit) as exit_info:
-        entry(argv)
-    assert exit_info.value.code == 2
-    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1
-    return lines[0]
-
-
 def test_an_empty_query_file_fails_in_one_line(capsys, store, tmp_path):
     empty = tmp_path / "queries.csv"
     empty.write_text("text\n")
-    assert "queries.csv: no data rows" in bad(capsys, search_main, ["--index", str(store), "--queries", str(empty)])
+    assert "queries.csv: no data rows" in one_line_error(
+        capsys, search_main, ["--index", str(store), "--queries", str(empty)]
+    )
 
 
 def test_a_model_of_another_dimension_fails_in_one_line(capsys, store, tmp_path):
     wider = write_tiny_encoder(tmp_path / "wider")  # the fixture's tokenizer and config, then 48 wide, not 32
     config = json.loads((wider / "config.json").read_text())
     BertModel(BertConfig(**{**config, "hidden_size": 48, "intermediate_size": 96})).save_pretrained(wider)
-    line = bad(capsys, search_main, ["--index", str(store), "--query", "fun", "--encoder", str(wider)])
+    line = one_line_error(capsys, search_main, ["--index", str(store), "--query", "fun", "--encoder", str(wider)])
     assert "holds 32-dimensional vectors" in line and "makes 48-dimensional" in line
 
 
@@ -130,7 +123,7 @@ WEIGHTED_POOLERS = [name for name in sorted(POOLERS) if any(True for _ in build_
 
 @pytest.mark.parametrize("name", WEIGHTED_POOLERS)
 def test_a_pooler_with_untrained_weights_needs_a_checkpoint(capsys, corpus, tiny_encoder, tmp_path, name):
-    line = bad(capsys, embed_main, ["--input", str(corpus), "--output", str(tmp_path / "x"), "--encoder",
+    line = one_line_error(capsys, embed_main, ["--input", str(corpus), "--output", str(tmp_path / "x"), "--encoder",
                                     tiny_encoder, "--text_column", "review", "--pooling", name])  # fmt: skip
     assert "only training sets" in line
     assert not (tmp_path / "x").exists() and not list(tmp_path.glob(".x.partial*"))
@@ -138,6 +131,6 @@ def test_a_pooler_with_untrained_weights_needs_a_checkpoint(capsys, corpus, tiny
 
 def test_an_existing_output_folder_is_refused(capsys, corpus, store, tiny_encoder):
     before = sorted(path.name for path in store.iterdir())
-    line = bad(capsys, embed_main, ["--input", str(corpus), "--output", str(store), "--encoder", tiny_encoder,
-                                    "--text_column", "review"])  # fmt: skip
+    argv = ["--input", str(corpus), "--output", str(store), "--encoder", tiny_encoder, "--text_column", "review"]
+    line = one_line_error(capsys, embed_main, argv)
     assert "already exists" in line and sorted(path.name for path in store.iterdir()) == before
