@@ -4,8 +4,7 @@
 - hnsw: a graph index; fast queries, no training, more memory; recall rises with `ef_search`.
 - ivf: vectors bucketed by k-means into `nlist` cells, a query scans `nprobe` of them; trains on the data.
 
-Options that only matter at query time (`ef_search`, `nprobe`) are reapplied on load, since Faiss does not store
-all of them in the index file.
+The query-time options (`ef_search`, `nprobe`) are set at build time; Faiss saves them in the index file.
 """
 
 from __future__ import annotations
@@ -26,10 +25,6 @@ from project.registry import Registry
 class IndexType:
     def build(self, vectors: np.ndarray) -> faiss.Index:
         raise NotImplementedError
-
-    def tune(self, index: faiss.Index) -> faiss.Index:
-        """Apply the query-time options to a built or loaded index."""
-        return index
 
 
 INDEXES: Registry[type[IndexType]] = Registry("index type")
@@ -62,11 +57,8 @@ class HNSWIndex(IndexType):
     def build(self, vectors: np.ndarray) -> faiss.Index:
         index = faiss.IndexHNSWFlat(vectors.shape[1], self.m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = self.ef_construction
-        index.add(vectors)
-        return self.tune(index)
-
-    def tune(self, index: faiss.Index) -> faiss.Index:
         index.hnsw.efSearch = self.ef_search
+        index.add(vectors)
         return index
 
 
@@ -84,8 +76,5 @@ class IVFIndex(IndexType):
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
         index.train(vectors)
         index.add(vectors)
-        return self.tune(index)
-
-    def tune(self, index: faiss.Index) -> faiss.Index:
-        faiss.extract_index_ivf(index).nprobe = self.nprobe
+        index.nprobe = self.nprobe
         return index

@@ -29,13 +29,13 @@ def save_store(folder: Path, meta: dict, vectors: np.ndarray, rows: list[dict], 
 
 
 def load_store(folder: str | Path) -> tuple[dict, faiss.Index, list[dict]]:
-    """(meta, index tuned for queries, rows)."""
+    """(meta, index, rows)."""
     folder = Path(folder)
     if not (folder / META).is_file():
         raise UserError(f"--index {folder}: no {META}; build it with python -m project.embed")
     meta = json.loads((folder / META).read_text(encoding="utf-8"))
-    kind = index_type(meta["index"], meta["index_options"])
-    index = kind.tune(faiss.read_index(str(folder / INDEX)))
+    index_type(meta["index"], meta["index_options"])  # Faiss installed, and a type this version knows
+    index = faiss.read_index(str(folder / INDEX))
     with open(folder / ROWS, encoding="utf-8") as file:
         rows = [json.loads(line) for line in file]
     if index.ntotal != len(rows):

@@ -12,7 +12,8 @@ from transformers import AutoTokenizer, BertConfig, BertModel
 from project.embed import main as embed_main
 from project.model.pooling import POOLERS, build_pooler
 from project.retrieval.embedder import Embedder
-from project.retrieval.indexes import INDEXES, index_type
+from project.retrieval.indexes import INDEXES, faiss, index_type
+from project.retrieval.store import load_store
 from project.search import main as search_main
 from project.search import search
 from tests.conftest import make_rows, one_line_error, tiny_setup, trainer, write_csv, write_tiny_encoder
@@ -100,6 +101,19 @@ def test_every_index_type_round_trips_through_the_store(tmp_path, corpus, tiny_e
     meta = json.loads((out / "embed.json").read_text())
     assert meta["index"] == name and meta["count"] == len(texts) and meta["dim"] == 32
     assert search(index=str(out), query=texts[3], top_k=1)[0][0]["text"] == texts[3]
+
+
+def test_a_loaded_index_keeps_its_query_time_options(tmp_path, corpus, tiny_encoder):
+    """A loaded index searches with the options it was embedded with (Faiss keeps them in the file)."""
+    for name, options, read in [
+        ("ivf", "{nlist: 4, nprobe: 3}", lambda index: faiss.extract_index_ivf(index).nprobe),
+        ("hnsw", "{ef_search: 77}", lambda index: index.hnsw.efSearch),
+    ]:
+        out = tmp_path / name
+        embed_main(["--input", str(corpus), "--output", str(out), "--encoder", tiny_encoder, "--text_column",
+                    "review", "--index", name, "--index_options", options])  # fmt: skip
+        _, index, _ = load_store(out)
+        assert read(index) == (3 if name == "ivf" else 77)
 
 
 def test_an_empty_query_file_fails_in_one_line(capsys, store, tmp_path):
