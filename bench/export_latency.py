@@ -30,10 +30,10 @@ def main() -> None:
     import torch
     from transformers import AutoTokenizer
 
-    from project.data.sources import load_dataset
-    from project.export import trace
-    from project.module import TextClassifier
-    from project.pretrained import DEFAULT_ENCODER, resolve_pretrained
+    from project.data.builtin import load_dataset
+    from project.inference.exporters import trace
+    from project.model.encoder import DEFAULT_ENCODER, resolve_pretrained
+    from project.training.module import TextClassifier
 
     texts = [row["text"] for row in load_dataset("rotten_tomatoes")[:32]]
     tokenizer = AutoTokenizer.from_pretrained(resolve_pretrained(DEFAULT_ENCODER))

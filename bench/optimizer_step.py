@@ -18,8 +18,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.machine import print_table  # noqa: E402
-from project.model.encoder import load_encoder  # noqa: E402
-from project.pretrained import DEFAULT_ENCODER  # noqa: E402
+from project.model.encoder import (
+    DEFAULT_ENCODER,  # noqa: E402
+    load_encoder,  # noqa: E402
+)
 
 IMPLEMENTATIONS = {"for-loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
 OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}

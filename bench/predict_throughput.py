@@ -31,10 +31,10 @@ def main() -> None:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-    from project.data.sources import load_dataset
-    from project.module import TextClassifier
-    from project.predict import predict_scores
-    from project.pretrained import DEFAULT_ENCODER, resolve_pretrained
+    from project.data.builtin import load_dataset
+    from project.inference.predictions import predict_scores
+    from project.model.encoder import DEFAULT_ENCODER, resolve_pretrained
+    from project.training.module import TextClassifier
 
     texts = [row["text"] for row in load_dataset("rotten_tomatoes")[: options.texts]]
     folder = resolve_pretrained(DEFAULT_ENCODER)

@@ -40,7 +40,7 @@ def synthetic(count: int, queries: int, spread: float, dim: int = 384, centres: 
 
 
 def real(checkpoint: str):
-    from project.data.sources import load_dataset
+    from project.data.builtin import load_dataset
     from project.retrieval.embedder import Embedder
 
     texts = [row["text"] for row in load_dataset("rotten_tomatoes")]

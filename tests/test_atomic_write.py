@@ -3,12 +3,12 @@ from pathlib import Path
 
 import pytest
 
-from project.cli import _write_json
+from project.training.job import write_json
 
 
 def test_an_interrupted_write_leaves_the_previous_file_whole(tmp_path, monkeypatch):
     target = tmp_path / "test_metrics.json"
-    _write_json(target, {"test/acc": 0.5})
+    write_json(target, {"test/acc": 0.5})
     real_write_text = Path.write_text
 
     def dies_halfway(self, text, *args, **kwargs):
@@ -17,5 +17,5 @@ def test_an_interrupted_write_leaves_the_previous_file_whole(tmp_path, monkeypat
 
     monkeypatch.setattr(Path, "write_text", dies_halfway)
     with pytest.raises(KeyboardInterrupt):
-        _write_json(target, {"test/acc": 0.9, "test/f1": 0.8})
+        write_json(target, {"test/acc": 0.9, "test/f1": 0.8})
     assert json.loads(target.read_text()) == {"test/acc": 0.5}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
-from project.cli import main
+from project.fit import main
 from tests.conftest import VOCAB, make_rows, write_csv
 
 
@@ -143,8 +143,8 @@ def test_resuming_on_data_with_other_labels_is_refused_and_changes_nothing(capsy
 
 
 def test_a_checkpoint_trained_on_other_labels_is_refused(tmp_path, tiny_csv, tiny_encoder):
-    from project.errors import ConfigError
-    from project.module import TextClassifier
+    from project.core.errors import ConfigError
+    from project.training.module import TextClassifier
 
     model = TextClassifier(encoder=tiny_encoder, num_labels=3, label_names=["meh", "neg", "pos"])
     with pytest.raises(ConfigError, match=r"trained on labels \['neg', 'pos'\] but the data gives \['meh'"):

@@ -3,8 +3,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from project import precision
-from project.cli import FitCLI, main
+from project.fit import main
+from project.training import precision
+from project.training.cli import FitCLI
 from tests.conftest import one_line_error
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
@@ -38,7 +39,7 @@ def test_defaults_are_the_documented_ones(capsys):
     assert config["data"]["dataset"] == "rotten_tomatoes"
     assert config["trainer"]["precision"] is None and config["trainer"]["log_every_n_steps"] == 1
     assert config["checkpoint"]["save_last"] is False and config["resume"]["every_n_minutes"] == 30
-    assert config["lr_monitor"]["logging_interval"] == "step" and config["model"]["tricks"] == {"nan_guard": {}}
+    assert config["lr_monitor"]["logging_interval"] == "step" and config["model"]["tricks"] is None
     assert "optimizer" not in config and "lr_scheduler" not in config  # configure_optimizers owns them
 
 
@@ -95,7 +96,7 @@ def test_unknown_pooler_fails_in_one_line(capsys, tmp_path, tiny_csv, tiny_encod
 def test_resume_picks_the_newest_numbered_run_and_ignores_other_folders(tmp_path):
     import os
 
-    from project.cli import newest_resumable_run
+    from project.training.last_run import newest_resumable_run
 
     for version, mtime in (("version_0", 100), ("version_3", 200), ("version_foo", 300)):
         last = tmp_path / "lightning_logs" / version / "checkpoints" / "last.ckpt"

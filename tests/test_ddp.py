@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from project.data.datamodule import TextDataModule
-from project.module import TextClassifier
+from project.training.module import TextClassifier
 from tests.conftest import make_rows, trainer, write_csv
 
 pytestmark = pytest.mark.slow

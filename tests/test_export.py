@@ -9,8 +9,9 @@ import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from project.export import EXPORTERS, TORCHSCRIPT_FILE, main
-from project.exported import load_exported
+from project.export import main
+from project.inference.exporters import EXPORTERS, TORCHSCRIPT_FILE
+from project.inference.reload import load_exported
 from project.model.pooling import POOLERS
 from tests.conftest import make_rows, tiny_setup, trainer, write_csv
 
@@ -114,7 +115,7 @@ print(json.loads(extra["classifier.json"])["label_names"])
 """
     huggingface = f"""{blocked.format(names=["lightning", "pytorch_lightning"])}
 import torch
-from project.exported import load_exported
+from project.inference.reload import load_exported
 inputs, expected = torch.load(r"{tmp_path / "inputs.pt"}"), torch.load(r"{tmp_path / "expected.pt"}")
 with torch.no_grad():
     assert (load_exported(r"{tmp_path / "hf"}").model(*inputs) - expected).abs().max() <= 1e-5

@@ -7,10 +7,10 @@ from lightning.pytorch import Callback
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from project.curves import read_scalars
-from project.errors import ConfigError
+from project.core.errors import ConfigError
 from project.model.pooling import POOLERS
-from project.module import TextClassifier
+from project.training.curves import read_scalars
+from project.training.module import TextClassifier
 from tests.conftest import RecordLoss, tiny_setup, trainer
 
 
@@ -127,7 +127,7 @@ def test_grad_norm_is_logged_every_optimizer_step_before_clipping(tmp_path, tiny
 
 @pytest.mark.parametrize("scope, prefix", [("head", ("pooler.", "head.")), ("encoder", ("encoder.",)), ("all", ("",))])
 def test_l1_penalty_is_added_to_the_loss_and_logged(tiny_csv, tiny_encoder, scope, prefix):
-    model, data = tiny_setup(tiny_csv, tiny_encoder, l1_weight=0.01, l1_scope=scope, dropout=0.0)
+    model, data = tiny_setup(tiny_csv, tiny_encoder, tricks={"l1": {"weight": 0.01, "scope": scope}}, dropout=0.0)
     model.eval()  # no dropout, so two passes agree
     data.setup("fit")
     batch = next(iter(data.train_dataloader()))
@@ -141,8 +141,8 @@ def test_l1_penalty_is_added_to_the_loss_and_logged(tiny_csv, tiny_encoder, scop
 
 
 def test_unknown_l1_scope_or_optimizer_fails_at_construction(tiny_encoder):
-    with pytest.raises(ConfigError, match=r"unknown model.l1_scope 'heads'; choose from \['all', 'encoder', 'head'\]"):
-        TextClassifier(encoder=tiny_encoder, l1_scope="heads")
+    with pytest.raises(ConfigError, match=r"model.tricks.l1.scope must be one of \['all', 'encoder', 'head'\]"):
+        TextClassifier(encoder=tiny_encoder, tricks={"l1": {"scope": "heads"}})
     with pytest.raises(ConfigError, match="unknown model.optimizer 'lamb'"):
         TextClassifier(encoder=tiny_encoder, optimizer="lamb")
 
@@ -155,3 +155,33 @@ def test_adamw_is_fused_unless_mixed_precision_must_clip(tiny_csv, tiny_encoder,
     run = trainer(max_steps=2, max_epochs=-1, precision=precision, gradient_clip_val=clip, limit_val_batches=1)
     run.fit(model, datamodule=data)
     assert bool(run.optimizers[0].defaults.get("fused")) is fused
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (
+            {"pooling": "attention", "pooling_options": {"attention_dim": "wide"}},
+            "model.pooling_options: .*attention_dim",
+        ),
+        ({"pooling": "mean", "pooling_options": {"k": 3}}, "model.pooling_options: Option 'k' is not accepted"),
+        ({"optimizer_options": {"momentum": 0.9}}, "model.optimizer_options: Option 'momentum' is not accepted"),
+        ({"tricks": {"fgm": {"epsilom": 1.0}}}, "model.tricks.fgm: Option 'epsilom' is not accepted"),
+        ({"tricks": {"ema": {"decay": "slow"}}}, "model.tricks.ema: .*decay"),
+    ],
+)
+def test_registry_options_are_checked_by_name_and_type_naming_the_key(tiny_encoder, options, message):
+    with pytest.raises(ConfigError, match=message):
+        TextClassifier(encoder=tiny_encoder, **options)
+
+
+def test_help_lists_every_registered_entrys_own_options():
+    from project.core.registry import options_summary
+    from project.model.pooling import POOLER_ARGUMENTS, POOLERS
+    from project.tricks import TRICKS
+
+    doc = TextClassifier.__init__.__doc__
+    for name, pooler in POOLERS.items():
+        assert name in doc and options_summary(pooler, POOLER_ARGUMENTS) in doc
+    for name, trick in TRICKS.items():
+        assert f"{name} {{{options_summary(trick)}}}" in doc

@@ -12,7 +12,7 @@ from lightning.pytorch.trainer import trainer as trainer_module
 from torch.distributed.fsdp.wrap import ModuleWrapPolicy
 from transformers.models.roberta.modeling_roberta import RobertaLayer
 
-from project.cli import FitCLI
+from project.training.cli import FitCLI
 from tests.conftest import make_rows, write_csv
 
 REPO = Path(__file__).parents[1]

@@ -4,7 +4,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from project.predict import main, predict_scores
+from project.inference.predictions import predict_scores
+from project.predict import main
 from tests.conftest import make_rows, tiny_setup, trainer, write_csv
 
 

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from project.data.sources import load_dataset
-from project.model.encoder import load_encoder
-from project.pretrained import DEFAULT_ENCODER, resolve_pretrained
+from project.data.builtin import load_dataset
+from project.model.encoder import DEFAULT_ENCODER, load_encoder, resolve_pretrained
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 REPO = Path(__file__).parents[1]

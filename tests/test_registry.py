@@ -1,7 +1,7 @@
 import pytest
 
-from project.errors import ConfigError
-from project.registry import Registry
+from project.core.errors import ConfigError
+from project.core.registry import Registry
 
 
 def test_register_lookup_and_refuse_duplicates():

@@ -9,11 +9,11 @@ from lightning.pytorch import Callback
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from project.curves import read_scalars
 from project.optim.optimizers import OPTIMIZERS
 from project.optim.schedules import SCHEDULES
 from project.schedule import main as schedule_main
 from project.schedule import preview
+from project.training.curves import read_scalars
 from tests.conftest import RecordLoss, tiny_setup, trainer
 from tests.optim.test_optim import REQUIRED_OPTIONS, schedule_values
 
@@ -109,9 +109,9 @@ def test_preview_draws_exactly_the_curve_the_fit_logs(tmp_path, tiny_csv, tiny_e
         "--model.scheduler_options", '{"num_cycles": 2}', "--model.layer_decay", "0.8",
         "--trainer.default_root_dir", str(tmp_path / "runs"),
     ]  # fmt: skip
-    record = preview(arguments)
+    record, _ = preview(arguments)
     assert not (tmp_path / "runs").exists()  # a preview leaves no run behind
-    from project.cli import FitCLI
+    from project.training.cli import FitCLI
 
     FitCLI(args=arguments).fit_and_test()
     scalars = read_scalars(tmp_path / "runs" / "lightning_logs" / "version_0")
@@ -137,7 +137,7 @@ def test_preview_draws_exactly_the_curve_the_fit_logs(tmp_path, tiny_csv, tiny_e
     ],
 )
 def test_bad_optimization_configs_fail_in_one_line(capsys, tmp_path, tiny_csv, tiny_encoder, options, message):
-    from project.cli import main
+    from project.fit import main
 
     arguments = [
         "--model.encoder", tiny_encoder, "--data.train_file", str(tiny_csv), "--data.text_column", "review",

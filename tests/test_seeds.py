@@ -1,4 +1,4 @@
-from project.cli import FitCLI
+from project.training.cli import FitCLI
 
 
 def validation_metrics(tmp_path, csv, encoder, seed: int) -> dict[str, float]:

@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from project import sweep
-from project.errors import ConfigError
-from project.sweep_space import read_space
+from project.core.errors import ConfigError
+from project.training.sweep_space import read_space
 from tests.conftest import make_rows, write_csv
 
 REPO = Path(__file__).parents[1]

@@ -12,11 +12,13 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
 from transformers import AutoTokenizer, DataCollatorWithPadding
 
-from project.data.labels import LABEL_CODECS, LabelCodec
+from project.core.errors import DataError
+from project.data.builtin import load_dataset
+from project.data.readers import Row, read_table, require_columns
 from project.data.sampler import EpochSampler
-from project.data.sources import DataError, Row, load_dataset, read_table, require_columns
 from project.data.token_cache import TokenCache, cached_tokens
-from project.pretrained import DEFAULT_ENCODER, from_pretrained
+from project.model.encoder import DEFAULT_ENCODER, from_pretrained
+from project.tasks import TASKS, LabelCodec
 
 SPLITS = ("train", "val", "test")
 
@@ -76,7 +78,7 @@ class TextDataModule(LightningDataModule):
             text_column: column with the text.
             text_pair_column: optional second text; pairs are tokenized as pairs, with token_type_ids.
             label_column: column with the label: a class name, a list of names (multi_label) or a number.
-            task: how labels are read (see `project.data.labels`); linked to `model.task` by the CLI.
+            task: how labels are read (see `project.tasks`); linked to `model.task` by the CLI.
             label_delimiter: separates names in a multi_label cell that is not a JSON list.
             max_length: truncate longer inputs; shorter batches are padded only to their longest member.
             batch_size: training batch size (per device, before gradient accumulation).
@@ -113,8 +115,8 @@ class TextDataModule(LightningDataModule):
     def codec(self) -> LabelCodec:
         if self._codec is None:
             train_labels = [example.label for example in self.examples["train"]]
-            codec_class = LABEL_CODECS.lookup(self.hparams.task)
-            self._codec = codec_class(train_labels, self._train_source, self.hparams.label_delimiter)
+            task = TASKS.lookup(self.hparams.task)
+            self._codec = task.label_codec(train_labels, self._train_source, self.hparams.label_delimiter)
         return self._codec
 
     @property
@@ -242,7 +244,7 @@ class TextDataModule(LightningDataModule):
 
     @property
     def _empty_labels_allowed(self) -> bool:
-        return LABEL_CODECS.lookup(self.hparams.task).allows_empty
+        return TASKS.lookup(self.hparams.task).label_cells_may_be_empty
 
     def _read(self, path: str) -> list[Example]:
         return self._convert(read_table(path), str(Path(path)))

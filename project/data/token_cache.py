@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock
 
-from project.assets import cache_root
+from project.core.assets import cache_root
 
 FORMAT_VERSION = 1
 ROOT_ENV = "BERT_TEMPLATE_TOKEN_CACHE"  # default: <the asset cache>/tokens

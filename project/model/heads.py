@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from project.errors import ConfigError
-from project.registry import Registry
+from project.core.errors import ConfigError
+from project.core.registry import Registry
 
 INITS: Registry = Registry("model.head_init")
 register_init = INITS.register
@@ -95,3 +95,15 @@ class ClassifierHead(nn.Module):
         if self.bottleneck is not None:
             pooled = self.bottleneck(pooled)
         return sum(self.linear(dropout(pooled)) for dropout in self.dropouts) / len(self.dropouts)
+
+
+def head_options(hparams) -> dict:
+    """The ClassifierHead options a TextClassifier's `model.*` hyper-parameters hold, under the head's own names:
+    what the module builds the head with and what an export stores to rebuild it."""
+    return {
+        "dropout": hparams["dropout"],
+        "multi_sample_dropout": hparams["multi_sample_dropout"],
+        "hidden_dim": hparams["head_hidden_dim"],
+        "activation": hparams["head_activation"],
+        "norm": hparams["head_norm"],
+    }

@@ -10,11 +10,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from project.errors import ConfigError
-from project.registry import Registry
+from project.core.errors import ConfigError
+from project.core.registry import Registry
 
 POOLERS: Registry[type[Pooler]] = Registry("pooler")
 register_pooler = POOLERS.register
+# What the model passes every pooler itself; the rest of a pooler's signature is `model.pooling_options`.
+POOLER_ARGUMENTS = ("hidden_size", "num_layers")
 
 
 def build_pooler(name: str, hidden_size: int, num_layers: int, **options) -> Pooler:

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor, nn
 
-from project.errors import ConfigError
-from project.registry import Registry
+from project.core.errors import ConfigError
+from project.core.registry import Registry
 
 OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("model.optimizer")
 register_optimizer = OPTIMIZERS.register
@@ -106,8 +106,3 @@ def parameter_groups(
     if layer_decay is not None and not any(name.startswith("layer_") for name in groups):
         raise ConfigError("model.layer_decay: no encoder parameter name has a layer number ('.layer.<i>.'); unset it")
     return list(groups.values())
-
-
-def l1_penalty(parameters: Iterable[Tensor]) -> Tensor:
-    """Sum of absolute values (the notes' hand-written L1), in fp32."""
-    return sum(parameter.float().abs().sum() for parameter in parameters)

@@ -15,8 +15,8 @@ from functools import partial
 from torch.optim import lr_scheduler
 from transformers import get_scheduler
 
-from project.errors import ConfigError
-from project.registry import Registry
+from project.core.errors import ConfigError
+from project.core.registry import Registry
 
 SCHEDULES: Registry[Callable[..., list[dict]]] = Registry("model.scheduler")
 register_schedule = SCHEDULES.register

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import torch
 from lightning.pytorch.cli import LightningArgumentParser
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from project.cli import FitCLI, run_with_user_errors
-from project.errors import TrainingStopped, UserError
+from project.core.errors import UserError
 from project.pretraining.corpus import CorpusDataModule
 from project.pretraining.module import MaskedLanguageModel
+from project.training import job
+from project.training.cli import FitCLI
 
 
 class PretrainCLI(FitCLI):
@@ -37,17 +37,10 @@ class PretrainCLI(FitCLI):
         save_dir = self.config.get("save_dir")
         if save_dir and Path(save_dir).exists() and any(Path(save_dir).iterdir()):
             raise UserError(f"--save_dir {save_dir} is not empty; name a new folder (nothing was trained)")
-        self.datamodule.setup("fit")  # bad input fails before anything is written
-        try:
-            trainer.fit(model, datamodule=self.datamodule, ckpt_path=self.config.get("ckpt_path"))
-        except SIGTERMException:
-            raise TrainingStopped(
-                f"SIGTERM at optimizer step {trainer.global_step}: {trainer.log_dir}/checkpoints/last.ckpt holds the "
-                "state; resume with the same options and --ckpt_path last"
-            ) from None
+        job.train(self)
         if trainer.interrupted:
             return None
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        best = job.best_checkpoint(trainer)
         if best:
             model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
         folder = Path(save_dir or Path(trainer.log_dir) / "encoder")
@@ -56,8 +49,3 @@ class PretrainCLI(FitCLI):
             print(f"saved {'the best checkpoint' if best else 'the final weights'} as a Hugging Face folder: {folder}")
             print(f"fine-tune it with: python -m project.fit --model.encoder {folder}")
         return folder
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m project.pretrain [options]`; `argv` None reads the command line."""
-    run_with_user_errors(lambda: PretrainCLI(args=argv).pretrain())

@@ -14,9 +14,10 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 from transformers import AutoTokenizer
 
+from project.core.errors import DataError
+from project.data.readers import read_table
 from project.data.sampler import EpochSampler
-from project.data.sources import DataError, read_table
-from project.pretrained import DEFAULT_ENCODER, from_pretrained
+from project.model.encoder import DEFAULT_ENCODER, from_pretrained
 from project.pretraining.masking import (
     NO_WORD,
     MaskingCollator,

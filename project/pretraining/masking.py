@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import torch
 from transformers import DataCollatorForLanguageModeling, DataCollatorForTokenClassification
 
-from project.errors import ConfigError
+from project.core.errors import ConfigError
 
 NO_WORD = -1  # special tokens and padding: never masked
 

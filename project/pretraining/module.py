@@ -11,10 +11,8 @@ from torch import Tensor
 from torchmetrics import MeanMetric
 from transformers import AutoModelForMaskedLM
 
-from project.optim.configure import build_optimization, total_optimizer_steps
-from project.optim.optimizers import OPTIMIZERS
-from project.optim.schedules import SCHEDULES
-from project.pretrained import DEFAULT_ENCODER, from_pretrained
+from project.model.encoder import DEFAULT_ENCODER, from_pretrained
+from project.optim.plan import OptimizationOptions, total_optimizer_steps
 
 
 class MaskedLanguageModel(LightningModule):
@@ -47,8 +45,7 @@ class MaskedLanguageModel(LightningModule):
         """
         super().__init__()
         self.save_hyperparameters()
-        SCHEDULES.lookup(scheduler)  # unknown names fail now, not after the corpus is tokenized
-        OPTIMIZERS.lookup(optimizer)
+        self.optimization = OptimizationOptions.of(self.hparams)  # checked now, not after the corpus is tokenized
         # fp32 master weights whatever dtype the checkpoint was saved in; 16-bit compute is the Trainer's autocast.
         self.encoder = from_pretrained(AutoModelForMaskedLM, encoder, dtype=torch.float32)
         self.encoder.train()  # from_pretrained returns eval mode, and Lightning keeps each module's mode
@@ -80,8 +77,8 @@ class MaskedLanguageModel(LightningModule):
 
     def configure_optimizers(self):
         total_steps = total_optimizer_steps(self.trainer)
-        optimizer, schedules, _ = build_optimization(
-            self.trainer, self.named_parameters(), self.encoder.config.num_hidden_layers, total_steps, self.hparams
+        optimizer, schedules, _ = self.optimization.build(
+            self.trainer, self.named_parameters(), self.encoder.config.num_hidden_layers, total_steps
         )
         return [optimizer], schedules
 

@@ -13,12 +13,11 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoTokenizer
 
-from project.errors import ConfigError
-from project.inference import batched_outputs
+from project.core.errors import ConfigError
+from project.inference.batching import batched_outputs
 from project.model.classifier import pooled_output
-from project.model.encoder import load_encoder
+from project.model.encoder import from_pretrained, load_encoder
 from project.model.pooling import build_pooler
-from project.pretrained import from_pretrained
 
 
 class Embedder:
@@ -36,7 +35,7 @@ class Embedder:
         if (checkpoint is None) == (encoder is None):
             raise ConfigError("give exactly one of --checkpoint (a fine-tuned model) or --encoder (a bare encoder)")
         if checkpoint is not None:
-            from project.predict import load_model  # Lightning is needed only for checkpoints
+            from project.inference.checkpoint import load_model  # Lightning is needed only for checkpoints
 
             model = load_model(checkpoint, device)
             if pooling is not None and pooling != model.hparams.pooling:

@@ -13,13 +13,13 @@ import math
 
 import numpy as np
 
-from project.errors import ConfigError, UserError
+from project.core.errors import ConfigError, UserError
 
 try:
     import faiss
 except ImportError:  # an optional extra: embed and search say how to get it instead of a traceback
     faiss = None
-from project.registry import Registry
+from project.core.registry import Registry
 
 
 class IndexType:

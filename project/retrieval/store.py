@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from project.errors import UserError
+from project.core.errors import UserError
 from project.retrieval.indexes import faiss, index_type
 
 META, VECTORS, ROWS, INDEX = "embed.json", "embeddings.npy", "rows.jsonl", "index.faiss"

@@ -20,17 +20,10 @@ from torch import Tensor
 from project.tricks.base import Trick, register_trick, require
 
 
-def loss_scale(module) -> float:
-    """fp16 training scales the loss so small gradients survive half precision; our own autograd.grad must too."""
-    trainer = module._trainer
-    scaler = getattr(trainer.precision_plugin, "scaler", None) if trainer is not None else None
-    return scaler.get_scale() if scaler is not None and scaler.is_enabled() else 1.0
-
-
-def clean_gradients(module, clean: Tensor, scale: float) -> tuple[list[Tensor], list[Tensor | None], Tensor]:
+def clean_gradients(host, clean: Tensor, scale: float) -> tuple[list[Tensor], list[Tensor | None], Tensor]:
     """(parameters, their clean gradients, the word-embedding gradient) without touching `.grad`."""
-    parameters = [p for p in module.parameters() if p.requires_grad]
-    embedding = module.encoder.get_input_embeddings().weight
+    parameters = [p for _, p in host.named_parameters() if p.requires_grad]
+    embedding = host.word_embeddings()
     gradients = torch.autograd.grad(clean * scale, parameters, allow_unused=True)
     gradients = [None if g is None else g / scale for g in gradients]
     embedding_gradient = next(g for p, g in zip(parameters, gradients, strict=True) if p is embedding)
@@ -75,15 +68,16 @@ class EmbeddingAttack(Trick):
         require(epsilon >= 0, f"{self.name}.epsilon", f"must be >= 0, got {epsilon}")
         self.epsilon = epsilon
 
-    def loss(self, module, batch, perturbation, inner):
+    def loss(self, host, batch, perturbation, inner):
         clean, logits = inner(batch, perturbation)
-        scale = loss_scale(module)
-        parameters, gradients, embedding_gradient = clean_gradients(module, clean, scale)
+        # fp16 training scales the loss so small gradients survive half precision; our own autograd.grad must too.
+        scale = host.loss_scale()
+        parameters, gradients, embedding_gradient = clean_gradients(host, clean, scale)
         if self.epsilon == 0:  # no attack: the adversarial pass would only repeat the clean loss
             return with_gradients(clean.detach(), parameters, gradients), logits
-        embedding = module.encoder.get_input_embeddings().weight
+        embedding = host.word_embeddings()
         adversarial = self.attack(inner, batch, embedding_gradient, embedding, scale)
-        module.log("train/adversarial_loss", adversarial, batch_size=len(logits))
+        host.log("train/adversarial_loss", adversarial, batch_size=len(logits))
         return with_gradients(clean.detach() + adversarial, parameters, gradients), logits
 
     def attack(self, inner, batch, gradient: Tensor, embedding: Tensor, scale: float) -> Tensor:

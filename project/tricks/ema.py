@@ -23,7 +23,7 @@ class EMA(Trick):
         require(every_n_steps >= 1, "ema.every_n_steps", f"must be >= 1, got {every_n_steps}")
         self.decay, self.start_step, self.every_n_steps = decay, start_step, every_n_steps
 
-    def callbacks(self, module):
+    def callbacks(self, host):
         return [
             EMAWeightAveraging(
                 decay=self.decay, update_starting_at_step=self.start_step, update_every_n_steps=self.every_n_steps

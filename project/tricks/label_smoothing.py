@@ -1,9 +1,7 @@
-"""Label smoothing for single-label cross-entropy (training loss only: val/loss stays the plain cross-entropy,
+"""Label smoothing for cross-entropy over classes (training loss only: val/loss stays the plain cross-entropy,
 so it remains comparable across runs and with the test loss)."""
 
 from __future__ import annotations
-
-import torch.nn.functional as F
 
 from project.tricks.base import Trick, register_trick, require
 
@@ -17,10 +15,10 @@ class LabelSmoothing(Trick):
         require(0 < epsilon < 1, "label_smoothing.epsilon", f"must be in (0, 1), got {epsilon}")
         self.epsilon = epsilon
 
-    def check(self, module) -> None:
-        task = module.hparams.task
-        require(task == "single_label", "label_smoothing", f"needs model.task single_label, not {task}")
+    def check(self, host) -> None:
+        task = host.task
+        require(task.supports_label_smoothing, "label_smoothing", f"needs a task with classes, not {task.name}")
 
-    def loss(self, module, batch, perturbation, inner):
+    def loss(self, host, batch, perturbation, inner):
         _, logits = inner(batch, perturbation)
-        return F.cross_entropy(logits.float(), batch["labels"], label_smoothing=self.epsilon), logits
+        return host.task.smoothed_loss(logits, batch["labels"], self.epsilon), logits

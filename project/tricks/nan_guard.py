@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from lightning.pytorch import Callback
 
-from project.errors import TrainingStopped
+from project.core.errors import TrainingStopped
 from project.tricks.base import Trick, register_trick
 
 
@@ -38,5 +38,7 @@ def _where(trainer) -> str:
 
 @register_trick("nan_guard")
 class NanGuard(Trick):
-    def callbacks(self, module):
+    on_by_default = True  # `model.tricks: {nan_guard: false}` switches it off
+
+    def callbacks(self, host):
         return [NonFiniteGuard()]

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from project import assets
-from project.assets import Asset, AssetError
-from project.data import sources
-from project.data.sources import CHINESE_REVIEWS, load_dataset
+from project.core import assets
+from project.core.assets import Asset, AssetError
+from project.data import builtin
+from project.data.builtin import CHINESE_REVIEWS, load_dataset
 
 POSITIVE = ["质量很好，推荐", "很喜欢", "质量很好，推荐", "", "一般吧"]
 NEGATIVE = ["太差了", "一般吧", "退货", "太差了"]
@@ -46,7 +46,7 @@ def stand_in(tmp_path, monkeypatch) -> tuple[Path, list[str]]:
     monkeypatch.setattr(assets, "_download", download)
     monkeypatch.setenv(assets.CACHE_ENV, str(tmp_path / "cache"))
     digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
-    monkeypatch.setattr(sources, "CHINESE_REVIEWS", Asset(CHINESE_REVIEWS.requirement, digest, CHINESE_REVIEWS.member))
+    monkeypatch.setattr(builtin, "CHINESE_REVIEWS", Asset(CHINESE_REVIEWS.requirement, digest, CHINESE_REVIEWS.member))
     return sdist, downloads
 
 
@@ -69,7 +69,7 @@ def test_loads_once_each_unique_review_with_its_label_then_offline_from_the_cach
 
 def test_a_wrong_hash_is_rejected_and_nothing_is_unpacked(stand_in, monkeypatch):
     wrong = Asset(CHINESE_REVIEWS.requirement, "0" * 64, CHINESE_REVIEWS.member)
-    monkeypatch.setattr(sources, "CHINESE_REVIEWS", wrong)
+    monkeypatch.setattr(builtin, "CHINESE_REVIEWS", wrong)
     with pytest.raises(AssetError, match="does not match the pinned 0000"):
         load_dataset("chinese_reviews")
     assert list(Path(assets.cache_root()).iterdir()) == []

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from project.data.datamodule import TextDataModule
-from project.data.sources import DataError
+from project.data.readers import DataError
 from tests.conftest import make_rows, write_csv
 
 

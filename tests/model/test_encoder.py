@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from project.errors import UserError
+from project.core.errors import UserError
 from project.model.encoder import load_encoder
 
 

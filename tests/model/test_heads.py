@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from project.errors import ConfigError
+from project.core.errors import ConfigError
 from project.model.heads import INITS, BatchNorm, ClassifierHead
 
 

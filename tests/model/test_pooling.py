@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from project.errors import ConfigError
+from project.core.errors import ConfigError
 from project.model.pooling import POOLERS, build_pooler
 
 HIDDEN, LAYERS = 8, 3

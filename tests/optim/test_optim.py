@@ -4,9 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from project.errors import ConfigError
-from project.optim.optimizers import FUSED, OPTIMIZERS, build_optimizer, encoder_depth, l1_penalty, parameter_groups
+from project.core.errors import ConfigError
+from project.optim.optimizers import FUSED, OPTIMIZERS, build_optimizer, encoder_depth, parameter_groups
 from project.optim.schedules import SCHEDULES, build_schedule, warmup_steps
+from project.tricks.l1 import l1_penalty
 
 # Options a schedule needs to be built at all, for the tests that loop over the registry.
 REQUIRED_OPTIONS = {"lambda": {"lr_lambda": "tests.helpers:halve_every_ten_steps"}}

@@ -2,9 +2,9 @@
 
 import pytest
 
-from project.cli import DEBUG_ENV
-from project.data.sources import DataError
-from project.pretraining.cli import main
+from project.core.errors import DEBUG_ENV
+from project.data.readers import DataError
+from project.pretrain import main
 from project.pretraining.corpus import CorpusDataModule, read_documents
 from tests.conftest import write_csv
 from tests.pretraining.conftest import chinese_reviews

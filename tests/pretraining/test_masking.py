@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from project.errors import ConfigError
+from project.core.errors import ConfigError
 from project.pretraining.corpus import CorpusDataModule
 from project.pretraining.masking import MaskingCollator, load_segmenter, masked_once, segment_word_ids
 from tests.pretraining.conftest import write_corpus

@@ -8,10 +8,10 @@ import torch
 from lightning.pytorch import seed_everything
 from transformers import AutoModel, AutoTokenizer
 
-from project.module import TextClassifier
 from project.optim.optimizers import parameter_groups
 from project.pretraining.corpus import CorpusDataModule
 from project.pretraining.module import MaskedLanguageModel
+from project.training.module import TextClassifier
 from tests.conftest import trainer
 from tests.pretraining.conftest import write_corpus
 

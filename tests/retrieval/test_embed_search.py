@@ -13,9 +13,9 @@ from project.embed import main as embed_main
 from project.model.pooling import POOLERS, build_pooler
 from project.retrieval.embedder import Embedder
 from project.retrieval.indexes import INDEXES, faiss, index_type
+from project.retrieval.query import search
 from project.retrieval.store import load_store
 from project.search import main as search_main
-from project.search import search
 from tests.conftest import make_rows, one_line_error, tiny_setup, trainer, write_csv, write_tiny_encoder
 
 

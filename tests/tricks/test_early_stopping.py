@@ -1,7 +1,7 @@
 import pytest
 
-from project.errors import ConfigError
-from project.module import TextClassifier
+from project.core.errors import ConfigError
+from project.training.module import TextClassifier
 from project.tricks.early_stopping import EarlyStopping
 from tests.conftest import tiny_setup, trainer
 
@@ -24,10 +24,18 @@ def test_patience_keeps_training_while_it_lasts(tiny_csv, tiny_encoder):
 
 
 @pytest.mark.parametrize(
-    ("monitor", "mode"), [("val/loss", "min"), ("val/mse", "min"), ("val/acc", "max"), ("val/pearson", "max")]
-)
-def test_mode_follows_the_metric(monitor, mode):
-    assert EarlyStopping(monitor=monitor).mode == mode
+    ("task", "monitor", "mode"),
+    [("single_label", "val/loss", "min"), ("regression", "val/mse", "min"), ("single_label", "val/acc", "max"),
+     ("regression", "val/pearson", "max"), ("multi_label", "val/f1_macro", "max")],
+)  # fmt: skip
+def test_mode_is_the_tasks_direction_for_the_metric(tiny_encoder, task, monitor, mode):
+    labels = ["a", "b", "c"] if task == "multi_label" else None
+    model = TextClassifier(
+        encoder=tiny_encoder, task=task, num_labels=3 if labels else 2, label_names=labels,
+        tricks={"early_stopping": {"monitor": monitor}},
+    )  # fmt: skip
+    (stopping,) = [trick for trick in model.tricks if isinstance(trick, EarlyStopping)]
+    assert stopping.mode == mode and stopping.callbacks(model)[0].mode == mode
 
 
 def test_monitor_must_be_a_logged_metric(tiny_encoder):

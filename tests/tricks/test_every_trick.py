@@ -4,7 +4,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging
 
-from project.errors import ConfigError
+from project.core.errors import ConfigError
 from project.tricks import TRICKS, build_tricks
 from project.tricks.nan_guard import NonFiniteGuard
 from tests.conftest import RecordLoss, tiny_setup, trainer
@@ -18,6 +18,7 @@ SIGNS = {
     "ema": lambda run: any(isinstance(callback, EMAWeightAveraging) for callback in run.callbacks),
     "early_stopping": lambda run: any(isinstance(callback, EarlyStopping) for callback in run.callbacks),
     "nan_guard": lambda run: any(isinstance(callback, NonFiniteGuard) for callback in run.callbacks),
+    "l1": lambda run: run.callback_metrics["train/l1"] > 0,
 }
 OPTIONS = {"label_smoothing": {"epsilon": 0.2}}
 

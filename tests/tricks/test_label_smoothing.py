@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from project.errors import ConfigError
+from project.core.errors import ConfigError
 from project.tricks.label_smoothing import LabelSmoothing
 from tests.conftest import tiny_setup
 
@@ -22,12 +22,12 @@ def test_training_loss_is_smoothed_and_validation_loss_is_not(tiny_csv, tiny_enc
 
 @pytest.mark.parametrize("task", ["multi_label", "regression"])
 def test_label_smoothing_needs_a_single_label_task(tiny_encoder, task):
-    with pytest.raises(ConfigError, match=f"model.tricks.label_smoothing needs model.task single_label, not {task}"):
+    with pytest.raises(ConfigError, match=f"model.tricks.label_smoothing needs a task with classes, not {task}"):
         tiny_setup_model(tiny_encoder, task)
 
 
 def tiny_setup_model(tiny_encoder, task):
-    from project.module import TextClassifier
+    from project.training.module import TextClassifier
 
     return TextClassifier(encoder=tiny_encoder, task=task, num_labels=3, tricks={"label_smoothing": {}})
 

@@ -4,9 +4,10 @@ import pytest
 import torch
 from lightning.pytorch import Callback
 
-from project.cli import main
-from project.errors import TrainingStopped
-from project.module import TextClassifier
+from project.core.errors import TrainingStopped
+from project.fit import main
+from project.training.module import TextClassifier
+from project.tricks.nan_guard import NonFiniteGuard
 from tests.conftest import tiny_setup, trainer
 
 BAD_STEP = 15  # 1-based optimizer step whose loss is poisoned: the 3rd of epoch 1 (12 steps an epoch)
@@ -68,8 +69,15 @@ def test_non_finite_gradient_stops_before_the_optimizer_step_naming_the_paramete
     assert all(torch.isfinite(p).all() for p in model.parameters())  # the poisoned step was never applied
 
 
+def test_the_guard_is_on_by_default_even_beside_other_tricks(tiny_csv, tiny_encoder):
+    for tricks in (None, {}, {"ema": {}}):
+        model, _ = tiny_setup(tiny_csv, tiny_encoder, tricks=tricks)
+        assert any(isinstance(callback, NonFiniteGuard) for callback in model.configure_callbacks())
+
+
 def test_the_guard_can_be_switched_off(tiny_csv, tiny_encoder):
-    model, data = tiny_setup(tiny_csv, tiny_encoder, tricks={})
+    model, data = tiny_setup(tiny_csv, tiny_encoder, tricks={"nan_guard": False})
+    assert not any(isinstance(callback, NonFiniteGuard) for callback in model.configure_callbacks())
     run = trainer(max_epochs=1, callbacks=[PoisonGradient()])
     run.fit(model, data)  # trains on: inf in the bias, then nan weights
     assert not torch.isfinite(model.head.linear.bias).all()

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-from project.errors import ConfigError
+from project.core.errors import ConfigError
 
 DIRECTIONS = ("minimize", "maximize")
 SETTINGS = {"metric", "direction", "trials", "space", "pruning"}

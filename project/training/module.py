@@ -10,20 +10,17 @@ from lightning.pytorch import LightningModule
 from torch import Tensor
 from torchmetrics import MeanMetric, MetricCollection
 
-from project.errors import ConfigError
+from project.core.errors import ConfigError
+from project.core.registry import checked_options, options_summary
 from project.model.classifier import PooledClassifier, pooled_output
-from project.model.encoder import load_encoder
-from project.model.heads import ClassifierHead
-from project.model.pooling import build_pooler
-from project.model.tasks import build_task
-from project.optim.configure import build_optimization, total_optimizer_steps
-from project.optim.optimizers import OPTIMIZERS, l1_penalty
-from project.optim.schedules import SCHEDULES
-from project.pretrained import DEFAULT_ENCODER
-from project.tricks import build_tricks
-
-# Which parameters an L1 penalty covers, by name prefix.
-L1_SCOPES = {"head": ("pooler.", "head."), "encoder": ("encoder.",), "all": ("",)}
+from project.model.encoder import DEFAULT_ENCODER, load_encoder
+from project.model.heads import ClassifierHead, head_options
+from project.model.pooling import POOLER_ARGUMENTS, POOLERS, build_pooler
+from project.optim.plan import OptimizationOptions, total_optimizer_steps
+from project.tasks import TASK_ARGUMENTS, TASKS, build_task
+from project.training.grad_norm import LogGradientNorm, gradient_norm
+from project.training.resume import check_resumed_plan
+from project.tricks import TRICKS, build_tricks
 
 
 class TextClassifier(LightningModule):
@@ -45,8 +42,6 @@ class TextClassifier(LightningModule):
         scheduler: str = "linear",
         scheduler_options: dict[str, Any] | None = None,
         warmup: int | float = 0.1,
-        l1_weight: float = 0.0,
-        l1_scope: str = "head",
         dropout: float = 0.1,
         multi_sample_dropout: int = 1,
         head_hidden_dim: int | None = None,
@@ -55,18 +50,16 @@ class TextClassifier(LightningModule):
         head_init: str = "normal",
         encoder_hidden_dropout: float | None = None,
         encoder_attention_dropout: float | None = None,
-        tricks: dict[str, dict[str, Any] | None] = {"nan_guard": {}},  # noqa: B006 (read, never mutated)
+        tricks: dict[str, dict[str, Any] | bool | None] | None = None,
     ):
         """A pretrained encoder, a pooler and a head, fine-tuned end to end.
 
         Args:
             encoder: built-in name (the embedded all-MiniLM-L6-v2), a local folder, or a hub name.
-            pooling: pooler registry name: cls, mean, max, min, mean_max, kmax_mean, weighted_layer, attention,
-                concat_last (see `project.model.pooling`).
-            pooling_options: the pooler's own options, e.g. {k: 3} (kmax_mean), {layer_start: 4} (weighted_layer),
-                {attention_dim: 256} (attention), {layers: 4} (concat_last).
-            task: single_label (softmax, cross-entropy), multi_label (sigmoid, BCE) or regression (MSE).
-            task_options: the task's own options, e.g. {threshold: 0.5} (multi_label).
+            pooling: pooler registry name (see `project.model.pooling`): {poolers}.
+            pooling_options: the chosen pooler's own options, checked against its signature: {pooler_options}.
+            task: {tasks} (see `project.tasks`).
+            task_options: the task's own options: {task_options}.
             num_labels: number of classes; linked from `data.num_labels` by the CLI.
             label_names: class names in id order; linked from the data and stored in checkpoints.
             learning_rate: peak learning rate (of the top encoder layer), reached at the end of warmup.
@@ -83,8 +76,6 @@ class TextClassifier(LightningModule):
             scheduler_options: the schedule's own options, e.g. {num_cycles: 2}, {power: 2.0, lr_end: 1e-7},
                 {step_size: 100, gamma: 0.5}, {monitor: val/loss, patience: 2}, {warmup_type: constant}.
             warmup: a float in [0, 1) is a share of the optimizer steps; an integer is a number of steps.
-            l1_weight: weight of an L1 penalty (sum of absolute values) added to the training loss.
-            l1_scope: which parameters the L1 penalty covers: head, encoder or all.
             dropout: head dropout (on the pooled vector, and in the bottleneck).
             multi_sample_dropout: number of dropout masks whose logits are averaged (1 = plain dropout).
             head_hidden_dim: if set, a bottleneck Linear -> norm -> activation -> dropout before the classifier.
@@ -94,17 +85,15 @@ class TextClassifier(LightningModule):
                 kaiming. Biases start at zero.
             encoder_hidden_dropout: overrides the encoder's hidden_dropout_prob (null keeps the pretrained value).
             encoder_attention_dropout: overrides the encoder's attention_probs_dropout_prob.
-            tricks: name -> options of the training tricks to switch on (see `project.tricks`): fgm {epsilon},
-                pgd {epsilon, alpha, steps}, rdrop {alpha}, label_smoothing {epsilon}, ema {decay, start_step,
-                every_n_steps}, early_stopping {monitor, patience, min_delta, mode}, nan_guard {}. Add one on the
-                command line with `--model.tricks.fgm '{epsilon: 1.0}'`; a YAML `tricks:` replaces the whole set.
+            tricks: name -> options of the training tricks to switch on (see `project.tricks`): {tricks}. On by
+                default unless set to false: {default_tricks}. Add one on the command line with
+                `--model.tricks.fgm '{epsilon: 1.0}'`; switch the NaN guard off with `{nan_guard: false}`.
         """
         super().__init__()
         self.save_hyperparameters()
-        SCHEDULES.lookup(scheduler)  # unknown names fail now, not after the data is tokenized
-        OPTIMIZERS.lookup(optimizer)
-        if l1_scope not in L1_SCOPES:
-            raise ConfigError(f"unknown model.l1_scope '{l1_scope}'; choose from {sorted(L1_SCOPES)}")
+        # Every option is checked before the encoder loads or the data is tokenized.
+        self.optimization = OptimizationOptions.of(self.hparams)
+        checked_options(POOLERS.lookup(pooling), pooling_options, "model.pooling_options", skip=POOLER_ARGUMENTS)
         self.task = build_task(task, num_labels, label_names, **(task_options or {}))
         self.encoder = load_encoder(encoder, encoder_attention_dropout, encoder_hidden_dropout)
         config = self.encoder.config
@@ -112,11 +101,7 @@ class TextClassifier(LightningModule):
         self.head = ClassifierHead(
             self.pooler.output_dim(config.hidden_size),
             self.task.num_outputs,
-            dropout=dropout,
-            multi_sample_dropout=multi_sample_dropout,
-            hidden_dim=head_hidden_dim,
-            activation=head_activation,
-            norm=head_norm,
+            **head_options(self.hparams),
             init=head_init,
             initializer_range=getattr(config, "initializer_range", 0.02),
         )
@@ -126,11 +111,31 @@ class TextClassifier(LightningModule):
         # A metric object, not a logged tensor with sync_dist: Lightning would average each process's mean, which
         # is off when processes hold different numbers of rows (evaluation shards are not padded with repeats).
         self.eval_losses = torch.nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
-        self.tricks = build_tricks(tricks)
+        self.tricks = build_tricks(tricks or {})
         for trick in self.tricks:
             trick.check(self)
-        # Innermost first: label smoothing replaces the task loss, R-Drop doubles the batch, attacks go outside.
+        # Innermost first: label smoothing replaces the task loss, R-Drop doubles the batch, attacks and L1 outside.
         self.loss_tricks = sorted((t for t in self.tricks if t.loss_order is not None), key=lambda t: t.loss_order)
+
+    # The option lists in the docstring (what `--help` shows) come from the registries, so they stay complete.
+    for _placeholder, _text in {
+        "{poolers}": ", ".join(sorted(POOLERS)),
+        "{pooler_options}": "; ".join(
+            f"{name} {{{options_summary(POOLERS[name], POOLER_ARGUMENTS)}}}"
+            for name in sorted(POOLERS)
+            if options_summary(POOLERS[name], POOLER_ARGUMENTS)
+        ),
+        "{tasks}": ", ".join(sorted(TASKS)),
+        "{task_options}": "; ".join(
+            f"{name} {{{options_summary(TASKS[name], TASK_ARGUMENTS)}}}"
+            for name in sorted(TASKS)
+            if options_summary(TASKS[name], TASK_ARGUMENTS)
+        ),
+        "{tricks}": "; ".join(f"{name} {{{options_summary(TRICKS[name])}}}" for name in sorted(TRICKS)),
+        "{default_tricks}": ", ".join(sorted(name for name, trick in TRICKS.items() if trick.on_by_default)),
+    }.items():
+        __init__.__doc__ = __init__.__doc__.replace(_placeholder, _text)
+    del _placeholder, _text
 
     def setup(self, stage: str) -> None:
         datamodule = self.trainer.datamodule
@@ -179,35 +184,21 @@ class TextClassifier(LightningModule):
         targets = batch["labels"]
         # The objective the optimizer minimises; tricks log their own terms (train/adversarial_loss...).
         self.log("train/loss", loss, prog_bar=True, batch_size=len(targets))
-        if self.hparams.l1_weight:
-            prefixes = L1_SCOPES[self.hparams.l1_scope]
-            penalty = l1_penalty(
-                p for name, p in self.named_parameters() if name.startswith(prefixes) and p.requires_grad
-            )
-            self.log("train/l1", penalty, batch_size=len(targets))
-            loss = loss + self.hparams.l1_weight * penalty
         return loss
 
     def configure_callbacks(self):
-        return [callback for trick in self.tricks for callback in trick.callbacks(self)]
+        return [LogGradientNorm(), *(callback for trick in self.tricks for callback in trick.callbacks(self))]
 
-    def on_before_optimizer_step(self, optimizer) -> None:
-        # After AMP unscaling, before the Trainer clips: the norm an explosion would show.
-        norm = self.gradient_norm()
-        if norm is not None:
-            scaler = getattr(self.trainer.precision_plugin, "scaler", None)
-            if scaler is not None and getattr(optimizer, "_step_supports_amp_scaling", False):
-                norm = norm / scaler.get_scale()  # fused optimizers unscale inside step(): these grads are scaled
-            self.log("train/grad_norm", norm)
+    # ------------------------------------------------------------------ what tricks use (tricks.base.TrickHost)
+    def word_embeddings(self) -> torch.nn.Parameter:
+        return self.encoder.get_input_embeddings().weight
+
+    def loss_scale(self) -> float:
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
+        return scaler.get_scale() if scaler is not None and scaler.is_enabled() else 1.0
 
     def gradient_norm(self) -> Tensor | None:
-        """The total gradient norm at this optimizer step, computed once however many hooks ask (this log and the
-        NaN guard): one pass over 22.6M gradients costs ~11 ms on a 2-core CPU, 1-2% of a step."""
-        step = self.trainer.global_step
-        if getattr(self, "_gradient_norm", (None,))[0] != step:
-            gradients = [p.grad for p in self.parameters() if p.grad is not None]
-            self._gradient_norm = (step, torch.nn.utils.get_total_norm(gradients) if gradients else None)
-        return self._gradient_norm[1]
+        return gradient_norm(self)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val", self.val_metrics)
@@ -234,9 +225,9 @@ class TextClassifier(LightningModule):
 
     def configure_optimizers(self):
         total_steps = self.planned_total_steps = total_optimizer_steps(self.trainer)
-        self._check_resumed_plan()
-        optimizer, schedules, self.planned_warmup_steps = build_optimization(
-            self.trainer, self.named_parameters(), self.encoder.config.num_hidden_layers, total_steps, self.hparams
+        check_resumed_plan(total_steps, getattr(self, "resumed_total_steps", None))
+        optimizer, schedules, self.planned_warmup_steps = self.optimization.build(
+            self.trainer, self.named_parameters(), self.encoder.config.num_hidden_layers, total_steps
         )
         for schedule in schedules:
             if "monitor" in schedule:
@@ -255,8 +246,7 @@ class TextClassifier(LightningModule):
         if metric not in known:
             raise ConfigError(f"{option} '{metric}' is never logged; choose from {sorted(known)}")
 
-    # A schedule's step function is rebuilt from the config, but its step counter comes from the checkpoint: a
-    # resumed run with a different length would silently jump to another curve. Record the plan; refuse a change.
+    # The run's planned length travels in its checkpoints, so a resume with another length is refused.
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["planned_total_steps"] = self.planned_total_steps
 
@@ -268,12 +258,4 @@ class TextClassifier(LightningModule):
                 f"{list(self.hparams.label_names)}: a label id would mean another class"
             )
         self.resumed_total_steps = checkpoint.get("planned_total_steps")
-        self._check_resumed_plan()
-
-    def _check_resumed_plan(self) -> None:
-        planned, resumed = getattr(self, "planned_total_steps", None), getattr(self, "resumed_total_steps", None)
-        if planned is not None and resumed is not None and planned != resumed:
-            raise ConfigError(
-                f"the checkpoint's schedule spans {resumed} optimizer steps but this config gives {planned}: resume "
-                "with the original trainer.max_epochs/max_steps, accumulate_grad_batches, data.batch_size and devices"
-            )
+        check_resumed_plan(getattr(self, "planned_total_steps", None), self.resumed_total_steps)

@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from project.data.sources import DataError, load_dataset, read_table
+from project.data.builtin import load_dataset
+from project.data.readers import DataError, read_table
 from tests.conftest import write_csv
 
 

@@ -1,11 +1,11 @@
 import pytest
 
-from project.data.labels import LABEL_CODECS
-from project.data.sources import DataError
+from project.data.readers import DataError
+from project.tasks import TASKS
 
 
 def codec(task: str, labels: list[str], delimiter: str = ","):
-    return LABEL_CODECS.lookup(task)(labels, "train.csv", delimiter)
+    return TASKS.lookup(task).label_codec(labels, "train.csv", delimiter)
 
 
 def test_single_label_ids_follow_sorted_names_numbers_first():

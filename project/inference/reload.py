@@ -1,6 +1,6 @@
 """Load a model written by `python -m project.export --format huggingface` without Lightning or a checkpoint.
 
-    from project.exported import load_exported
+    from project.inference.reload import load_exported
     classifier = load_exported("exports/reviews")            # encoder + tokenizer + pooler + head, eval mode
     scores = classifier.scores(["a warm, funny film"])        # (N, classes) probabilities, in input order
     classifier.label_names                                    # column names of `scores`
@@ -20,14 +20,13 @@ from safetensors.torch import load_file
 from torch import Tensor
 from transformers import AutoTokenizer
 
-from project.errors import UserError
-from project.inference import batched_outputs
+from project.core.errors import UserError
+from project.inference.batching import batched_outputs
 from project.model.classifier import PooledClassifier
-from project.model.encoder import load_encoder
-from project.model.heads import ClassifierHead
+from project.model.encoder import from_pretrained, load_encoder
+from project.model.heads import ClassifierHead, head_options
 from project.model.pooling import build_pooler
-from project.model.tasks import build_task
-from project.pretrained import from_pretrained
+from project.tasks import build_task
 
 CLASSIFIER_CONFIG = "classifier.json"
 CLASSIFIER_WEIGHTS = "classifier.safetensors"
@@ -85,12 +84,6 @@ def classifier_config(hparams, max_length: int) -> dict:
         "label_names": list(hparams.label_names) if hparams.label_names else None,
         "pooling": hparams.pooling,
         "pooling_options": dict(hparams.pooling_options or {}),
-        "head": {
-            "dropout": hparams.dropout,
-            "multi_sample_dropout": hparams.multi_sample_dropout,
-            "hidden_dim": hparams.head_hidden_dim,
-            "activation": hparams.head_activation,
-            "norm": hparams.head_norm,
-        },
+        "head": head_options(hparams),
         "max_length": max_length,
     }

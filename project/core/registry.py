@@ -1,0 +1,66 @@
+"""One registry type for every pluggable family (poolers, schedules, optimizers, data sets, file readers)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Generic, TypeVar
+
+from project.core.errors import ConfigError
+
+T = TypeVar("T")
+
+
+class Registry(dict[str, T], Generic[T]):
+    """A name -> entry mapping with a decorator that refuses duplicates and a lookup that lists the choices."""
+
+    def __init__(self, family: str):
+        super().__init__()
+        self.family = family
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def decorate(entry: T) -> T:
+            if name in self:
+                raise ValueError(f"{self.family} '{name}' registered twice")
+            self[name] = entry
+            return entry
+
+        return decorate
+
+    def lookup(self, name: str) -> T:
+        if name not in self:
+            raise ConfigError(f"unknown {self.family} '{name}'; choose from {sorted(self)}")
+        return self[name]
+
+
+def checked_options(entry: Callable, options: dict | None, key: str, skip: Iterable[str] = ()) -> dict:
+    """`options` checked against `entry`'s typed signature (minus the `skip` parameters the code passes itself):
+    an unknown name or a value of the wrong type is a ConfigError naming `key`. Returns the options unchanged.
+
+    jsonargparse does the checking, the same way it checks every other option of the command line and YAML.
+    """
+    from jsonargparse import ArgumentError, ArgumentParser
+
+    options = dict(options or {})
+    parser = ArgumentParser(exit_on_error=False)
+    adder = parser.add_class_arguments if inspect.isclass(entry) else parser.add_function_arguments
+    adder(entry, skip=set(skip), fail_untyped=False)
+    try:
+        parser.parse_object(options)
+    except ArgumentError as error:
+        raise ConfigError(f"{key}: {' '.join(str(error).split())} (options: {options_summary(entry, skip)})") from None
+    return options
+
+
+def options_summary(entry: Callable, skip: Iterable[str] = ()) -> str:
+    """`name: type = default, ...` of `entry`'s own options, for --help texts."""
+    skipped = set(skip) | {"self"}
+    parameters = [
+        parameter
+        for parameter in inspect.signature(entry).parameters.values()
+        if parameter.name not in skipped and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+    ]
+    return ", ".join(
+        f"{parameter.name}={parameter.default!r}" if parameter.default is not parameter.empty else parameter.name
+        for parameter in parameters
+    )

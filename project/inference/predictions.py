@@ -1,0 +1,81 @@
+"""What `python -m project.predict --checkpoint RUN/checkpoints/best-...ckpt --input texts.csv --output predictions.csv`
+
+Predictions for a file of texts (CSV, TSV, JSONL or JSON, the same readers as training) from a fit's checkpoint:
+one output row per input row, in input order, with the row's id, the predicted label and the scores. Batches are
+cut from texts sorted by length (little padding), run in eval mode without gradients, optionally under bf16/fp16
+autocast; the output is written to a temporary file and renamed, so it is whole or absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer
+
+from project.core.atomic import write_csv
+from project.core.errors import ConfigError
+from project.data.readers import read_table, require_columns, require_text
+from project.inference.batching import batched_outputs, check_precision
+from project.inference.checkpoint import load_model
+from project.model.encoder import from_pretrained
+from project.training.module import TextClassifier
+
+
+def predict_scores(
+    model: TextClassifier, tokenizer, texts: Sequence[str], pairs: Sequence[str] | None = None,
+    batch_size: int = 64, max_length: int = 128, precision: str = "32", progress: bool = False,
+) -> torch.Tensor:  # fmt: skip
+    """(N, num_outputs) scores (probabilities, or values for regression) for `texts`, in their order."""
+    return batched_outputs(
+        lambda batch: model.task.scores(model(**batch)), tokenizer, texts, pairs, batch_size=batch_size,
+        max_length=max_length, precision=precision, device=model.device, progress="predict" if progress else None,
+    )  # fmt: skip
+
+
+def predict(
+    *, checkpoint: str, input: str, output: str, text_column: str = "text", text_pair_column: str | None = None,
+    id_column: str | None = None, batch_size: int = 64, max_length: int = 128, precision: str = "32",
+    device: str = "cpu",
+) -> None:  # fmt: skip
+    """Write one prediction per input row to `output` (CSV). (Keyword-only, so jsonargparse makes even the required
+    arguments `--options` rather than positionals.)
+
+    Args:
+        checkpoint: a `.ckpt` written by `python -m project.fit`.
+        input: CSV, TSV, JSONL or JSON file with the texts.
+        output: CSV to write: id, label (single_label: the top class; multi_label: the classes above the task's
+            threshold, joined by |; regression: the value), then one score column per class.
+        text_column: column with the text.
+        text_pair_column: second text, for models trained on pairs.
+        id_column: column copied into the output's `id` (default: the row number, from 1).
+        batch_size: texts per forward pass.
+        max_length: truncation length; use the training run's `data.max_length`.
+        precision: 32, bf16 or 16 (autocast; the weights stay fp32).
+        device: cpu, cuda, cuda:1...
+    """
+    check_precision(precision)
+    if Path(output).resolve() == Path(input).resolve():
+        raise ConfigError(f"--output {output} would overwrite the input")
+    rows = read_table(input)
+    require_columns(rows, input, [text_column, text_pair_column, id_column])
+    require_text(rows, input, text_column)
+    model = load_model(checkpoint, device)
+    tokenizer = from_pretrained(AutoTokenizer, model.hparams.encoder)
+    texts = [row[text_column] for row in rows]
+    pairs = [row[text_pair_column] or "" for row in rows] if text_pair_column else None
+    scores = predict_scores(model, tokenizer, texts, pairs, batch_size, max_length, precision, progress=True)
+    write_predictions(output, rows, id_column, model, scores)
+    print(f"wrote {len(rows)} predictions to {output}")
+
+
+def write_predictions(output: str, rows, id_column: str | None, model: TextClassifier, scores: torch.Tensor) -> None:
+    """One CSV row per input row: its id, the task's label text and the task's score columns."""
+    task = model.task
+    lines = [["id", "label", *task.score_columns()]]
+    labels = task.decode(scores)
+    shown = scores.tolist() if task.score_columns() else [[] for _ in labels]
+    for number, (row, label, row_scores) in enumerate(zip(rows, labels, shown, strict=True), start=1):
+        lines.append([row[id_column] if id_column else number, label, *(f"{score:.6f}" for score in row_scores)])
+    write_csv(output, lines)

@@ -1,0 +1,126 @@
+"""What a task is: everything that depends on the kind of target, in one object.
+
+A task type reads the label column (`label_codec`), says how many outputs the head has, computes the loss, turns
+logits into scores and scores into label text (`decode`), builds its torchmetrics with each metric's direction
+(`metric_directions`), and says how far apart two predictions are (`divergence`, for R-Drop). Nothing else in the
+project branches on a task's name: add a task by registering one subclass (docs/extending.md shows it).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from torch import Tensor
+from torchmetrics import MetricCollection
+
+from project.core.errors import ConfigError, DataError
+from project.core.registry import Registry, checked_options
+
+TASKS: Registry[type[Task]] = Registry("model.task")
+register_task = TASKS.register
+
+Direction = Literal["min", "max"]
+# What the model passes every task itself; the rest of a task's signature is `model.task_options`.
+TASK_ARGUMENTS = ("num_labels", "label_names")
+
+
+def number_or_text(label: str) -> tuple[int, float | str]:
+    """Sort key: labels that read as numbers sort numerically ("2" before "10"), before any other label."""
+    try:
+        return (0, float(label))
+    except ValueError:
+        return (1, label)
+
+
+class LabelCodec:
+    """The label column's text -> a training target, with errors that name the row. Built from the training
+    labels (they fix the label names and their ids)."""
+
+    def __init__(self, train_labels: list[str], source: str, delimiter: str = ","):
+        self.delimiter = delimiter
+        self.label_names: list[str] | None = None
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+    def encode(self, label: str, where: str):
+        raise NotImplementedError
+
+    def unknown(self, name: str, where: str) -> DataError:
+        return DataError(f"{where}: label '{name}' never occurs in the training data (labels: {self.label_names})")
+
+
+class Task:
+    name: ClassVar[str]
+    codec: ClassVar[type[LabelCodec]]
+    label_cells_may_be_empty: ClassVar[bool] = False  # multi-label rows may have no label at all
+    supports_label_smoothing: ClassVar[bool] = False
+
+    def __init__(self, num_labels: int, label_names: list[str] | None):
+        self.num_labels = num_labels
+        self.label_names = label_names or [str(index) for index in range(num_labels)]
+
+    @classmethod
+    def label_codec(cls, train_labels: list[str], source: str, delimiter: str = ",") -> LabelCodec:
+        return cls.codec(train_labels, source, delimiter)
+
+    @property
+    def num_outputs(self) -> int:
+        return self.num_labels
+
+    def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def smoothed_loss(self, logits: Tensor, targets: Tensor, epsilon: float) -> Tensor:
+        """The loss against targets with `epsilon` of the mass spread over all classes (label smoothing)."""
+        raise ConfigError(f"model.tricks.label_smoothing needs a task with classes to smooth, not {self.name}")
+
+    def scores(self, logits: Tensor) -> Tensor:
+        """What metrics and predictions see: probabilities, or the value itself for regression."""
+        raise NotImplementedError
+
+    def metrics(self) -> MetricCollection:
+        raise NotImplementedError
+
+    # Each metric's name (as `metrics()` keys it) -> whether lower or higher is better.
+    metric_directions: ClassVar[dict[str, Direction]] = {}
+
+    def direction(self, logged_name: str) -> Direction:
+        """min or max for a logged name such as `val/loss`, `val/acc` or `val/auroc/<label>`."""
+        base = logged_name.split("/")[1] if "/" in logged_name else logged_name
+        if base == "loss":
+            return "min"
+        if base not in self.metric_directions:
+            raise ConfigError(f"'{logged_name}' is not a metric of task {self.name}; it has {self.metric_names()}")
+        return self.metric_directions[base]
+
+    def metric_names(self) -> list[str]:
+        return ["loss", *self.metric_directions]
+
+    def metric_inputs(self, logits: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+        """(scores, targets) in the form this task's torchmetrics objects take."""
+        return self.scores(logits), targets
+
+    def score_columns(self) -> list[str]:
+        """Column names of the scores a prediction file shows beside the label."""
+        return [f"score_{name}" for name in self.label_names]
+
+    def decode(self, scores: Tensor) -> list[str]:
+        """(N, num_outputs) scores -> N labels as text (what a prediction file's `label` column holds)."""
+        raise NotImplementedError
+
+    def divergence(self, outputs_a: Tensor, outputs_b: Tensor) -> Tensor:
+        """How far apart two predictions of the same batch are (R-Drop's term), averaged over examples."""
+        raise NotImplementedError
+
+    def options(self) -> dict:
+        """The task's own options (`model.task_options`), as they would rebuild it."""
+        return {}
+
+
+def build_task(name: str, num_labels: int, label_names: list[str] | None = None, **options) -> Task:
+    """`options` are the task's own keyword arguments (`model.task_options` in the config)."""
+    task_class = TASKS.lookup(name)
+    checked_options(task_class, options, "model.task_options", skip=TASK_ARGUMENTS)
+    return task_class(num_labels, label_names, **options)

@@ -1,0 +1,130 @@
+"""Any number of classes per row: an independent sigmoid per label, binary cross-entropy, micro/macro-F1 and AUROC."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MultilabelAUROC, MultilabelF1Score
+from torchmetrics.utilities import dim_zero_cat
+
+from project.core.errors import ConfigError, DataError
+from project.tasks.base import LabelCodec, Task, number_or_text, register_task
+
+
+class MultiLabelCodec(LabelCodec):
+    """Any number of classes per row, as a JSON list (`["a", "b"]`) or a delimited string (`a,b`); an empty cell
+    means none. -> a multi-hot float vector over the sorted names."""
+
+    def __init__(self, train_labels: list[str], source: str, delimiter: str = ","):
+        super().__init__(train_labels, source, delimiter)
+        names = {name for label in train_labels for name in self.split(label, source)}
+        if len(names) < 2:
+            raise DataError(f"{source}: labels {sorted(names)} found; multi_label needs two or more label names")
+        self.label_names = sorted(names, key=number_or_text)
+        self.ids = {name: index for index, name in enumerate(self.label_names)}
+
+    def split(self, label: str, where: str) -> list[str]:
+        text = label.strip()
+        if text.startswith("["):
+            try:
+                names = json.loads(text)
+            except json.JSONDecodeError:
+                raise DataError(f"{where}: label cell starts with '[' but is not a JSON list: {text[:60]}") from None
+            return [str(name).strip() for name in names if str(name).strip()]
+        return [name.strip() for name in text.split(self.delimiter) if name.strip()]
+
+    def encode(self, label: str, where: str) -> list[float]:
+        target = [0.0] * len(self.label_names)
+        for name in self.split(label, where):
+            if name not in self.ids:
+                raise self.unknown(name, where)
+            target[self.ids[name]] = 1.0
+        return target
+
+
+def symmetric_bernoulli_kl(logits_a: Tensor, logits_b: Tensor) -> Tensor:
+    """(KL(a||b) + KL(b||a)) / 2 for independent sigmoids (one Bernoulli per label), summed over labels, averaged
+    over examples. For Bernoullis, KL(a||b) + KL(b||a) = (p_a - p_b) * (logit_a - logit_b)."""
+    prob_a, prob_b = logits_a.float().sigmoid(), logits_b.float().sigmoid()
+    per_example = ((prob_a - prob_b) * (logits_a.float() - logits_b.float())).sum(-1) / 2
+    return per_example.mean()
+
+
+@register_task("multi_label")
+class MultiLabelTask(Task):
+    """An independent sigmoid per label, binary cross-entropy; a label is predicted above `threshold`."""
+
+    name = "multi_label"
+    codec = MultiLabelCodec
+    label_cells_may_be_empty = True
+    metric_directions = {"f1_micro": "max", "f1_macro": "max", "auroc": "max"}
+
+    def __init__(self, num_labels: int, label_names: list[str] | None = None, threshold: float = 0.5):
+        """threshold: a label is predicted when its probability is at least this."""
+        super().__init__(num_labels, label_names)
+        if not 0 < threshold < 1:
+            raise ConfigError(f"model.task_options.threshold must be in (0, 1), got {threshold}")
+        self.threshold = threshold
+
+    def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
+        return F.binary_cross_entropy_with_logits(logits.float(), targets.float())
+
+    def scores(self, logits: Tensor) -> Tensor:
+        return logits.float().sigmoid()
+
+    def metric_inputs(self, logits: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+        return self.scores(logits), targets.long()  # the loss takes float multi-hot targets, torchmetrics ints
+
+    def metrics(self) -> MetricCollection:
+        return MetricCollection(
+            {
+                "f1_micro": MultilabelF1Score(self.num_labels, threshold=self.threshold, average="micro"),
+                "f1_macro": MultilabelF1Score(self.num_labels, threshold=self.threshold, average="macro"),
+                "auroc": DefinedLabelsAUROC(self.label_names),
+            },
+            compute_groups=False,
+        )
+
+    def decode(self, scores: Tensor) -> list[str]:
+        """The labels at or above the threshold, joined by |."""
+        return [
+            "|".join(name for name, score in zip(self.label_names, row, strict=True) if score >= self.threshold)
+            for row in scores.tolist()
+        ]
+
+    def divergence(self, outputs_a: Tensor, outputs_b: Tensor) -> Tensor:
+        return symmetric_bernoulli_kl(outputs_a, outputs_b)
+
+    def options(self) -> dict:
+        return {"threshold": self.threshold}
+
+
+class DefinedLabelsAUROC(MultilabelAUROC):
+    """Per-label AUROC for the labels that have both positive and negative targets, and their mean.
+
+    torchmetrics reports 0 for a label without positives (and warns), which would drag a macro average down;
+    such labels are left out here instead.
+    """
+
+    def __init__(self, label_names: list[str]):
+        super().__init__(num_labels=len(label_names), average=None)
+        self.label_names = label_names
+
+    def compute(self) -> dict[str, Tensor]:
+        targets = dim_zero_cat(self.target)
+        positives = targets.sum(dim=0)
+        defined = (positives > 0) & (positives < targets.shape[0])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the undefined labels' warnings: they are dropped below
+            per_label = super().compute()
+        # MetricCollection takes a dict's keys as metric names (then adds its prefix, e.g. "val/").
+        result = {"auroc": per_label[defined].mean() if defined.any() else torch.tensor(float("nan"))}
+        for name, value, is_defined in zip(self.label_names, per_label, defined, strict=True):
+            if is_defined:
+                result[f"auroc/{name}"] = value
+        return result

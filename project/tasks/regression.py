@@ -1,0 +1,62 @@
+"""A number per row (e.g. a 0-5 similarity score): one output, mean squared error, Pearson and Spearman."""
+
+from __future__ import annotations
+
+import math
+
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics import MeanSquaredError, MetricCollection, PearsonCorrCoef, SpearmanCorrCoef
+
+from project.core.errors import DataError
+from project.tasks.base import LabelCodec, Task, register_task
+
+
+class RegressionCodec(LabelCodec):
+    """A number per row -> float."""
+
+    @property
+    def num_labels(self) -> int:
+        return 1
+
+    def encode(self, label: str, where: str) -> float:
+        try:
+            value = float(label)
+        except ValueError:
+            raise DataError(f"{where}: label '{label}' is not a number (data.task is regression)") from None
+        if not math.isfinite(value):
+            raise DataError(f"{where}: label '{label}' is not a finite number")
+        return value
+
+
+@register_task("regression")
+class RegressionTask(Task):
+    """One output, mean squared error; Pearson and Spearman correlations (STS-style scores)."""
+
+    name = "regression"
+    codec = RegressionCodec
+    metric_directions = {"mse": "min", "pearson": "max", "spearman": "max"}
+
+    def __init__(self, num_labels: int = 1, label_names: list[str] | None = None):
+        super().__init__(1, None)
+
+    def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
+        return F.mse_loss(logits.float().squeeze(-1), targets.float())
+
+    def scores(self, logits: Tensor) -> Tensor:
+        return logits.float().squeeze(-1)
+
+    def metrics(self) -> MetricCollection:
+        return MetricCollection(
+            {"mse": MeanSquaredError(), "pearson": PearsonCorrCoef(), "spearman": SpearmanCorrCoef()}
+        )
+
+    def score_columns(self) -> list[str]:
+        return []  # the value is the label
+
+    def decode(self, scores: Tensor) -> list[str]:
+        return [f"{value:.6g}" for value in scores.reshape(len(scores), -1)[:, 0].tolist()]
+
+    def divergence(self, outputs_a: Tensor, outputs_b: Tensor) -> Tensor:
+        """A value, not a distribution: KL is undefined, the mean squared difference stands in."""
+        return F.mse_loss(outputs_a.float(), outputs_b.float())

@@ -1,0 +1,34 @@
+"""What `python -m project.lr_find [fit options] [--out lr_find.png] [--num_training 100]`: Lightning's learning-rate
+finder on the same config as a fit. Trains `num_training` steps with an exponentially growing lr on a copy of the
+model (nothing is saved), plots the loss against the lr and prints the suggested `--model.learning_rate`."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from lightning.pytorch.tuner import Tuner
+
+from project.core.errors import ConfigError
+from project.training.cli import FitCLI
+
+
+def find(fit_arguments: list[str], cli_class: type[FitCLI] = FitCLI) -> tuple[float | None, Path]:
+    """(the suggested learning rate or None, the plot's path). The options are a fit's plus the command's own
+    `--out` and `--num_training`, which `cli_class` adds."""
+    with tempfile.TemporaryDirectory() as scratch:
+        cli = cli_class(args=[*fit_arguments, "--trainer.default_root_dir", scratch])
+        num_training, out = cli.config["num_training"], Path(cli.config["out"])
+        if cli.model.hparams.head_learning_rate is not None or cli.model.hparams.layer_decay is not None:
+            # Lightning's finder sweeps every parameter group through the same lr, so per-group ratios are lost.
+            raise ConfigError("the lr finder sweeps one lr for all groups: unset model.head_learning_rate/layer_decay")
+        result = Tuner(cli.trainer).lr_find(
+            cli.model, datamodule=cli.datamodule, num_training=num_training, attr_name="learning_rate"
+        )
+    import matplotlib
+
+    matplotlib.use("Agg")
+    figure = result.plot(suggest=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out)
+    return result.suggestion(), out
