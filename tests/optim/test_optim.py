@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 import torch
@@ -82,7 +83,7 @@ def test_impossible_warmup_is_a_config_error(warmup):
 @pytest.mark.parametrize(
     "name, options, message",
     [
-        ("lineer", {}, r"unknown model.scheduler 'lineer'; choose from \[.*'linear'"),
+        ("lineer", {}, "unknown model.scheduler 'lineer'; choose from " + re.escape(str(sorted(SCHEDULES)))),
         ("cosine", {"cycles": 2}, "model.scheduler_options for 'cosine': .*'cycles'"),
         ("step", {"warmup_type": "cubic"}, r"warmup_type 'cubic'; choose from \['constant', 'linear'\]"),
         ("lambda", {"lr_lambda": "no.such.module:f"}, "lr_lambda 'no.such.module:f'"),
@@ -97,7 +98,9 @@ def test_bad_schedules_fail_in_one_line(name, options, message):
 
 
 def test_unknown_or_misconfigured_optimizers_fail_in_one_line():
-    with pytest.raises(ConfigError, match=r"unknown model.optimizer 'adamm'; choose from \['adadelta', 'adagrad'"):
+    with pytest.raises(
+        ConfigError, match="unknown model.optimizer 'adamm'; choose from " + re.escape(str(sorted(OPTIMIZERS)))
+    ):
         build_optimizer("adamm", [], 1e-3)
     with pytest.raises(ConfigError, match="model.optimizer_options for 'sgd'"):
         build_optimizer("sgd", [{"params": [nn.Parameter(torch.zeros(1))]}], 1e-3, nesterov=True)  # needs momentum

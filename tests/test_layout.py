@@ -1,0 +1,59 @@
+"""The map of the code holds: the root of `project/` has only commands, each a thin entry with a complete
+`--help`, and nothing in the library imports a command."""
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parent.parent / "project"
+COMMANDS = sorted(path.stem for path in PROJECT.glob("*.py") if path.stem != "__init__")
+LIBRARY = sorted(path for path in PROJECT.glob("*/**/*.py"))
+
+
+def imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+@pytest.mark.parametrize("path", LIBRARY, ids=lambda path: str(path.relative_to(PROJECT)))
+def test_no_library_module_imports_a_command(path):
+    commands = {f"project.{name}" for name in COMMANDS}
+    assert not imported_modules(path) & commands
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_root_module_is_a_short_command_with_a_main(name):
+    source = (PROJECT / f"{name}.py").read_text(encoding="utf-8")
+    assert 'if __name__ == "__main__":' in source and callable(importlib.import_module(f"project.{name}").main)
+    assert len(source.splitlines()) <= 80  # an entry point, not a home for logic
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_commands_help_lists_all_its_options(name, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        importlib.import_module(f"project.{name}").main(["--help"])
+    assert exit_info.value.code == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("usage:")
+    # Options a command adds to a fit's own (the ones argparse with add_help=False used to hide).
+    own = {"schedule": ["--out"], "lr_find": ["--out", "--num_training"], "sweep": ["--space", "--study", "--out"]}
+    for option in own.get(name, []):
+        assert option in shown
+    if name in own:  # and every fit option beside them
+        assert "--model.pooling_options" in shown and "--data.train_file" in shown
+
+
+def test_the_sweep_passes_every_fit_option_but_its_own_to_the_trials():
+    from project.sweep import fit_arguments
+
+    argv = ["--space", "s.yaml", "--model.dropout", "0.2", "--out=o", "--study", "x", "--sampler_seed", "3", "--x=1"]
+    assert fit_arguments(argv) == ["--model.dropout", "0.2", "--x=1"]
