@@ -17,7 +17,17 @@ from project.core.errors import ConfigError, DataError
 from project.core.registry import Registry, checked_options
 
 TASKS: Registry[type[Task]] = Registry("model.task")
-register_task = TASKS.register
+
+
+def register_task(name: str):
+    """Register a Task subclass under `name`, which it also carries as `Task.name` (for messages)."""
+
+    def decorate(task_class: type[Task]) -> type[Task]:
+        task_class.name = name
+        return TASKS.register(name)(task_class)
+
+    return decorate
+
 
 Direction = Literal["min", "max"]
 # What the model passes every task itself; the rest of a task's signature is `model.task_options`.
@@ -52,7 +62,7 @@ class LabelCodec:
 
 
 class Task:
-    name: ClassVar[str]
+    name: ClassVar[str]  # set by register_task
     codec: ClassVar[type[LabelCodec]]
     label_cells_may_be_empty: ClassVar[bool] = False  # multi-label rows may have no label at all
     supports_label_smoothing: ClassVar[bool] = False

@@ -59,7 +59,6 @@ def symmetric_bernoulli_kl(logits_a: Tensor, logits_b: Tensor) -> Tensor:
 class MultiLabelTask(Task):
     """An independent sigmoid per label, binary cross-entropy; a label is predicted above `threshold`."""
 
-    name = "multi_label"
     codec = MultiLabelCodec
     label_cells_may_be_empty = True
     metric_directions = {"f1_micro": "max", "f1_macro": "max", "auroc": "max"}

@@ -33,7 +33,6 @@ class RegressionCodec(LabelCodec):
 class RegressionTask(Task):
     """One output, mean squared error; Pearson and Spearman correlations (STS-style scores)."""
 
-    name = "regression"
     codec = RegressionCodec
     metric_directions = {"mse": "min", "pearson": "max", "spearman": "max"}
 

@@ -39,7 +39,6 @@ def symmetric_categorical_kl(logits_a: Tensor, logits_b: Tensor) -> Tensor:
 class SingleLabelTask(Task):
     """Softmax over classes, cross-entropy (in fp32: low-precision log-softmax is what overflows first)."""
 
-    name = "single_label"
     codec = SingleLabelCodec
     supports_label_smoothing = True
     metric_directions = {"acc": "max", "f1": "max"}
