@@ -27,7 +27,7 @@ def halve_every_ten_steps(step: int) -> float:
 
 
 class SignalAtBatch(Callback):
-    """Sends this process `signal_name` (KILL or TERM) at the end of training batch `batch` of `epoch`."""
+    """Sends this process `signal_name` (KILL, TERM or INT) at the end of training batch `batch` of `epoch`."""
 
     def __init__(self, epoch: int, batch: int, signal_name: str = "KILL"):
         self.epoch, self.batch, self.signal = epoch, batch, getattr(signal, f"SIG{signal_name}")

@@ -2,13 +2,15 @@
 status 2, no traceback, and no run directory left behind (or an existing one untouched)."""
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
 from project.fit import main
-from tests.conftest import VOCAB, make_rows, write_csv
+from tests.conftest import VOCAB, make_rows, one_line_error, write_csv
 
 
 def jsonl(path: Path, records: list[dict]) -> Path:
@@ -78,7 +80,63 @@ def case_files(tmp: Path, case: str) -> tuple[list[str], str]:
     if case == "tokenizer from another model":
         encoder = limitless_tokenizer_encoder(tmp / "small-vocab", positions=128, vocab_size=len(VOCAB) - 3)
         return ["--model.encoder", encoder], f"has {len(VOCAB)} tokens but the encoder's embedding has {len(VOCAB) - 3}"
+    if case == "stray quote in a cell":
+        lines = ["id,review,sentiment", *(f"{row['id']},{row['review']},{row['sentiment']}" for row in rows)]
+        lines[4] = f'4,"a stray quote opens here,{rows[3]["sentiment"]}'
+        lines[30] = f'30,and closes here",{rows[29]["sentiment"]}'
+        (tmp / "quoted.csv").write_text("\n".join(lines) + "\n")
+        return [
+            "--data.train_file",
+            str(tmp / "quoted.csv"),
+        ], "quoted.csv: row 4 (line 5): a quoted cell runs to line 31"
+    if case == "header name given twice":
+        (tmp / "twice.csv").write_text("id,review,review,sentiment\n1,a,b,pos\n2,c,d,neg\n")
+        return ["--data.train_file", str(tmp / "twice.csv")], "twice.csv: the header names ['review'] more than once"
+    if case == "YAML that does not parse":
+        (tmp / "broken.yaml").write_text("model:\n  pooling: [mean\n")
+        return ["--config", str(tmp / "broken.yaml")], f"--config {tmp / 'broken.yaml'}: not valid YAML (line 3"
+    if case in RANGE_CASES:
+        option, value, expected = RANGE_CASES[case]
+        return [option, value], expected
+    if case == "default_root_dir is a file":
+        (tmp / "a_file").write_text("")
+        return [
+            "--trainer.default_root_dir",
+            str(tmp / "a_file"),
+        ], f"trainer.default_root_dir {tmp / 'a_file'} is a file"
+    if case == "held-out shares leave no training rows":
+        return ["--data.val_ratio", "0.95", "--data.test_ratio", "0.1"], "data.val_ratio=0.95 and data.test_ratio=0.1"
+    if case == "training rows left hold one label":
+        rows[0]["sentiment"], rows[1]["sentiment"] = "pos", "neg"
+        ordered = write_csv(tmp / "few.csv", [{**row, "sentiment": "pos"} for row in rows[:38]] + rows[38:])
+        return ["--data.train_file", str(ordered), "--data.val_ratio", "0.5", "--data.test_ratio", "0.45"], (
+            "training rows left after holding out data.val_ratio=0.5 and data.test_ratio=0.45"
+        )
+    if case == "encoder with a truncated model.safetensors":
+        folder = tmp / "broken-encoder"
+        shutil.copytree(TINY_ENCODER[0], folder)
+        weights = folder / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+        return ["--model.encoder", str(folder)], f"cannot load encoder/tokenizer '{folder}'"
+    if case == "--ckpt_path that does not exist":
+        return ["--ckpt_path", str(tmp / "nothing.ckpt")], f"--ckpt_path {tmp / 'nothing.ckpt'}: no such file"
+    if case == "--ckpt_path of random bytes":
+        (tmp / "noise.ckpt").write_bytes(os.urandom(4096))
+        return ["--ckpt_path", str(tmp / "noise.ckpt")], f"--ckpt_path {tmp / 'noise.ckpt'}: not a readable checkpoint"
     raise AssertionError(case)
+
+
+# Values outside an option's range: the parser names the key (and --help shows the range).
+RANGE_CASES = {
+    "batch size 0": ("--data.batch_size", "0", 'Parser key "data.batch_size"'),
+    "dropout 1.5": ("--model.dropout", "1.5", 'Parser key "model.dropout"'),
+    "negative num_workers": ("--data.num_workers", "-1", 'Parser key "data.num_workers"'),
+    "max_length 0": ("--data.max_length", "0", 'Parser key "data.max_length"'),
+    "negative learning rate": ("--model.learning_rate", "-1", 'Parser key "model.learning_rate"'),
+    "accumulate_grad_batches 0": ("--trainer.accumulate_grad_batches", "0", "trainer.accumulate_grad_batches must be"),
+    "negative seed": ("--seed_everything", "-1", "seed_everything must be >= 0"),
+}
+TINY_ENCODER: list[str] = []  # set by the test, for cases that copy it
 
 
 def limitless_tokenizer_encoder(folder: Path, positions: int, vocab_size: int) -> str:
@@ -97,12 +155,16 @@ CASES = [
     "missing column", "empty text", "null text", "NaN text", "NaN label", "label unseen in training",
     "label id beyond the trained labels", "non-UTF-8 file", "empty file", "header-only file", "unknown config key",
     "unknown key in a config file", "unknown pooler", "unknown scheduler", "warmup beyond training",
-    "max_length above the encoder's positions", "tokenizer from another model",
+    "max_length above the encoder's positions", "tokenizer from another model", "stray quote in a cell",
+    "header name given twice", "YAML that does not parse", *RANGE_CASES, "default_root_dir is a file",
+    "held-out shares leave no training rows", "training rows left hold one label",
+    "encoder with a truncated model.safetensors", "--ckpt_path that does not exist", "--ckpt_path of random bytes",
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_bad_input_fails_in_one_line_and_leaves_nothing_behind(capsys, tmp_path, tiny_encoder, case):
+    TINY_ENCODER[:] = [tiny_encoder]
     extra, expected = case_files(tmp_path, case)
     runs = tmp_path / "runs"
     args = [
@@ -149,3 +211,95 @@ def test_a_checkpoint_trained_on_other_labels_is_refused(tmp_path, tiny_csv, tin
     model = TextClassifier(encoder=tiny_encoder, num_labels=3, label_names=["meh", "neg", "pos"])
     with pytest.raises(ConfigError, match=r"trained on labels \['neg', 'pos'\] but the data gives \['meh'"):
         model.on_load_checkpoint({"hyper_parameters": {"label_names": ["neg", "pos"]}})
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, tiny_encoder):
+    """(fit options, the run folder) of one tiny fit, trained with data.max_length 16."""
+    root = tmp_path_factory.mktemp("trained")
+    args = [
+        "--model.encoder", tiny_encoder, "--data.train_file", str(write_csv(root / "train.csv", good_rows())),
+        "--data.text_column", "review", "--data.label_column", "sentiment", "--data.batch_size", "8",
+        "--data.max_length", "16", "--trainer.enable_progress_bar", "false",
+    ]  # fmt: skip
+    main([*args, "--trainer.default_root_dir", str(root / "runs")])
+    return args, root / "runs" / "lightning_logs" / "version_0"
+
+
+def damaged_checkpoint(tmp: Path, run: Path, damage: str) -> Path:
+    best = next((run / "checkpoints").glob("best-*.ckpt"))
+    target = tmp / f"{damage}.ckpt"
+    if damage == "truncated":
+        target.write_bytes(best.read_bytes()[: best.stat().st_size // 2])
+    elif damage == "random bytes":
+        target.write_bytes(os.urandom(50_000))
+    elif damage == "a CSV file":
+        target.write_text("id,label\n1,pos\n")
+    return target  # "missing": never written
+
+
+DAMAGES = {"truncated": "not a readable checkpoint", "random bytes": "not a readable checkpoint",
+           "a CSV file": "not a readable checkpoint", "missing": "no such file"}  # fmt: skip
+
+
+def command_line(command: str, checkpoint: Path, tmp: Path, fit_args: list[str]) -> tuple:
+    texts = write_csv(tmp / "texts.csv", good_rows(5))
+    if command == "fit":
+        from project.fit import main as entry
+
+        return entry, [*fit_args, "--trainer.default_root_dir", str(tmp / "runs"), "--ckpt_path", str(checkpoint)]
+    if command == "predict":
+        from project.predict import main as entry
+
+        return entry, ["--checkpoint", str(checkpoint), "--input", str(texts), "--output", str(tmp / "out.csv"),
+                       "--text_column", "review"]  # fmt: skip
+    if command == "export":
+        from project.export import main as entry
+
+        return entry, ["--checkpoint", str(checkpoint), "--output", str(tmp / "exported")]
+    from project.embed import main as entry
+
+    return entry, ["--checkpoint", str(checkpoint), "--input", str(texts), "--output", str(tmp / "embedded"),
+                   "--text_column", "review"]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+@pytest.mark.parametrize("command", ["fit", "predict", "export", "embed"])
+def test_a_broken_checkpoint_fails_in_one_line_naming_it(capsys, tmp_path, trained_run, command, damage):
+    fit_args, run = trained_run
+    checkpoint = damaged_checkpoint(tmp_path, run, damage)
+    entry, argv = command_line(command, checkpoint, tmp_path, fit_args)
+    line = one_line_error(capsys, entry, argv)
+    assert str(checkpoint) in line and DAMAGES[damage] in line, line
+    assert not {path.name for path in tmp_path.iterdir()} & {"runs", "out.csv", "exported", "embedded"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "options, shown",
+    [(["--model.pooling", "attention"], "missing (first pooler."),
+     (["--model.head_hidden_dim", "8"], "missing (first head.bottleneck"),
+     (["--model.encoder_hidden_dropout", "0.2", "--model.pooling", "concat_last"], "another shape (first head.linear")],
+)  # fmt: skip
+def test_resuming_a_checkpoint_of_another_model_fails_in_one_line(capsys, tmp_path, trained_run, options, shown):
+    fit_args, run = trained_run
+    best = next((run / "checkpoints").glob("best-*.ckpt"))
+    argv = [*fit_args, *options, "--trainer.default_root_dir", str(tmp_path / "runs"), "--ckpt_path", str(best)]
+    line = one_line_error(capsys, main, argv)
+    assert "its weights do not fit this model" in line and shown in line, line
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*.ckpt"))
+
+
+@pytest.mark.slow
+def test_a_truncated_last_checkpoint_fails_in_one_line_and_changes_nothing(capsys, tmp_path, trained_run):
+    fit_args, run = trained_run
+    copy = tmp_path / "runs" / "lightning_logs" / "version_0"
+    shutil.copytree(run, copy)
+    last = copy / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:1000])
+    before = {path: path.read_bytes() for path in copy.rglob("*") if path.is_file()}
+    line = one_line_error(capsys, main, [*fit_args, "--trainer.default_root_dir", str(tmp_path / "runs"),
+                                         "--ckpt_path", "last"])  # fmt: skip
+    assert f"--ckpt_path last {last}: not a readable checkpoint" in line, line
+    assert {path: path.read_bytes() for path in copy.rglob("*") if path.is_file()} == before

@@ -96,7 +96,7 @@ def test_unknown_pooler_fails_in_one_line(capsys, tmp_path, tiny_csv, tiny_encod
 def test_resume_picks_the_newest_numbered_run_and_ignores_other_folders(tmp_path):
     import os
 
-    from project.training.last_run import newest_resumable_run
+    from project.training.run_folder import newest_resumable_run
 
     for version, mtime in (("version_0", 100), ("version_3", 200), ("version_foo", 300)):
         last = tmp_path / "lightning_logs" / version / "checkpoints" / "last.ckpt"
@@ -132,3 +132,46 @@ def test_precision_null_picks_bf16_only_where_the_cpu_computes_it(
         ]
     )  # fmt: skip
     assert cli.trainer.precision == expected
+
+
+def _claim_when_released(root, barrier, versions):
+    from project.training.run_folder import claim_new_run
+
+    barrier.wait()
+    versions.put(claim_new_run(root))
+
+
+def test_runs_started_at_the_same_moment_never_share_a_folder(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    for attempt in range(3):
+        root = tmp_path / f"root{attempt}"
+        barrier, versions = context.Barrier(4), context.Queue()
+        workers = [context.Process(target=_claim_when_released, args=(root, barrier, versions)) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+        claimed = sorted(versions.get(timeout=5) for _ in workers)
+        assert claimed == [0, 1, 2, 3]
+        assert sorted(path.name for path in (root / "lightning_logs").iterdir()) == [f"version_{n}" for n in range(4)]
+
+
+@pytest.mark.slow
+def test_two_fits_started_together_write_two_runs(tmp_path, tiny_csv, tiny_encoder):
+    import subprocess
+    import sys
+
+    command = [
+        sys.executable, "-m", "project.fit", "--model.encoder", tiny_encoder, "--data.train_file", str(tiny_csv),
+        "--data.text_column", "review", "--data.label_column", "sentiment", "--data.batch_size", "8",
+        "--trainer.default_root_dir", str(tmp_path / "runs"), "--trainer.enable_progress_bar", "false",
+    ]  # fmt: skip
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    for process in processes:
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr.decode()[-2000:]
+    runs = sorted((tmp_path / "runs" / "lightning_logs").iterdir())
+    assert [run.name for run in runs] == ["version_0", "version_1"]
+    assert all((run / "test_metrics.json").is_file() for run in runs)

@@ -6,7 +6,7 @@ from transformers import AutoTokenizer
 
 from project.inference.predictions import predict_scores
 from project.predict import main
-from tests.conftest import make_rows, tiny_setup, trainer, write_csv
+from tests.conftest import make_rows, one_line_error, tiny_setup, trainer, write_csv
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_bad_requests_fail_in_one_line(capsys, tmp_path, checkpoint):
     source = write_csv(tmp_path / "texts.csv", make_rows(3))
     for args, message in [
         (["--text_column", "sentence"], "texts.csv: no column 'sentence'"),
-        (["--output", str(source), "--text_column", "review"], "would overwrite the input"),
+        (["--output", str(source), "--text_column", "review"], "is the --input file"),
         (["--checkpoint", str(tmp_path / "none.ckpt"), "--text_column", "review"], "none.ckpt: no such file"),
     ]:
         with pytest.raises(SystemExit) as exit_info:
@@ -70,3 +70,60 @@ def test_bad_requests_fail_in_one_line(capsys, tmp_path, checkpoint):
         assert exit_info.value.code == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "out.csv").exists()
+
+
+def write_texts(tmp_path, count=6):
+    rows = make_rows(count, seed=3)
+    rows[0]["review"] = " ".join(["good"] + ["plain"] * 60)  # longer than 16 tokens: truncation shows
+    return write_csv(tmp_path / "texts.csv", rows)
+
+
+@pytest.fixture(scope="module")
+def short_checkpoint(tmp_path_factory, tiny_encoder):
+    """A checkpoint of a fit with data.max_length 16, as `project.fit` writes it (with the data's options)."""
+    from project.fit import main as fit
+
+    folder = tmp_path_factory.mktemp("short")
+    fit([
+        "--model.encoder", tiny_encoder, "--data.train_file", str(write_csv(folder / "t.csv", make_rows(40))),
+        "--data.text_column", "review", "--data.label_column", "sentiment", "--data.batch_size", "8",
+        "--data.max_length", "16", "--trainer.default_root_dir", str(folder / "runs"),
+        "--trainer.enable_progress_bar", "false",
+    ])  # fmt: skip
+    return next((folder / "runs").rglob("best-*.ckpt"))
+
+
+def test_predict_truncates_at_the_trained_max_length_unless_told_otherwise(tmp_path, short_checkpoint):
+    texts = write_texts(tmp_path)
+    outputs = {}
+    for name, extra in (("default", []), ("16", ["--max_length", "16"]), ("64", ["--max_length", "64"])):
+        out = tmp_path / f"{name}.csv"
+        main(["--checkpoint", str(short_checkpoint), "--input", str(texts), "--output", str(out),
+              "--text_column", "review", *extra])  # fmt: skip
+        outputs[name] = read_csv(out)
+    assert outputs["default"] == outputs["16"] and outputs["default"][0] != outputs["64"][0]
+
+
+def test_predict_refuses_a_max_length_beyond_the_encoders_positions(capsys, tmp_path, short_checkpoint):
+    argv = ["--checkpoint", str(short_checkpoint), "--input", str(write_texts(tmp_path)), "--output",
+            str(tmp_path / "out.csv"), "--text_column", "review", "--max_length", "500"]  # fmt: skip
+    line = one_line_error(capsys, main, argv)
+    assert "--max_length 500 exceeds the encoder's max_position_embeddings=128" in line
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_predict_never_overwrites_an_existing_file_or_its_inputs_unless_told(capsys, tmp_path, short_checkpoint):
+    texts = write_texts(tmp_path)
+    checkpoint = tmp_path / "model.ckpt"
+    checkpoint.write_bytes(short_checkpoint.read_bytes())
+    kept = tmp_path / "kept.csv"
+    kept.write_text("precious\n")
+    base = ["--checkpoint", str(checkpoint), "--input", str(texts), "--text_column", "review"]
+    for target, said in ((kept, "already exists"), (checkpoint, "is the --checkpoint file"),
+                         (texts, "is the --input file")):  # fmt: skip
+        before = target.read_bytes()
+        for extra in ([], ["--overwrite", "true"]) if target != kept else ([],):
+            assert said in one_line_error(capsys, main, [*base, "--output", str(target), *extra])
+        assert target.read_bytes() == before
+    main([*base, "--output", str(kept), "--overwrite", "true"])
+    assert read_csv(kept)[0]["id"] == "1"

@@ -81,21 +81,46 @@ def test_sigkill_then_resume_matches_the_uninterrupted_run(tmp_path, tiny_encode
     assert_same_as_uninterrupted(tmp_path, uninterrupted, before)
 
 
-def test_sigterm_writes_a_resumable_checkpoint_mid_accumulation_and_exits_non_zero(
-    tmp_path, tiny_encoder, uninterrupted
+@pytest.mark.parametrize("signal_name, said", [("TERM", "SIGTERM"), ("INT", "Ctrl-C (SIGINT)")])
+def test_sigterm_or_ctrl_c_writes_a_resumable_checkpoint_mid_accumulation_and_exits_non_zero(
+    tmp_path, tiny_encoder, uninterrupted, signal_name, said
 ):
     # Batch 2 of epoch 1 is the first micro-batch of a step: the checkpoint must carry its gradient.
     terminator = {
         "class_path": "tests.helpers.SignalAtBatch",
-        "init_args": {"epoch": 1, "batch": 2, "signal_name": "TERM"},
+        "init_args": {"epoch": 1, "batch": 2, "signal_name": signal_name},
     }
     code, stderr = run(tmp_path, tiny_encoder, "--resume.every_n_train_steps", "null", callbacks=[terminator])
     assert code == 2
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "SIGTERM at optimizer step 4" in errors[0] and "--ckpt_path last" in errors[0]
+    assert len(errors) == 1 and f"{said} at optimizer step 4" in errors[0], errors
+    assert "python -m project.fit <the same options> --ckpt_path last" in errors[0]
     last = tmp_path / "runs" / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=True)["resume"]["gradients"]
     before = samples(tmp_path)
     code, stderr = run(tmp_path, tiny_encoder, "--ckpt_path", "last", "--resume.every_n_train_steps", "null")
     assert code == 0, stderr[-3000:]
     assert_same_as_uninterrupted(tmp_path, uninterrupted, before)
+
+
+@pytest.mark.parametrize("how", ["moved", "copied"])
+def test_a_moved_or_copied_run_resumes_inside_itself(tmp_path, tiny_encoder, how):
+    import shutil
+
+    original, elsewhere = tmp_path / "original", tmp_path / "elsewhere"
+    original.mkdir()
+    terminator = {
+        "class_path": "tests.helpers.SignalAtBatch",
+        "init_args": {"epoch": 1, "batch": 2, "signal_name": "TERM"},
+    }
+    assert run(original, tiny_encoder, callbacks=[terminator])[0] == 2
+    (shutil.move if how == "moved" else shutil.copytree)(original, elsewhere)
+    before = {path: path.read_bytes() for path in original.rglob("*") if path.is_file()}
+    code, stderr = run(elsewhere, tiny_encoder, "--ckpt_path", "last")
+    assert code == 0, stderr[-3000:]
+    assert "The dirpath has changed" not in stderr
+    run_dir = elsewhere / "runs" / "lightning_logs" / "version_0"
+    recorded = json.loads((run_dir / "test_metrics.json").read_text())["checkpoint"]
+    assert Path(recorded).parent == run_dir / "checkpoints" and Path(recorded).is_file()
+    assert sorted(path.name for path in (run_dir / "checkpoints").glob("last*")) == ["last.ckpt"]
+    assert {path: path.read_bytes() for path in original.rglob("*") if path.is_file()} == before

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 from transformers import AutoTokenizer, DataCollatorWithPadding
 
 from project.core.errors import DataError
+from project.core.types import NonNegativeInt, PositiveInt, UnitIntervalOpenRight, plain_arguments
 from project.data.builtin import load_dataset
 from project.data.readers import Row, read_table, require_columns
 from project.data.sampler import EpochSampler
@@ -57,14 +58,14 @@ class TextDataModule(LightningDataModule):
         label_column: str = "label",
         task: str = "single_label",
         label_delimiter: str = ",",
-        max_length: int = 128,
-        batch_size: int = 32,
-        eval_batch_size: int | None = None,
-        val_ratio: float = 0.1,
-        test_ratio: float = 0.1,
-        num_workers: int = 0,
+        max_length: PositiveInt = 128,
+        batch_size: PositiveInt = 32,
+        eval_batch_size: PositiveInt | None = None,
+        val_ratio: UnitIntervalOpenRight = 0.1,
+        test_ratio: UnitIntervalOpenRight = 0.1,
+        num_workers: NonNegativeInt = 0,
         group_by_length: bool = True,
-        group_window_batches: int = 50,
+        group_window_batches: PositiveInt = 50,
         tokenizer: str = DEFAULT_ENCODER,
         seed: int = 42,
     ):
@@ -92,13 +93,15 @@ class TextDataModule(LightningDataModule):
             tokenizer: tokenizer name or folder; linked to `model.encoder` by the CLI.
             seed: seeds the split and the training order; linked to `seed_everything` by the CLI.
         """
+        arguments = plain_arguments(locals())
         super().__init__()
-        self.save_hyperparameters()
-        if group_window_batches < 1:
-            raise DataError(f"data.group_window_batches must be >= 1, got {group_window_batches}")
-        for name in ("val_ratio", "test_ratio"):
-            if not 0 <= getattr(self.hparams, name) < 1:
-                raise DataError(f"data.{name} must be in [0, 1), got {getattr(self.hparams, name)}")
+        self.save_hyperparameters(arguments)
+        held_out = (val_ratio if not val_file else 0) + (test_ratio if not test_file else 0)
+        if held_out >= 1:
+            raise DataError(
+                f"data.val_ratio={val_ratio} and data.test_ratio={test_ratio} hold out {held_out:.0%} of the training "
+                "rows, leaving none to train on"
+            )
         self._examples: dict[str, list[Example]] | None = None
         self._codec: LabelCodec | None = None
         self.datasets: dict[str, TokenizedDataset] = {}
@@ -116,7 +119,16 @@ class TextDataModule(LightningDataModule):
         if self._codec is None:
             train_labels = [example.label for example in self.examples["train"]]
             task = TASKS.lookup(self.hparams.task)
-            self._codec = task.label_codec(train_labels, self._train_source, self.hparams.label_delimiter)
+            try:
+                self._codec = task.label_codec(train_labels, self._train_source, self.hparams.label_delimiter)
+            except DataError as error:
+                hp = self.hparams
+                held = [f"data.{name}={getattr(hp, name)}" for name, file in (("val_ratio", hp.val_file),
+                        ("test_ratio", hp.test_file)) if not file and getattr(hp, name)]  # fmt: skip
+                if not held:
+                    raise
+                raise DataError(f"{error} (in the {len(train_labels)} training rows left after holding out "
+                                f"{' and '.join(held)})") from None  # fmt: skip
         return self._codec
 
     @property

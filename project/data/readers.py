@@ -25,15 +25,54 @@ register_reader = READERS.register
 
 @register_reader(".csv")
 def read_csv(file: io.TextIOBase, path: Path, delimiter: str = ",") -> list[Row]:
-    reader = csv.DictReader(file, delimiter=delimiter)
-    if not reader.fieldnames:
+    """Strict: a malformed quote, a header name given twice, more cells than names, or a quoted cell that swallowed
+    the rows after it (a stray `"`) is a DataError naming the row and line, never a silently shorter table."""
+    reader = csv.reader(file, delimiter=delimiter, strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as error:
+        raise DataError(f"{path}: line {reader.line_num}: {error}") from None
+    if not header:
         raise DataError(f"{path}: empty file (no header line)")
-    rows = []
-    for row in reader:
-        if None in row:  # more cells than header names
-            raise DataError(f"{path}: row {len(rows) + 1} has more cells than the header's {len(reader.fieldnames)}")
-        rows.append(row)
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise DataError(f"{path}: the header names {repeated} more than once; give every column its own name")
+    rows: list[Row] = []
+    while True:
+        start = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            raise DataError(
+                f"{path}: row {len(rows) + 1} (line {start}): {error}; a stray '\"' in that row? "
+                'quote the whole cell and double the quotes inside it ("")'
+            ) from None
+        if not cells:  # a blank line
+            continue
+        if len(cells) > len(header):
+            raise DataError(f"{path}: row {len(rows) + 1} has more cells than the header's {len(header)}")
+        if reader.line_num > start:
+            _refuse_swallowed_rows(cells, len(header), delimiter, path, len(rows) + 1, start, reader.line_num)
+        rows.append(dict(zip(header, cells + [None] * (len(header) - len(cells)), strict=True)))
     return rows
+
+
+def _refuse_swallowed_rows(cells, width: int, delimiter: str, path, number: int, start: int, end: int) -> None:
+    """A quoted cell over several lines is legal; one whose lines mostly look like rows of this file (as many
+    cells as the header) is a stray quote that joined the rows up to the next quote into one cell."""
+    for cell in cells:
+        inner = cell.split("\n")[1:]
+        if len(inner) < 3 or width < 2:
+            continue
+        row_like = sum(len(next(csv.reader([line], delimiter=delimiter), [])) == width for line in inner)
+        if row_like >= 3 and 2 * row_like >= len(inner):
+            raise DataError(
+                f"{path}: row {number} (line {start}): a quoted cell runs to line {end} and holds {row_like} lines "
+                "that look like rows of their own: a stray '\"' at line "
+                f'{start}? quote the whole cell and double the quotes inside it ("")'
+            )
 
 
 @register_reader(".tsv")
@@ -85,9 +124,14 @@ def read_table(path: str | Path) -> list[Row]:
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise DataError(f"{path}: unknown file type '{path.suffix}'; use one of {sorted(READERS)}")
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"{path}: no such file")
-    raw = path.read_bytes()
+    if not path.is_file():
+        raise DataError(f"{path}: not a file")
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise DataError(f"{path}: cannot be read ({error.strerror})") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:

@@ -25,7 +25,7 @@ from transformers import AutoTokenizer
 from project.core.atomic import new_folder
 from project.core.errors import ConfigError
 from project.core.registry import Registry
-from project.inference.checkpoint import load_model
+from project.inference.checkpoint import load_model, trained_max_length
 from project.inference.reload import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, classifier_config
 from project.model.classifier import PooledClassifier
 from project.model.encoder import from_pretrained
@@ -88,8 +88,7 @@ def export(*, checkpoint: str, output: str, format: str = "huggingface", precisi
         raise ConfigError(f"--output {output} already exists; choose a new folder (nothing was overwritten)")
     lightning_model = load_model(checkpoint)
     tokenizer = from_pretrained(AutoTokenizer, lightning_model.hparams.encoder)
-    stored = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
-    max_length = stored.get("datamodule_hyper_parameters", {}).get("max_length", tokenizer.model_max_length)
+    max_length = trained_max_length(checkpoint) or tokenizer.model_max_length
     config = classifier_config(lightning_model.hparams, min(max_length, tokenizer.model_max_length))
     config["dtype"] = precision
     model = lightning_model.plain_model().to(DTYPES[precision]).eval()

@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from jsonargparse.typing import PositiveInt
 from transformers import AutoTokenizer
 
 from project.core.atomic import write_csv
 from project.core.errors import ConfigError
 from project.data.readers import read_table, require_columns, require_text
 from project.inference.batching import batched_outputs, check_precision
-from project.inference.checkpoint import load_model
+from project.inference.checkpoint import input_length, load_model
 from project.model.encoder import from_pretrained
 from project.training.module import TextClassifier
 
@@ -36,8 +37,8 @@ def predict_scores(
 
 def predict(
     *, checkpoint: str, input: str, output: str, text_column: str = "text", text_pair_column: str | None = None,
-    id_column: str | None = None, batch_size: int = 64, max_length: int = 128, precision: str = "32",
-    device: str = "cpu",
+    id_column: str | None = None, batch_size: PositiveInt = 64, max_length: PositiveInt | None = None,
+    precision: str = "32", device: str = "cpu", overwrite: bool = False,
 ) -> None:  # fmt: skip
     """Write one prediction per input row to `output` (CSV). (Keyword-only, so jsonargparse makes even the required
     arguments `--options` rather than positionals.)
@@ -51,23 +52,36 @@ def predict(
         text_pair_column: second text, for models trained on pairs.
         id_column: column copied into the output's `id` (default: the row number, from 1).
         batch_size: texts per forward pass.
-        max_length: truncation length; use the training run's `data.max_length`.
+        max_length: truncation length (default: the `data.max_length` the checkpoint was trained with).
         precision: 32, bf16 or 16 (autocast; the weights stay fp32).
         device: cpu, cuda, cuda:1...
+        overwrite: replace an existing `output` file (never the input or the checkpoint).
     """
     check_precision(precision)
-    if Path(output).resolve() == Path(input).resolve():
-        raise ConfigError(f"--output {output} would overwrite the input")
+    check_output(output, {"--input": input, "--checkpoint": checkpoint}, overwrite)
     rows = read_table(input)
     require_columns(rows, input, [text_column, text_pair_column, id_column])
     require_text(rows, input, text_column)
     model = load_model(checkpoint, device)
+    max_length = input_length(checkpoint, model, max_length)
     tokenizer = from_pretrained(AutoTokenizer, model.hparams.encoder)
     texts = [row[text_column] for row in rows]
     pairs = [row[text_pair_column] or "" for row in rows] if text_pair_column else None
     scores = predict_scores(model, tokenizer, texts, pairs, batch_size, max_length, precision, progress=True)
     write_predictions(output, rows, id_column, model, scores)
     print(f"wrote {len(rows)} predictions to {output}")
+
+
+def check_output(output: str, inputs: dict[str, str], overwrite: bool) -> None:
+    """Refuse an output path that is one of the command's inputs, a folder, or (without `overwrite`) a file."""
+    target = Path(output)
+    for option, path in inputs.items():
+        if target.resolve() == Path(path).resolve():
+            raise ConfigError(f"--output {output} is the {option} file; choose another output (nothing was written)")
+    if target.is_dir():
+        raise ConfigError(f"--output {output} is a folder; name a file")
+    if target.exists() and not overwrite:
+        raise ConfigError(f"--output {output} already exists; choose a new file or pass --overwrite true")
 
 
 def write_predictions(output: str, rows, id_column: str | None, model: TextClassifier, scores: torch.Tensor) -> None:

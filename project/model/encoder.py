@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 from transformers import AutoConfig, AutoModel
 
@@ -38,7 +39,7 @@ def from_pretrained(factory, name: str, **options):
     try:
         # Never run code shipped inside a model folder or hub repository (a config's `auto_map`).
         return factory.from_pretrained(path, trust_remote_code=False, **options)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, SafetensorError) as error:  # a missing, foreign or truncated model folder
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(
             f"cannot load encoder/tokenizer '{name}': {reason} "

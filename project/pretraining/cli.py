@@ -20,6 +20,7 @@ class PretrainCLI(FitCLI):
     MODULE = MaskedLanguageModel
     DATA = CorpusDataModule
     DESCRIPTION = "Continue masked-language-model pretraining of a BERT-like encoder on raw text."
+    COMMAND = "project.pretrain"
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         self.add_run_arguments(parser)

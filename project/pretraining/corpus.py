@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 from transformers import AutoTokenizer
 
 from project.core.errors import DataError
+from project.core.types import NonNegativeInt, OpenUnitInterval, PositiveInt, UnitIntervalOpenRight, plain_arguments
 from project.data.readers import read_table
 from project.data.sampler import EpochSampler
 from project.model.encoder import DEFAULT_ENCODER, from_pretrained
@@ -58,14 +59,14 @@ class CorpusDataModule(LightningDataModule):
         train_file: str,
         val_file: str | None = None,
         text_column: str = "text",
-        val_ratio: float = 0.05,
-        max_length: int = 128,
-        batch_size: int = 32,
-        eval_batch_size: int | None = None,
-        mlm_probability: float = 0.15,
+        val_ratio: UnitIntervalOpenRight = 0.05,
+        max_length: PositiveInt = 128,
+        batch_size: PositiveInt = 32,
+        eval_batch_size: PositiveInt | None = None,
+        mlm_probability: OpenUnitInterval = 0.15,
         whole_word_mask: bool = False,
         segmenter: str | None = None,
-        num_workers: int = 0,
+        num_workers: NonNegativeInt = 0,
         tokenizer: str = DEFAULT_ENCODER,
         seed: int = 42,
     ):
@@ -88,8 +89,9 @@ class CorpusDataModule(LightningDataModule):
             tokenizer: tokenizer name or folder; linked to `model.encoder` by the CLI.
             seed: seeds the split, the training order and the validation masks; linked to `seed_everything`.
         """
+        arguments = plain_arguments(locals())
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(arguments)
         if not 0 <= val_ratio < 1:
             raise DataError(f"data.val_ratio must be in [0, 1), got {val_ratio}")
         if segmenter is not None and not whole_word_mask:

@@ -11,6 +11,14 @@ from torch import Tensor
 from torchmetrics import MeanMetric
 from transformers import AutoModelForMaskedLM
 
+from project.core.types import (
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    UnitIntervalOpenLeft,
+    UnitIntervalOpenRight,
+    plain_arguments,
+)  # fmt: skip
 from project.model.encoder import DEFAULT_ENCODER, from_pretrained
 from project.optim.plan import OptimizationOptions, total_optimizer_steps
 
@@ -19,14 +27,14 @@ class MaskedLanguageModel(LightningModule):
     def __init__(
         self,
         encoder: str = DEFAULT_ENCODER,
-        learning_rate: float = 5e-5,
-        weight_decay: float = 0.01,
+        learning_rate: PositiveFloat = 5e-5,
+        weight_decay: NonNegativeFloat = 0.01,
         optimizer: str = "adamw",
         optimizer_options: dict[str, Any] | None = None,
-        layer_decay: float | None = None,
+        layer_decay: UnitIntervalOpenLeft | None = None,
         scheduler: str = "linear",
         scheduler_options: dict[str, Any] | None = None,
-        warmup: int | float = 0.06,
+        warmup: NonNegativeInt | UnitIntervalOpenRight = 0.06,
     ):
         """Continue pretraining `encoder` with its masked-language-model head (a new, random head if the folder
         holds only the encoder).
@@ -43,8 +51,9 @@ class MaskedLanguageModel(LightningModule):
             warmup: a float in [0, 1) is a share of the optimizer steps; an integer is a number of steps
                 (RoBERTa's 6% by default).
         """
+        arguments = plain_arguments(locals())
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(arguments)
         self.optimization = OptimizationOptions.of(self.hparams)  # checked now, not after the corpus is tokenized
         # fp32 master weights whatever dtype the checkpoint was saved in; 16-bit compute is the Trainer's autocast.
         self.encoder = from_pretrained(AutoModelForMaskedLM, encoder, dtype=torch.float32)

@@ -8,6 +8,7 @@ project branches on a task's name: add a task by registering one subclass (docs/
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar, Literal
 
 from torch import Tensor
@@ -34,12 +35,25 @@ Direction = Literal["min", "max"]
 TASK_ARGUMENTS = ("num_labels", "label_names")
 
 
-def number_or_text(label: str) -> tuple[int, float | str]:
-    """Sort key: labels that read as numbers sort numerically ("2" before "10"), before any other label."""
+_INTEGRAL_DECIMAL = re.compile(r"(-?\d+)\.0+")
+
+
+def canonical_label(label: str) -> str:
+    """A class name as training sees it: surrounding whitespace dropped, and an integer written as a decimal
+    (`1.0`, what pandas writes for an integer column with a gap) read as that integer (`1`). Nothing else is
+    merged: `01`, `1e0` and `one` stay names of their own."""
+    label = label.strip()
+    match = _INTEGRAL_DECIMAL.fullmatch(label)
+    return match.group(1) if match else label
+
+
+def label_order(label: str) -> tuple[int, float, str]:
+    """Sort key giving every process the same ids whatever its hash seed: names that read as numbers first,
+    numerically ("2" before "10"), then the rest; equal numbers (`1`, `01`) by their text."""
     try:
-        return (0, float(label))
+        return (0, float(label), label)
     except ValueError:
-        return (1, label)
+        return (1, 0.0, label)
 
 
 class LabelCodec:

@@ -13,7 +13,7 @@ from torchmetrics.classification import MultilabelAUROC, MultilabelF1Score
 from torchmetrics.utilities import dim_zero_cat
 
 from project.core.errors import ConfigError, DataError
-from project.tasks.base import LabelCodec, Task, number_or_text, register_task
+from project.tasks.base import LabelCodec, Task, canonical_label, label_order, register_task
 
 
 class MultiLabelCodec(LabelCodec):
@@ -25,7 +25,7 @@ class MultiLabelCodec(LabelCodec):
         names = {name for label in train_labels for name in self.split(label, source)}
         if len(names) < 2:
             raise DataError(f"{source}: labels {sorted(names)} found; multi_label needs two or more label names")
-        self.label_names = sorted(names, key=number_or_text)
+        self.label_names = sorted(names, key=label_order)
         self.ids = {name: index for index, name in enumerate(self.label_names)}
 
     def split(self, label: str, where: str) -> list[str]:
@@ -35,8 +35,8 @@ class MultiLabelCodec(LabelCodec):
                 names = json.loads(text)
             except json.JSONDecodeError:
                 raise DataError(f"{where}: label cell starts with '[' but is not a JSON list: {text[:60]}") from None
-            return [str(name).strip() for name in names if str(name).strip()]
-        return [name.strip() for name in text.split(self.delimiter) if name.strip()]
+            return [canonical_label(str(name)) for name in names if str(name).strip()]
+        return [canonical_label(name) for name in text.split(self.delimiter) if name.strip()]
 
     def encode(self, label: str, where: str) -> list[float]:
         target = [0.0] * len(self.label_names)

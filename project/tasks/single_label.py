@@ -8,24 +8,25 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from project.core.errors import ConfigError, DataError
-from project.tasks.base import LabelCodec, Task, number_or_text, register_task
+from project.tasks.base import LabelCodec, Task, canonical_label, label_order, register_task
 
 
 class SingleLabelCodec(LabelCodec):
-    """One class per row -> its id; ids follow the sorted names."""
+    """One class per row -> its id; ids follow the sorted canonical names (see `canonical_label`)."""
 
     def __init__(self, train_labels: list[str], source: str, delimiter: str = ","):
         super().__init__(train_labels, source, delimiter)
-        names = sorted(set(train_labels), key=number_or_text)
+        names = sorted({canonical_label(label) for label in train_labels}, key=label_order)
         if len(names) < 2:
             raise DataError(f"{source}: only one label ({names}); classification needs two or more")
         self.label_names = names
         self.ids = {name: index for index, name in enumerate(names)}
 
     def encode(self, label: str, where: str) -> int:
-        if label not in self.ids:
-            raise self.unknown(label, where)
-        return self.ids[label]
+        name = canonical_label(label)
+        if name not in self.ids:
+            raise self.unknown(name, where)
+        return self.ids[name]
 
 
 def symmetric_categorical_kl(logits_a: Tensor, logits_b: Tensor) -> Tensor:

@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import contextlib
 import io
+import sys
 from datetime import datetime
+from pathlib import Path
 
 import yaml
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 
+from project.core.errors import ConfigError
 from project.data.datamodule import TextDataModule
 from project.training import job
-from project.training.last_run import resumed_logger, run_to_resume
 from project.training.module import TextClassifier
 from project.training.precision import fastest_precision
-from project.training.resume import ResumeCheckpoint
+from project.training.resume import BestCheckpoint, ResumeCheckpoint
+from project.training.run_folder import RUNS_NAME, claim_new_run, is_first_process, resumed_logger, run_to_resume
 
 
 def split_seed(seed: int | bool) -> int:
@@ -31,9 +35,13 @@ class FitCLI(LightningCLI):
     MODULE: type = TextClassifier
     DATA: type = TextDataModule
     DESCRIPTION = "Fine-tune a BERT-style encoder on labelled text, then test the best checkpoint."
+    COMMAND = "project.fit"  # what the resume hint after an interrupt tells the user to run
 
     def __init__(self, args: list[str] | None = None, **kwargs):
         self.resume_version: int | None = None
+        self.claimed_version: int | None = None  # a new run's folder, created (claimed) with the trainer
+        self.created_root = False  # whether claiming it created trainer.default_root_dir too
+        check_config_files(sys.argv[1:] if args is None else args)
         super().__init__(
             self.MODULE,
             self.DATA,
@@ -66,7 +74,7 @@ class FitCLI(LightningCLI):
             default=None,
             help="checkpoint to resume from; 'last' resumes the newest run under trainer.default_root_dir",
         )
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(BestCheckpoint, "checkpoint")
         parser.add_lightning_class_args(ResumeCheckpoint, "resume")
         parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
         parser.set_defaults(
@@ -92,6 +100,10 @@ class FitCLI(LightningCLI):
         parser.link_arguments("seed_everything", "data.seed", compute_fn=split_seed)
 
     # ------------------------------------------------------------------------------- --ckpt_path last
+    def parse_arguments(self, parser, args) -> None:
+        super().parse_arguments(parser, args)
+        check_run_options(self.config)  # before LightningCLI seeds anything with seed_everything
+
     def before_instantiate_classes(self) -> None:
         if self.config.get("ckpt_path") == "last":
             self.resume_version = run_to_resume(self.config)
@@ -101,14 +113,54 @@ class FitCLI(LightningCLI):
         if trainer_config.get("precision") is None:
             kwargs["precision"], why = fastest_precision(trainer_config.get("accelerator"))
             rank_zero_info(f"trainer.precision: {kwargs['precision']} ({why})")
+        root = trainer_config["default_root_dir"]
         if self.resume_version is not None:
-            kwargs["logger"] = resumed_logger(trainer_config["default_root_dir"], self.resume_version)
+            kwargs["logger"] = resumed_logger(root, self.resume_version)
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             self.save_config_kwargs = {**self.save_config_kwargs, "config_filename": f"config-resumed-{stamp}.yaml"}
+        elif trainer_config.get("logger") in (None, True) and "logger" not in kwargs and is_first_process():
+            self.created_root = not Path(root).exists()
+            self.claimed_version = claim_new_run(root)
+            kwargs["logger"] = TensorBoardLogger(root, name=RUNS_NAME, version=self.claimed_version)
+            try:
+                return super().instantiate_trainer(**kwargs)
+            except BaseException:
+                job.remove_run(Path(root) / RUNS_NAME / f"version_{self.claimed_version}", self.created_root)
+                raise
         return super().instantiate_trainer(**kwargs)
 
     def fit_and_test(self, test: bool = True) -> None:
         job.fit_and_test(self, test)
+
+
+def check_config_files(argv: list[str]) -> None:
+    """Each `--config` file exists and is YAML, else a ConfigError naming it and the line (jsonargparse would name
+    only "<unicode string>")."""
+    paths = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--config"]
+    paths += [arg.removeprefix("--config=") for arg in argv if arg.startswith("--config=")]
+    for path in paths:
+        if not Path(path).is_file():
+            raise ConfigError(f"--config {path}: no such file")
+        try:
+            yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            problem = getattr(error, "problem", None) or type(error).__name__
+            raise ConfigError(f"--config {path}: not valid YAML{where}: {problem}") from None
+
+
+def check_run_options(config) -> None:
+    """Ranges of the Trainer's and LightningCLI's own options, which their signatures do not constrain."""
+    seed = config.get("seed_everything")
+    if not isinstance(seed, bool) and seed is not None and seed < 0:
+        raise ConfigError(f"seed_everything must be >= 0 (or true for a random seed), got {seed}")
+    accumulate = config.get("trainer.accumulate_grad_batches")
+    if accumulate is not None and accumulate < 1:
+        raise ConfigError(f"trainer.accumulate_grad_batches must be >= 1, got {accumulate}")
+    root = config.get("trainer.default_root_dir")
+    if root and Path(root).exists() and not Path(root).is_dir():
+        raise ConfigError(f"trainer.default_root_dir {root} is a file; name a folder")
 
 
 def resolved_config(argv: list[str]) -> dict:

@@ -12,36 +12,63 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from project.core.atomic import write_text
+from project.core.checkpoints import read_checkpoint, state_dict_mismatch
 from project.core.errors import TrainingStopped, UserError
+from project.training.interrupt import SaveOnCtrlC
+from project.training.resume import check_same_labels
 
 
 def train(cli) -> None:
-    """`trainer.fit` on the CLI's model and data. Bad data fails before anything is written; a config error found
-    once training starts (schedule length, monitor) removes the run it would have left half-made."""
+    """`trainer.fit` on the CLI's model and data. Bad data or options fail before anything is trained; a new run's
+    folder (claimed when the trainer was built) is then removed, so a failed start leaves nothing behind."""
     trainer = cli.trainer
-    cli.datamodule.setup("fit")  # read and validate the data before anything is written
-    checkpoint = trainer.checkpoint_callback
-    if checkpoint is not None and checkpoint.monitor and hasattr(cli.model, "require_logged_metric"):
-        cli.model.require_logged_metric(checkpoint.monitor, "checkpoint.monitor")
     run_dir = Path(trainer.log_dir)
-    fresh = not run_dir.exists()
-    labels = getattr(cli.model.hparams, "label_names", None)
-    if labels:
-        labels_file = run_dir / "labels.json"
-        if labels_file.exists() and json.loads(labels_file.read_text()) != {"label_names": list(labels)}:
-            raise UserError(f"{labels_file} holds other labels than the data's {list(labels)}; nothing changed")
-        write_json(labels_file, {"label_names": list(labels)})
+    fresh = getattr(cli, "claimed_version", None) is not None or not run_dir.exists()
+    ctrl_c = SaveOnCtrlC()
     try:
+        cli.datamodule.setup("fit")  # read and validate the data before anything is written
+        checkpoint = trainer.checkpoint_callback
+        if checkpoint is not None and checkpoint.monitor and hasattr(cli.model, "require_logged_metric"):
+            cli.model.require_logged_metric(checkpoint.monitor, "checkpoint.monitor")
+        labels = getattr(cli.model.hparams, "label_names", None)
+        labels_file = run_dir / "labels.json"
+        if labels and labels_file.exists() and json.loads(labels_file.read_text()) != {"label_names": list(labels)}:
+            raise UserError(f"{labels_file} holds other labels than the data's {list(labels)}; nothing changed")
+        check_resume_checkpoint(cli.config.get("ckpt_path"), run_dir, cli.model)
+        if labels:
+            write_json(labels_file, {"label_names": list(labels)})
+        trainer.callbacks.append(ctrl_c)
         trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.get("ckpt_path"))
     except UserError:
         if fresh:
-            remove_run(run_dir)
+            remove_run(run_dir, root_too=getattr(cli, "created_root", False))
         raise
     except SIGTERMException:
+        signal = "Ctrl-C (SIGINT)" if ctrl_c.received else "SIGTERM"
         raise TrainingStopped(
-            f"SIGTERM at optimizer step {trainer.global_step}: {run_dir}/checkpoints/last.ckpt holds the state; "
-            "resume with the same options and --ckpt_path last"
+            f"{signal} at optimizer step {trainer.global_step}: {run_dir}/checkpoints/last.ckpt holds the state; "
+            f"resume with: python -m {cli.COMMAND} <the same options> --ckpt_path last"
         ) from None
+    finally:
+        if ctrl_c in trainer.callbacks:
+            trainer.callbacks.remove(ctrl_c)
+
+
+def check_resume_checkpoint(ckpt_path: str | None, run_dir: Path, model) -> None:
+    """A `--ckpt_path` that is missing, broken or holds weights of another model fails in one line before
+    anything is written (Lightning would fail with a traceback after creating the run folder)."""
+    if not ckpt_path:
+        return
+    path = run_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
+    option = "--ckpt_path last" if ckpt_path == "last" else "--ckpt_path"
+    stored = read_checkpoint(path, option)
+    check_same_labels(stored, getattr(model.hparams, "label_names", None))
+    problem = state_dict_mismatch(stored["state_dict"], model.state_dict())
+    if problem:
+        raise UserError(
+            f"{option} {path}: its weights do not fit this model ({problem}); resume with the pooler, head and "
+            "encoder options it was trained with"
+        )
 
 
 def best_checkpoint(trainer) -> str:
@@ -69,10 +96,13 @@ def fit_and_test(cli, test: bool = True) -> None:
 
 
 @rank_zero_only
-def remove_run(run_dir: Path) -> None:
+def remove_run(run_dir: Path, root_too: bool = False) -> None:
+    """Remove a run's folder, the logger's folder if this run was all it held, and (`root_too`, when the run
+    created it) an emptied trainer.default_root_dir."""
     shutil.rmtree(run_dir, ignore_errors=True)
-    with contextlib.suppress(OSError):  # the logger's folder too, if this run was all it held
-        run_dir.parent.rmdir()
+    for folder in (run_dir.parent, run_dir.parent.parent) if root_too else (run_dir.parent,):
+        with contextlib.suppress(OSError):  # not empty: other runs live there
+            folder.rmdir()
 
 
 @rank_zero_only

@@ -12,6 +12,15 @@ from torchmetrics import MeanMetric, MetricCollection
 
 from project.core.errors import ConfigError
 from project.core.registry import checked_options, options_summary
+from project.core.types import (
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    UnitIntervalOpenLeft,
+    UnitIntervalOpenRight,
+    plain_arguments,
+)  # fmt: skip
 from project.model.classifier import PooledClassifier, pooled_output
 from project.model.encoder import DEFAULT_ENCODER, load_encoder
 from project.model.heads import ClassifierHead, head_options
@@ -19,7 +28,7 @@ from project.model.pooling import POOLER_ARGUMENTS, POOLERS, build_pooler
 from project.optim.plan import OptimizationOptions, total_optimizer_steps
 from project.tasks import TASK_ARGUMENTS, TASKS, build_task
 from project.training.grad_norm import LogGradientNorm, gradient_norm
-from project.training.resume import check_resumed_plan
+from project.training.resume import check_resumed_plan, check_same_labels
 from project.tricks import TRICKS, build_tricks
 
 
@@ -31,25 +40,25 @@ class TextClassifier(LightningModule):
         pooling_options: dict[str, Any] | None = None,
         task: str = "single_label",
         task_options: dict[str, Any] | None = None,
-        num_labels: int = 2,
+        num_labels: PositiveInt = 2,
         label_names: list[str] | None = None,
-        learning_rate: float = 5e-5,
-        weight_decay: float = 0.01,
+        learning_rate: PositiveFloat = 5e-5,
+        weight_decay: NonNegativeFloat = 0.01,
         optimizer: str = "adamw",
         optimizer_options: dict[str, Any] | None = None,
-        head_learning_rate: float | None = None,
-        layer_decay: float | None = None,
+        head_learning_rate: PositiveFloat | None = None,
+        layer_decay: UnitIntervalOpenLeft | None = None,
         scheduler: str = "linear",
         scheduler_options: dict[str, Any] | None = None,
-        warmup: int | float = 0.1,
-        dropout: float = 0.1,
-        multi_sample_dropout: int = 1,
-        head_hidden_dim: int | None = None,
+        warmup: NonNegativeInt | UnitIntervalOpenRight = 0.1,
+        dropout: UnitIntervalOpenRight = 0.1,
+        multi_sample_dropout: PositiveInt = 1,
+        head_hidden_dim: PositiveInt | None = None,
         head_activation: str = "gelu",
         head_norm: str | None = None,
         head_init: str = "normal",
-        encoder_hidden_dropout: float | None = None,
-        encoder_attention_dropout: float | None = None,
+        encoder_hidden_dropout: UnitIntervalOpenRight | None = None,
+        encoder_attention_dropout: UnitIntervalOpenRight | None = None,
         tricks: dict[str, dict[str, Any] | bool | None] | None = None,
     ):
         """A pretrained encoder, a pooler and a head, fine-tuned end to end.
@@ -89,8 +98,9 @@ class TextClassifier(LightningModule):
                 default unless set to false: {default_tricks}. Add one on the command line with
                 `--model.tricks.fgm '{epsilon: 1.0}'`; switch the NaN guard off with `{nan_guard: false}`.
         """
+        arguments = plain_arguments(locals())
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(arguments)
         # Every option is checked before the encoder loads or the data is tokenized.
         self.optimization = OptimizationOptions.of(self.hparams)
         checked_options(POOLERS.lookup(pooling), pooling_options, "model.pooling_options", skip=POOLER_ARGUMENTS)
@@ -251,11 +261,6 @@ class TextClassifier(LightningModule):
         checkpoint["planned_total_steps"] = self.planned_total_steps
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        trained_on = checkpoint.get("hyper_parameters", {}).get("label_names")
-        if trained_on and self.hparams.label_names and list(trained_on) != list(self.hparams.label_names):
-            raise ConfigError(
-                f"the checkpoint was trained on labels {list(trained_on)} but the data gives "
-                f"{list(self.hparams.label_names)}: a label id would mean another class"
-            )
+        check_same_labels(checkpoint, self.hparams.label_names)
         self.resumed_total_steps = checkpoint.get("planned_total_steps")
         check_resumed_plan(getattr(self, "planned_total_steps", None), self.resumed_total_steps)

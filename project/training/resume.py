@@ -52,7 +52,48 @@ def mid_accumulation(trainer) -> bool:
     return done % trainer.accumulate_grad_batches != 0 and done < trainer.num_training_batches
 
 
-class ResumeCheckpoint(ModelCheckpoint):
+class RunRelativeCheckpoint(ModelCheckpoint):
+    """A ModelCheckpoint whose saved paths follow the run folder when it is moved or copied.
+
+    Lightning records absolute paths; resumed from a moved run it forgets the best score but keeps the old
+    `best_model_path`, so the final test reads the original run's file (or crashes if it is gone), and the resume
+    callback writes `last-v1.ckpt` beside a stale `last.ckpt`. Paths that lie in the recorded folder are mapped
+    into this run's folder when the files are there."""
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        recorded, current = state_dict.get("dirpath"), self.dirpath
+        if recorded and current and recorded != current:
+            state_dict = relocated(state_dict, Path(recorded), Path(current))
+        super().load_state_dict(state_dict)
+
+
+def relocated(state: dict, old: Path, new: Path) -> dict:
+    """`state` with each path under `old` moved under `new`, if every such file exists there; else unchanged."""
+
+    def move(path):
+        if not path or Path(path).parent != old:
+            return path
+        return str(new / Path(path).name)
+
+    paths = [state.get("best_model_path"), state.get("kth_best_model_path"), state.get("last_model_path"),
+             *state.get("best_k_models", {})]  # fmt: skip
+    if not all(Path(move(path)).is_file() for path in paths if path and Path(path).parent == old):
+        return state
+    return {
+        **state,
+        "dirpath": str(new),
+        "best_model_path": move(state.get("best_model_path")),
+        "kth_best_model_path": move(state.get("kth_best_model_path")),
+        "last_model_path": move(state.get("last_model_path")),
+        "best_k_models": {move(path): score for path, score in state.get("best_k_models", {}).items()},
+    }
+
+
+class BestCheckpoint(RunRelativeCheckpoint):
+    """Lightning's ModelCheckpoint (the `checkpoint.*` options), run-relative."""
+
+
+class ResumeCheckpoint(RunRelativeCheckpoint):
     """`last.ckpt` every n minutes or steps, after every epoch (and its validation) and on SIGTERM, for
     `--ckpt_path last`."""
 
@@ -112,4 +153,14 @@ def check_resumed_plan(planned: int | None, resumed: int | None) -> None:
         raise ConfigError(
             f"the checkpoint's schedule spans {resumed} optimizer steps but this config gives {planned}: resume "
             "with the original trainer.max_epochs/max_steps, accumulate_grad_batches, data.batch_size and devices"
+        )
+
+
+def check_same_labels(checkpoint: dict, label_names: list[str] | None) -> None:
+    """A checkpoint trained on other classes would map a label id to another class: refuse it."""
+    trained_on = checkpoint.get("hyper_parameters", {}).get("label_names")
+    if trained_on and label_names and list(trained_on) != list(label_names):
+        raise ConfigError(
+            f"the checkpoint was trained on labels {list(trained_on)} but the data gives {list(label_names)}: a "
+            "label id would mean another class"
         )

@@ -1,5 +1,6 @@
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +57,41 @@ def test_unknown_builtin_dataset_lists_the_choices():
     choices = re.escape(str(sorted(DATASETS)))
     with pytest.raises(DataError, match=rf"unknown data.dataset 'imdb'; choose from {choices}"):
         load_dataset("imdb")
+
+
+def test_a_quoted_cell_over_several_lines_is_kept_when_it_does_not_swallow_rows(tmp_path):
+    path = tmp_path / "multi.csv"
+    path.write_text('text,label\n"first line, with a comma\nsecond line\nthird, too",pos\nnext,neg\n')
+    assert read_table(path) == [
+        {"text": "first line, with a comma\nsecond line\nthird, too", "label": "pos"},
+        {"text": "next", "label": "neg"},
+    ]
+
+
+def test_a_stray_quote_in_a_tsv_is_found_and_named(tmp_path):
+    lines = ["text\tlabel", *(f"text {index}\tpos" for index in range(10))]
+    lines[2] = '"opens\tpos'
+    lines[8] = 'closes"\tneg'
+    path = tmp_path / "stray.tsv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"stray.tsv: row 2 \(line 3\): a quoted cell runs to line 9"):
+        read_table(path)
+
+
+def test_an_unreadable_file_is_one_line(tmp_path, monkeypatch):
+    # As root every file is readable, so the refusal is simulated where the reader meets it.
+    path = tmp_path / "secret.csv"
+    path.write_text("text,label\na,b\n")
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    with pytest.raises(DataError, match=r"secret.csv: cannot be read \(Permission denied\)"):
+        read_table(path)
+
+
+def test_a_folder_is_not_a_file(tmp_path):
+    (tmp_path / "data.csv").mkdir()
+    with pytest.raises(DataError, match="data.csv: not a file"):
+        read_table(tmp_path / "data.csv")

@@ -38,7 +38,7 @@ def test_a_long_document_becomes_several_windows_and_loses_nothing(tmp_path, chi
         ("a,b\n1,2\n", ["--data.text_column", "review"], "table.csv: no column 'review' (data.text_column)"),
         ("很好\n", ["--data.segmenter", "jieba:lcut"], "data.segmenter only decides word boundaries"),
         ("很好\n", ["--data.whole_word_mask", "true", "--data.segmenter", "jieba"], "'package.module:function'"),
-        ("很好\n" * 5, ["--data.mlm_probability", "1.5"], "data.mlm_probability=1.5"),
+        ("很好\n" * 5, ["--data.mlm_probability", "1.5"], "Parser key \"data.mlm_probability\""),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_and_exit_status_2(tmp_path, capsys, monkeypatch, chinese_encoder, write, options,

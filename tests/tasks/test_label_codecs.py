@@ -49,3 +49,27 @@ def test_regression_reads_finite_numbers_only():
 def test_multi_label_needs_two_label_names():
     with pytest.raises(DataError, match=r"train.csv: labels \['spam'\] found; multi_label needs two or more"):
         codec("multi_label", ["spam", "", "spam"])
+
+
+def test_labels_are_stripped_and_integers_written_as_decimals_are_one_class():
+    codec = TASKS.lookup("single_label").label_codec(["0", "1", "1.0", " 1", "2.00", "01"], "train.csv")
+    assert codec.label_names == ["0", "01", "1", "2"]  # equal numbers in text order; 01 is not merged
+    assert codec.encode("1.0", "val.csv: row 1") == codec.encode(" 1 ", "val.csv: row 2") == codec.ids["1"]
+
+
+def test_label_ids_do_not_depend_on_the_hash_seed_or_the_row_order():
+    import subprocess
+    import sys
+
+    labels = ["b", "10", "a", "2", "1", "01", "1e0", "-3", "B", "é"]
+    program = (
+        "from project.tasks import TASKS; import sys; "
+        "print(TASKS['single_label'].label_codec(sys.argv[1:], 'x').label_names)"
+    )
+    seen = set()
+    for seed, order in (("0", labels), ("1", labels[::-1]), ("12345", sorted(labels))):
+        result = subprocess.run([sys.executable, "-c", program, *order], capture_output=True, text=True,
+                                env={**__import__("os").environ, "PYTHONHASHSEED": seed}, check=True)  # fmt: skip
+        seen.add(result.stdout)
+    assert len(seen) == 1
+    assert seen.pop().strip() == "['-3', '01', '1', '1e0', '2', '10', 'B', 'a', 'b', 'é']"

@@ -1,13 +1,14 @@
-"""`--ckpt_path last`: find the newest resumable run under `trainer.default_root_dir` and continue its TensorBoard
-run in place, dropping what the interrupted run logged after its checkpoint."""
+"""A run's folder under `trainer.default_root_dir`: claimed atomically for a new run, found again for
+`--ckpt_path last` (whose TensorBoard run continues in place, without what was logged after its checkpoint)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from project.core.checkpoints import read_checkpoint
 from project.core.errors import UserError
 
 RUNS_NAME = "lightning_logs"  # Lightning's own name for the logger's folder under default_root_dir
@@ -44,7 +45,31 @@ def resumed_logger(root: str, version: int) -> TensorBoardLogger:
     duplicated steps.
     """
     last = Path(root) / RUNS_NAME / f"version_{version}" / "checkpoints" / "last.ckpt"
-    checkpoint = torch.load(last, map_location="cpu", weights_only=True, mmap=True)
+    checkpoint = read_checkpoint(last, "--ckpt_path last")
     # A checkpoint taken between micro-batches (SIGTERM) already logged part of its step: keep that step.
     step = checkpoint["global_step"] + ("gradients" in checkpoint.get("resume", {}))
     return TensorBoardLogger(root, name=RUNS_NAME, version=version, purge_step=step)
+
+
+def is_first_process() -> bool:
+    """Rank 0 of a distributed run (or the only process); the launchers set one of these for every rank."""
+    for variable in ("RANK", "LOCAL_RANK", "SLURM_PROCID"):
+        if variable in os.environ:
+            return int(os.environ[variable]) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
+    return True
+
+
+def claim_new_run(root: str | Path) -> int:
+    """The next free version number under `root`, claimed by creating its folder: `mkdir` either creates it or
+    fails, so two runs started at the same moment (sweeps, array jobs) never share a folder."""
+    runs = Path(root) / RUNS_NAME
+    runs.mkdir(parents=True, exist_ok=True)
+    taken = [int(path.name.removeprefix("version_")) for path in runs.glob("version_*")
+             if path.name.removeprefix("version_").isdigit()]  # fmt: skip
+    version = max(taken, default=-1) + 1
+    while True:
+        try:
+            (runs / f"version_{version}").mkdir()
+            return version
+        except FileExistsError:
+            version += 1
