@@ -35,9 +35,9 @@ FINE_TUNE_LR = "1e-4"  # a model trained from scratch takes (and needs) far high
 def split_texts(seed: int = 42) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     from project.data.datamodule import TextDataModule
 
-    examples = TextDataModule(dataset="chinese_reviews", seed=seed).examples
-    texts = {split: [example.text for example in rows] for split, rows in examples.items()}
-    labels = {split: [example.label for example in rows] for split, rows in examples.items()}
+    splits = TextDataModule(dataset="chinese_reviews", seed=seed).splits
+    texts = {name: split.texts for name, split in splits.items()}
+    labels = {name: split.labels for name, split in splits.items()}
     return texts, labels
 
 

@@ -27,9 +27,9 @@ def tfidf(seed: int = 42) -> tuple[float, float]:
 
     from project.data.datamodule import TextDataModule
 
-    examples = TextDataModule(seed=seed).examples
-    texts = {split: [example.text for example in rows] for split, rows in examples.items()}
-    labels = {split: [example.label for example in rows] for split, rows in examples.items()}
+    splits = TextDataModule(seed=seed).splits
+    texts = {name: split.texts for name, split in splits.items()}
+    labels = {name: split.labels for name, split in splits.items()}
     start = time.perf_counter()
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
     features = {split: (vectorizer.fit_transform if split == "train" else vectorizer.transform)(texts[split])

@@ -1,9 +1,7 @@
-"""LightningDataModule: rows -> validated examples -> token ids once (cached on disk) -> dynamically padded batches."""
+"""LightningDataModule: rows -> validated splits -> token ids once (cached on disk) -> dynamically padded batches."""
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -15,21 +13,12 @@ from transformers import AutoTokenizer, DataCollatorWithPadding
 from project.core.errors import DataError
 from project.core.types import NonNegativeInt, PositiveInt, UnitIntervalOpenRight, plain_arguments
 from project.data.builtin import load_dataset
-from project.data.readers import Row, read_table, require_columns
+from project.data.readers import iter_rows
 from project.data.sampler import EpochSampler
+from project.data.splits import Columns, Split, carve, read_split
 from project.data.token_cache import TokenCache, cached_tokens
 from project.model.encoder import DEFAULT_ENCODER, from_pretrained
 from project.tasks import TASKS, LabelCodec
-
-SPLITS = ("train", "val", "test")
-
-
-@dataclass(frozen=True)
-class Example:
-    source: str  # file (or built-in data set) and row, for error messages
-    text: str
-    text_pair: str | None
-    label: str
 
 
 class TokenizedDataset(Dataset):
@@ -102,22 +91,23 @@ class TextDataModule(LightningDataModule):
                 f"data.val_ratio={val_ratio} and data.test_ratio={test_ratio} hold out {held_out:.0%} of the training "
                 "rows, leaving none to train on"
             )
-        self._examples: dict[str, list[Example]] | None = None
+        self._splits: dict[str, Split] | None = None
         self._codec: LabelCodec | None = None
         self.datasets: dict[str, TokenizedDataset] = {}
         self._resume_position: tuple[int, int] | None = None
 
     # --------------------------------------------------------------------------------- labels (read at link time)
     @property
-    def examples(self) -> dict[str, list[Example]]:
-        if self._examples is None:
-            self._examples = self._load_examples()
-        return self._examples
+    def splits(self) -> dict[str, Split]:
+        """train, val and (if any) test, validated; read on first use (the CLI's label link asks first)."""
+        if self._splits is None:
+            self._splits = self._load_splits()
+        return self._splits
 
     @property
     def codec(self) -> LabelCodec:
         if self._codec is None:
-            train_labels = [example.label for example in self.examples["train"]]
+            train_labels = self.splits["train"].labels
             task = TASKS.lookup(self.hparams.task)
             try:
                 self._codec = task.label_codec(train_labels, self._train_source, self.hparams.label_delimiter)
@@ -151,12 +141,10 @@ class TextDataModule(LightningDataModule):
         limit = tokenizer.model_max_length
         if limit < 1_000_000 and self.hparams.max_length > limit:  # huge values mean "not recorded"
             raise DataError(f"data.max_length={self.hparams.max_length} exceeds the tokenizer's limit of {limit}")
-        for split, examples in self.examples.items():
-            targets = [self.codec.encode(example.label, example.source) for example in examples]
-            pairs = [example.text_pair for example in examples] if self.hparams.text_pair_column else None
-            texts = [example.text for example in examples]
-            tokens = cached_tokens(tokenizer, texts, pairs, self.hparams.max_length)
-            self.datasets[split] = TokenizedDataset(tokens, targets)
+        for name, split in self.splits.items():
+            targets = self.codec.encode_all(split.labels, split.where)
+            tokens = cached_tokens(tokenizer, split.texts, split.pairs, self.hparams.max_length)
+            self.datasets[name] = TokenizedDataset(tokens, targets)
         self.collator = DataCollatorWithPadding(tokenizer)
 
     def check_encoder(self, config) -> None:
@@ -228,51 +216,17 @@ class TextDataModule(LightningDataModule):
         )
 
     # --------------------------------------------------------------------------------- reading and splitting
-    def _load_examples(self) -> dict[str, list[Example]]:
+    def _load_splits(self) -> dict[str, Split]:
         hp = self.hparams
+        columns = Columns(hp.text_column, hp.label_column, hp.text_pair_column)
+        empty_labels = TASKS.lookup(hp.task).label_cells_may_be_empty
         if hp.train_file:
             files = {"train": hp.train_file, "val": hp.val_file, "test": hp.test_file}
-            loaded = {split: self._read(path) for split, path in files.items() if path}
+            loaded = {
+                split: read_split(iter_rows(path), str(Path(path)), columns, empty_labels)
+                for split, path in files.items()
+                if path
+            }
         else:
-            loaded = {"train": self._convert(load_dataset(hp.dataset), hp.dataset)}
-        order = list(range(len(loaded["train"])))
-        random.Random(hp.seed).shuffle(order)
-        carved, total = {}, len(order)
-        for split, ratio in (("test", hp.test_ratio), ("val", hp.val_ratio)):
-            if split not in loaded and ratio > 0:
-                count = max(1, round(ratio * total))  # a share of the whole file, not of what is left
-                carved[split], order = order[:count], order[count:]
-        if not order:
-            raise DataError(
-                f"no training rows left after holding out val_ratio={hp.val_ratio}, test_ratio={hp.test_ratio}"
-            )
-        train = loaded["train"]
-        loaded["train"] = [train[index] for index in sorted(order)]
-        for split, indices in carved.items():
-            loaded[split] = [train[index] for index in sorted(indices)]
-        if "val" not in loaded:
-            raise DataError("no validation data: set data.val_file or a data.val_ratio above 0")
-        return {split: loaded[split] for split in SPLITS if split in loaded}
-
-    @property
-    def _empty_labels_allowed(self) -> bool:
-        return TASKS.lookup(self.hparams.task).label_cells_may_be_empty
-
-    def _read(self, path: str) -> list[Example]:
-        return self._convert(read_table(path), str(Path(path)))
-
-    def _convert(self, rows: list[Row], source: str) -> list[Example]:
-        hp = self.hparams
-        columns = [hp.text_column, hp.label_column] + ([hp.text_pair_column] if hp.text_pair_column else [])
-        require_columns(rows, source, columns)
-        required = [column for column in columns if column != hp.label_column or not self._empty_labels_allowed]
-        examples = []
-        for number, row in enumerate(rows, start=1):
-            where = f"{source}: row {number}"
-            for column in required:
-                value = row.get(column)
-                if value is None or not value.strip():
-                    raise DataError(f"{where}: empty value in column '{column}'")
-            pair = row[hp.text_pair_column] if hp.text_pair_column else None
-            examples.append(Example(where, row[hp.text_column], pair, (row[hp.label_column] or "").strip()))
-        return examples
+            loaded = {"train": read_split(load_dataset(hp.dataset), hp.dataset, columns, empty_labels)}
+        return carve(loaded, hp.val_ratio, hp.test_ratio, hp.seed)

@@ -1,16 +1,19 @@
-"""The user's CSV/TSV/JSONL/JSON files, read into rows.
+"""The user's CSV/TSV/JSONL/JSON files, read row by row.
 
-A row is a dict of column name to string (or None when a cell is missing). Readers validate early and fail with a
-`DataError` whose message is one line naming the file, the row and the column.
+A row is a dict of column name to string (or None when a cell is missing). Readers stream: they yield one row at a
+time from the open file, so a caller that keeps only some columns (the DataModule) never holds the whole file or a
+dict per row. They validate as they go and fail with a `DataError` whose message is one line naming the file, the
+row and the column.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from project.core.errors import DataError
@@ -19,12 +22,12 @@ from project.core.registry import Registry
 Row = dict[str, str | None]
 
 
-READERS: Registry[Callable[[io.TextIOBase, Path], list[Row]]] = Registry("file type")
+READERS: Registry[Callable[[io.TextIOBase, Path], Iterator[Row]]] = Registry("file type")
 register_reader = READERS.register
 
 
 @register_reader(".csv")
-def read_csv(file: io.TextIOBase, path: Path, delimiter: str = ",") -> list[Row]:
+def read_csv(file: io.TextIOBase, path: Path, delimiter: str = ",") -> Iterator[Row]:
     """Strict: a malformed quote, a header name given twice, more cells than names, or a quoted cell that swallowed
     the rows after it (a stray `"`) is a DataError naming the row and line, never a silently shorter table."""
     reader = csv.reader(file, delimiter=delimiter, strict=True)
@@ -37,7 +40,7 @@ def read_csv(file: io.TextIOBase, path: Path, delimiter: str = ",") -> list[Row]
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise DataError(f"{path}: the header names {repeated} more than once; give every column its own name")
-    rows: list[Row] = []
+    number = 0
     while True:
         start = reader.line_num + 1
         try:
@@ -46,17 +49,17 @@ def read_csv(file: io.TextIOBase, path: Path, delimiter: str = ",") -> list[Row]
             break
         except csv.Error as error:
             raise DataError(
-                f"{path}: row {len(rows) + 1} (line {start}): {error}; a stray '\"' in that row? "
+                f"{path}: row {number + 1} (line {start}): {error}; a stray '\"' in that row? "
                 'quote the whole cell and double the quotes inside it ("")'
             ) from None
         if not cells:  # a blank line
             continue
+        number += 1
         if len(cells) > len(header):
-            raise DataError(f"{path}: row {len(rows) + 1} has more cells than the header's {len(header)}")
+            raise DataError(f"{path}: row {number} has more cells than the header's {len(header)}")
         if reader.line_num > start:
-            _refuse_swallowed_rows(cells, len(header), delimiter, path, len(rows) + 1, start, reader.line_num)
-        rows.append(dict(zip(header, cells + [None] * (len(header) - len(cells)), strict=True)))
-    return rows
+            _refuse_swallowed_rows(cells, len(header), delimiter, path, number, start, reader.line_num)
+        yield dict(zip(header, cells + [None] * (len(header) - len(cells)), strict=True))
 
 
 def _refuse_swallowed_rows(cells, width: int, delimiter: str, path, number: int, start: int, end: int) -> None:
@@ -76,50 +79,56 @@ def _refuse_swallowed_rows(cells, width: int, delimiter: str, path, number: int,
 
 
 @register_reader(".tsv")
-def read_tsv(file: io.TextIOBase, path: Path) -> list[Row]:
+def read_tsv(file: io.TextIOBase, path: Path) -> Iterator[Row]:
     return read_csv(file, path, delimiter="\t")
 
 
 @register_reader(".jsonl")
-def read_jsonl(file: io.TextIOBase, path: Path) -> list[Row]:
+def read_jsonl(file: io.TextIOBase, path: Path) -> Iterator[Row]:
     """One JSON object per line; blank lines are skipped; `row N` in errors counts objects."""
-    records = []
+    number = 0
     for line_number, line in enumerate(file, start=1):
         if line.strip():
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError as error:
                 raise DataError(f"{path}: line {line_number} is not JSON ({error.msg})") from None
-    return _json_rows(records, path)
+            number += 1
+            yield _json_row(record, path, number)
 
 
 @register_reader(".json")
-def read_json(file: io.TextIOBase, path: Path) -> list[Row]:
-    """A JSON array of objects, or JSON lines (pandas writes both under this suffix)."""
-    text = file.read()
-    if not text.lstrip().startswith("["):
-        return read_jsonl(io.StringIO(text), path)
+def read_json(file: io.TextIOBase, path: Path) -> Iterator[Row]:
+    """A JSON array of objects (read whole: JSON has no rows to stream), or JSON lines (pandas writes both under
+    this suffix)."""
+    first = file.read(1)
+    while first.isspace():
+        first = file.read(1)
+    if first != "[":
+        yield from read_jsonl(itertools.chain([first + file.readline()], file), path)
+        return
     try:
-        records = json.loads(text)
+        records = json.loads(first + file.read())
     except json.JSONDecodeError as error:
         raise DataError(f"{path}: not valid JSON (line {error.lineno}: {error.msg})") from None
-    return _json_rows(records, path)
-
-
-def _json_rows(records: list, path: Path) -> list[Row]:
     for number, record in enumerate(records, start=1):
-        if not isinstance(record, dict):
-            raise DataError(f"{path}: row {number} is not a JSON object")
+        yield _json_row(record, path, number)
+
+
+def _json_row(record, path: Path, number: int) -> Row:
+    if not isinstance(record, dict):
+        raise DataError(f"{path}: row {number} is not a JSON object")
     # Numbers and booleans become strings, as a CSV would give them; null and NaN are None (a missing value).
-    return [{key: None if _missing(value) else str(value) for key, value in record.items()} for record in records]
+    return {key: None if _missing(value) else str(value) for key, value in record.items()}
 
 
 def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def read_table(path: str | Path) -> list[Row]:
-    """Read a CSV, TSV or JSON-lines file (by suffix) into rows. Fails on unknown suffixes, bad bytes, no rows."""
+def iter_rows(path: str | Path) -> Iterator[Row]:
+    """The rows of a CSV, TSV, JSON-lines or JSON file (by suffix), streamed. Fails on unknown suffixes, missing or
+    unreadable files, bad bytes and bad rows; an empty result is the caller's to judge."""
     path = Path(path)
     reader = READERS.get(path.suffix.lower())
     if reader is None:
@@ -129,15 +138,31 @@ def read_table(path: str | Path) -> list[Row]:
     if not path.is_file():
         raise DataError(f"{path}: not a file")
     try:
-        raw = path.read_bytes()
+        file = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed below, also on errors)
     except OSError as error:
         raise DataError(f"{path}: cannot be read ({error.strerror})") from None
+    with file:
+        try:
+            yield from reader(file, path)
+        except UnicodeDecodeError:
+            raise _not_utf8(path) from None
+
+
+def _not_utf8(path: Path) -> DataError:
+    """Where the first bad byte is (read again in full: this is only the error path)."""
+    raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8-sig")
+        raw.decode("utf-8-sig")
+        start = len(raw)
     except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise DataError(f"{path}: not UTF-8 (byte {error.start}, line {line}); re-save the file as UTF-8") from None
-    rows = reader(io.StringIO(text, newline=""), path)
+        start = error.start
+    line = raw[:start].count(b"\n") + 1
+    return DataError(f"{path}: not UTF-8 (byte {start}, line {line}); re-save the file as UTF-8")
+
+
+def read_table(path: str | Path) -> list[Row]:
+    """All rows of a file (see `iter_rows`); a file without data rows is a DataError."""
+    rows = list(iter_rows(path))
     if not rows:
         raise DataError(f"{path}: no data rows")
     return rows

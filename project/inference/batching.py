@@ -14,13 +14,14 @@ from transformers import DataCollatorWithPadding
 
 from project.core.errors import ConfigError
 
-AUTOCAST = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
+# `--precision` of every inference command: the dtype computed in (autocast) or stored in (exports).
+PRECISIONS = {"32": torch.float32, "bf16": torch.bfloat16, "16": torch.float16}
 
 
-def check_precision(precision: str) -> torch.dtype | None:
-    if precision not in AUTOCAST:
-        raise ConfigError(f"--precision {precision}: choose from {sorted(AUTOCAST)}")
-    return AUTOCAST[precision]
+def check_precision(precision: str) -> torch.dtype:
+    if precision not in PRECISIONS:
+        raise ConfigError(f"--precision {precision}: choose from {sorted(PRECISIONS)}")
+    return PRECISIONS[precision]
 
 
 @torch.no_grad()
@@ -35,6 +36,7 @@ def batched_outputs(
     `progress` names a progress bar; None shows none.
     """
     dtype = check_precision(precision)
+    autocast = dtype != torch.float32
     device = torch.device(device)
     encoding = tokenizer(
         list(texts), list(pairs) if pairs is not None else None, truncation=True, max_length=max_length
@@ -51,7 +53,7 @@ def batched_outputs(
         rows = order[start : start + batch_size]
         batch = collate([{key: values[index] for key, values in encoding.items()} for index in rows])
         batch = {key: value.to(device) for key, value in batch.items()}
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+        with torch.autocast(device.type, dtype=dtype, enabled=autocast):
             result = compute(batch).reshape(len(rows), -1).float().cpu()
         if outputs is None:
             outputs = torch.empty(len(texts), result.shape[1])

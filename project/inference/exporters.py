@@ -9,7 +9,7 @@ Takes a fine-tuned model out of Lightning, into a new folder (written whole or n
   plain `torch.jit.load` where neither this package nor transformers is installed (C++ included, via libtorch);
   `classifier.json` rides inside it as an extra file, and the tokenizer files sit beside it.
 
-`--precision 16` or `bf16` stores the weights in that dtype (half the size; see the README for the logit error).
+`--precision 16` or `bf16` stores the weights in that dtype (half the size; docs/benchmarks.md gives the logit error).
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from transformers import AutoTokenizer
 from project.core.atomic import new_folder
 from project.core.errors import ConfigError
 from project.core.registry import Registry
+from project.inference.batching import check_precision
 from project.inference.checkpoint import load_model, trained_max_length
 from project.inference.reload import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, classifier_config
 from project.model.classifier import PooledClassifier
 from project.model.encoder import from_pretrained
 
-DTYPES = {"32": torch.float32, "16": torch.float16, "bf16": torch.bfloat16}
 TORCHSCRIPT_FILE = "model.pt"
 
 EXPORTERS: Registry = Registry("export format")
@@ -82,8 +82,7 @@ def export(*, checkpoint: str, output: str, format: str = "huggingface", precisi
         precision: 32, 16 or bf16: the dtype the weights are stored (and run) in.
     """
     exporter = EXPORTERS.lookup(format)
-    if precision not in DTYPES:
-        raise ConfigError(f"--precision {precision}: choose from {sorted(DTYPES)}")
+    dtype = check_precision(precision)
     if Path(output).exists():
         raise ConfigError(f"--output {output} already exists; choose a new folder (nothing was overwritten)")
     lightning_model = load_model(checkpoint)
@@ -91,7 +90,7 @@ def export(*, checkpoint: str, output: str, format: str = "huggingface", precisi
     max_length = trained_max_length(checkpoint) or tokenizer.model_max_length
     config = classifier_config(lightning_model.hparams, min(max_length, tokenizer.model_max_length))
     config["dtype"] = precision
-    model = lightning_model.plain_model().to(DTYPES[precision]).eval()
+    model = lightning_model.plain_model().to(dtype).eval()
     with new_folder(output) as folder:
         exporter(model, tokenizer, config, folder)
     print(f"exported {format} ({precision}) to {output}")

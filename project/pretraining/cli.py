@@ -36,9 +36,12 @@ class PretrainCLI(FitCLI):
         nothing was validated) as a Hugging Face folder. Returns that folder."""
         trainer, model = self.trainer, self.model
         save_dir = self.config.get("save_dir")
-        if save_dir and Path(save_dir).exists() and any(Path(save_dir).iterdir()):
-            raise UserError(f"--save_dir {save_dir} is not empty; name a new folder (nothing was trained)")
-        job.train(self)
+
+        def check_save_dir() -> None:
+            if save_dir and Path(save_dir).exists() and any(Path(save_dir).iterdir()):
+                raise UserError(f"--save_dir {save_dir} is not empty; name a new folder (nothing was trained)")
+
+        job.train(self, check_save_dir)
         if trainer.interrupted:
             return None
         best = job.best_checkpoint(trainer)

@@ -9,6 +9,7 @@ project branches on a task's name: add a task by registering one subclass (docs/
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from typing import ClassVar, Literal
 
 from torch import Tensor
@@ -70,6 +71,17 @@ class LabelCodec:
 
     def encode(self, label: str, where: str):
         raise NotImplementedError
+
+    def encode_all(self, labels: Sequence[str], where: Callable[[int], str]) -> list:
+        """Each label's target; a bad one raises naming `where(index)`. Labels repeat (a few classes over many
+        rows), so each distinct text is encoded once and its target shared (targets are only read)."""
+        encoded: dict[str, object] = {}
+        targets = []
+        for index, label in enumerate(labels):
+            if label not in encoded:
+                encoded[label] = self.encode(label, where(index))
+            targets.append(encoded[label])
+        return targets
 
     def unknown(self, name: str, where: str) -> DataError:
         return DataError(f"{where}: label '{name}' never occurs in the training data (labels: {self.label_names})")

@@ -21,7 +21,7 @@ from project.training import job
 from project.training.module import TextClassifier
 from project.training.precision import fastest_precision
 from project.training.resume import BestCheckpoint, ResumeCheckpoint
-from project.training.run_folder import RUNS_NAME, claim_new_run, is_first_process, resumed_logger, run_to_resume
+from project.training.run_folder import RUNS_NAME, claim_new_run, claims_its_own_folder, resumed_logger, run_to_resume
 
 
 def split_seed(seed: int | bool) -> int:
@@ -118,7 +118,7 @@ class FitCLI(LightningCLI):
             kwargs["logger"] = resumed_logger(root, self.resume_version)
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             self.save_config_kwargs = {**self.save_config_kwargs, "config_filename": f"config-resumed-{stamp}.yaml"}
-        elif trainer_config.get("logger") in (None, True) and "logger" not in kwargs and is_first_process():
+        elif trainer_config.get("logger") in (None, True) and "logger" not in kwargs and claims_its_own_folder():
             self.created_root = not Path(root).exists()
             self.claimed_version = claim_new_run(root)
             kwargs["logger"] = TensorBoardLogger(root, name=RUNS_NAME, version=self.claimed_version)

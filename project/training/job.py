@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from lightning.pytorch.utilities import rank_zero_only
@@ -18,14 +19,17 @@ from project.training.interrupt import SaveOnCtrlC
 from project.training.resume import check_same_labels
 
 
-def train(cli) -> None:
-    """`trainer.fit` on the CLI's model and data. Bad data or options fail before anything is trained; a new run's
-    folder (claimed when the trainer was built) is then removed, so a failed start leaves nothing behind."""
+def train(cli, check: Callable[[], None] | None = None) -> None:
+    """`trainer.fit` on the CLI's model and data. Bad data or options (and the job's own `check`) fail before
+    anything is trained; a new run's folder (claimed when the trainer was built) is then removed, so a failed start
+    leaves nothing behind."""
     trainer = cli.trainer
     run_dir = Path(trainer.log_dir)
     fresh = getattr(cli, "claimed_version", None) is not None or not run_dir.exists()
     ctrl_c = SaveOnCtrlC()
     try:
+        if check is not None:
+            check()
         cli.datamodule.setup("fit")  # read and validate the data before anything is written
         checkpoint = trainer.checkpoint_callback
         if checkpoint is not None and checkpoint.monitor and hasattr(cli.model, "require_logged_metric"):

@@ -18,7 +18,7 @@ def cpu_has_native_bf16() -> bool:
 def fastest_precision(accelerator: str | None) -> tuple[str, str]:
     """(precision, why) for `trainer.precision: null`."""
     # num_cuda_devices asks NVML and does not initialise CUDA, so a later ddp_spawn still works; asking the GPU's
-    # bf16 support would. Ampere and newer compute bf16 natively; T4/V100 users set 16-mixed (see the README).
+    # bf16 support would. Ampere and newer compute bf16 natively; T4/V100 users set 16-mixed (docs/configuration.md).
     if accelerator in ("gpu", "cuda") or (accelerator in (None, "auto") and num_cuda_devices() > 0):
         return "bf16-mixed", "a CUDA GPU (on a T4 or V100, set --trainer.precision 16-mixed)"
     if cpu_has_native_bf16():

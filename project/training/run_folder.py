@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from project.core.checkpoints import read_checkpoint
@@ -51,8 +52,12 @@ def resumed_logger(root: str, version: int) -> TensorBoardLogger:
     return TensorBoardLogger(root, name=RUNS_NAME, version=version, purge_step=step)
 
 
-def is_first_process() -> bool:
-    """Rank 0 of a distributed run (or the only process); the launchers set one of these for every rank."""
+def claims_its_own_folder() -> bool:
+    """Whether this process picks a new run's version: not in a SLURM job (Lightning names the run after the job
+    id, which no other job shares), and only rank 0 of a distributed run (the launchers set one of these variables
+    for every rank; Lightning hands rank 0's folder to the others)."""
+    if SLURMEnvironment.job_id() is not None:
+        return False
     for variable in ("RANK", "LOCAL_RANK", "SLURM_PROCID"):
         if variable in os.environ:
             return int(os.environ[variable]) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0

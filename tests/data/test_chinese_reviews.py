@@ -80,5 +80,5 @@ def test_labels_are_negative_and_positive_in_that_order(stand_in):
 
     data = TextDataModule(dataset="chinese_reviews", val_ratio=0.25, test_ratio=0.25)
     assert data.label_names == ["negative", "positive"]
-    assert Counter(example.label for split in data.examples.values() for example in split) == {
+    assert Counter(label for split in data.splits.values() for label in split.labels) == {
         "negative": 2, "positive": 2}  # fmt: skip

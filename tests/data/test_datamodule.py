@@ -12,22 +12,24 @@ def data_module(path, tokenizer, **options) -> TextDataModule:
 
 
 def test_split_is_deterministic_disjoint_and_sized_by_ratio(tiny_csv, tiny_encoder):
-    first = data_module(tiny_csv, tiny_encoder, val_ratio=0.2, test_ratio=0.1, seed=7).examples
-    again = data_module(tiny_csv, tiny_encoder, val_ratio=0.2, test_ratio=0.1, seed=7).examples
-    other = data_module(tiny_csv, tiny_encoder, val_ratio=0.2, test_ratio=0.1, seed=8).examples
+    first = data_module(tiny_csv, tiny_encoder, val_ratio=0.2, test_ratio=0.1, seed=7).splits
+    again = data_module(tiny_csv, tiny_encoder, val_ratio=0.2, test_ratio=0.1, seed=7).splits
+    other = data_module(tiny_csv, tiny_encoder, val_ratio=0.2, test_ratio=0.1, seed=8).splits
     assert {split: len(rows) for split, rows in first.items()} == {"train": 84, "val": 24, "test": 12}
-    assert first == again
-    assert first["val"] != other["val"]
-    sources = [{example.source for example in rows} for rows in first.values()]
-    assert sum(map(len, sources)) == 120 and len(set.union(*sources)) == 120
+    assert {name: split.rows.tolist() for name, split in first.items()} == {
+        name: split.rows.tolist() for name, split in again.items()
+    }
+    assert first["val"].rows.tolist() != other["val"].rows.tolist()
+    rows = [set(split.rows.tolist()) for split in first.values()]
+    assert sum(map(len, rows)) == 120 and set.union(*rows) == set(range(1, 121))
 
 
 def test_string_labels_map_to_sorted_ids(tiny_csv, tiny_encoder):
     data = data_module(tiny_csv, tiny_encoder)
     assert data.label_names == ["neg", "pos"] and data.num_labels == 2
     data.setup("fit")
-    for dataset, examples in zip(data.datasets.values(), data.examples.values(), strict=True):
-        assert [data.label_names[i] for i in dataset.targets] == [example.label for example in examples]
+    for dataset, split in zip(data.datasets.values(), data.splits.values(), strict=True):
+        assert [data.label_names[i] for i in dataset.targets] == split.labels
 
 
 def test_numeric_labels_sort_as_numbers(tmp_path, tiny_encoder):
@@ -75,7 +77,7 @@ def test_separate_val_and_test_files_are_used_as_given(tmp_path, tiny_encoder):
     train = write_csv(tmp_path / "train.csv", make_rows(30, seed=1))
     val = write_csv(tmp_path / "val.csv", make_rows(7, seed=2))
     data = data_module(train, tiny_encoder, val_file=str(val), test_ratio=0.0)
-    assert {split: len(rows) for split, rows in data.examples.items()} == {"train": 30, "val": 7}
+    assert {split: len(rows) for split, rows in data.splits.items()} == {"train": 30, "val": 7}
 
 
 def test_missing_column_names_the_column_and_the_file(tiny_csv, tiny_encoder):

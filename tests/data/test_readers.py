@@ -1,9 +1,9 @@
 import json
 import re
-from pathlib import Path
 
 import pytest
 
+from project.data import readers
 from project.data.builtin import DATASETS, load_dataset
 from project.data.readers import DataError, read_table
 from tests.conftest import write_csv
@@ -83,10 +83,10 @@ def test_an_unreadable_file_is_one_line(tmp_path, monkeypatch):
     path = tmp_path / "secret.csv"
     path.write_text("text,label\na,b\n")
 
-    def refuse(self):
+    def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(Path, "read_bytes", refuse)
+    monkeypatch.setattr(readers, "open", refuse, raising=False)  # the reader's own `open`, nobody else's
     with pytest.raises(DataError, match=r"secret.csv: cannot be read \(Permission denied\)"):
         read_table(path)
 
