@@ -18,6 +18,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from project.core.errors import ConfigError
 from project.data.datamodule import TextDataModule
 from project.training import job
+from project.training.data_report import MIN_STEPS, epochs_for
 from project.training.module import TextClassifier
 from project.training.precision import fastest_precision
 from project.training.resume import BestCheckpoint, ResumeCheckpoint
@@ -61,6 +62,10 @@ class FitCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         self.add_run_arguments(parser)
+        parser.add_argument(
+            "--baseline", type=bool, default=True,
+            help="after testing, fit a TF-IDF + linear baseline on the same splits and report it beside the model",
+        )  # fmt: skip
         parser.link_arguments("model.task", "data.task")
         parser.link_arguments("data.num_labels", "model.num_labels", apply_on="instantiate")
         parser.link_arguments("data.label_names", "model.label_names", apply_on="instantiate")
@@ -89,7 +94,8 @@ class FitCLI(LightningCLI):
                 "checkpoint.filename": "best-epoch{epoch}-step{step}",
                 "checkpoint.auto_insert_metric_name": False,
                 "trainer.default_root_dir": "runs",
-                "trainer.max_epochs": 1,
+                # null with no max_steps: as many epochs as give the data enough optimizer steps (budget_epochs).
+                "trainer.max_epochs": None,
                 # null: bf16-mixed where the hardware computes bf16 natively, else 32-true (project/precision.py).
                 "trainer.precision": None,
                 # Lightning's default of 50 hides the warmup of short runs; logging every step costs ~nothing.
@@ -109,6 +115,30 @@ class FitCLI(LightningCLI):
             self.resume_version = run_to_resume(self.config)
 
     def instantiate_trainer(self, **kwargs):
+        trainer = self._build_trainer(**kwargs)
+        trainer_config = self._get(self.config_init, "trainer", default={})
+        if trainer_config.get("max_epochs") is None and trainer_config.get("max_steps", -1) in (None, -1):
+            # Set on the fit loop before anything reads it: the schedule's length, checkpoints and resume follow.
+            trainer.fit_loop.max_epochs = self.budget_epochs(trainer)
+        return trainer
+
+    def budget_epochs(self, trainer) -> int:
+        """Epochs when the user chose no budget: enough for MIN_STEPS optimizer steps on this data (one epoch on the
+        built-in set), said in one line."""
+        splits = getattr(self.datamodule, "splits", None)
+        if splits is None:
+            return 1
+        batch_size = self.datamodule.hparams.batch_size
+        epochs, steps_per_epoch = epochs_for(
+            len(splits["train"]), batch_size, trainer.accumulate_grad_batches, trainer.num_devices * trainer.num_nodes
+        )
+        rank_zero_info(
+            f"trainer.max_epochs: {epochs} (not set: {steps_per_epoch} optimizer steps an epoch; {epochs} epochs give "
+            f"{epochs * steps_per_epoch}, at least {MIN_STEPS} where 30 epochs allow; set it to choose yourself)"
+        )
+        return epochs
+
+    def _build_trainer(self, **kwargs):
         trainer_config = self._get(self.config_init, "trainer", default={})
         if trainer_config.get("precision") is None:
             kwargs["precision"], why = fastest_precision(trainer_config.get("accelerator"))

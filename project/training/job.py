@@ -6,20 +6,23 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from lightning.pytorch import Callback
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from project.core.atomic import write_text
 from project.core.checkpoints import read_checkpoint, state_dict_mismatch
 from project.core.errors import TrainingStopped, UserError
+from project.training.baseline import baseline_metrics
+from project.training.data_report import DataReport
 from project.training.interrupt import SaveOnCtrlC
 from project.training.resume import check_same_labels
 
 
-def train(cli, check: Callable[[], None] | None = None) -> None:
+def train(cli, check: Callable[[], None] | None = None, callbacks: Sequence[Callback] = ()) -> None:
     """`trainer.fit` on the CLI's model and data. Bad data or options (and the job's own `check`) fail before
     anything is trained; a new run's folder (claimed when the trainer was built) is then removed, so a failed start
     leaves nothing behind."""
@@ -27,6 +30,7 @@ def train(cli, check: Callable[[], None] | None = None) -> None:
     run_dir = Path(trainer.log_dir)
     fresh = getattr(cli, "claimed_version", None) is not None or not run_dir.exists()
     ctrl_c = SaveOnCtrlC()
+    added = [ctrl_c, *callbacks]
     try:
         if check is not None:
             check()
@@ -41,7 +45,7 @@ def train(cli, check: Callable[[], None] | None = None) -> None:
         check_resume_checkpoint(cli.config.get("ckpt_path"), run_dir, cli.model)
         if labels:
             write_json(labels_file, {"label_names": list(labels)})
-        trainer.callbacks.append(ctrl_c)
+        trainer.callbacks.extend(added)
         trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.get("ckpt_path"))
     except UserError:
         if fresh:
@@ -54,8 +58,9 @@ def train(cli, check: Callable[[], None] | None = None) -> None:
             f"resume with: python -m {cli.COMMAND} <the same options> --ckpt_path last"
         ) from None
     finally:
-        if ctrl_c in trainer.callbacks:
-            trainer.callbacks.remove(ctrl_c)
+        for callback in added:
+            if callback in trainer.callbacks:
+                trainer.callbacks.remove(callback)
 
 
 def check_resume_checkpoint(ckpt_path: str | None, run_dir: Path, model) -> None:
@@ -84,18 +89,24 @@ def fit_and_test(cli, test: bool = True) -> None:
     """Train, then (if `test`) test the best checkpoint and write test_metrics.json to the run. A sweep passes
     test=False: choosing hyper-parameters by test metrics would leak the test set."""
     trainer = cli.trainer
-    train(cli)
+    train(cli, callbacks=[DataReport()])
     if not test or trainer.interrupted or "test" not in getattr(cli.datamodule, "datasets", {}):
         return
     best = best_checkpoint(trainer)
     results = trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=best or None)
     metrics = {key: float(value) for key, value in results[0].items()}
+    if cli.config.get("baseline") and trainer.is_global_zero:
+        data = cli.datamodule
+        metrics.update(baseline_metrics(data.splits, data.datasets, cli.model.hparams.task))
     # Every process asks: in a distributed run log_dir is a broadcast from rank 0, which the others must join.
     metrics_path = Path(trainer.log_dir) / "test_metrics.json"
     write_json(metrics_path, {**metrics, "checkpoint": best or None})
     if trainer.is_global_zero:
-        summary = ", ".join(f"{key} {value:.4f}" for key, value in metrics.items())
+        summary = ", ".join(f"{key} {value:.4f}" for key, value in metrics.items() if key.startswith("test/"))
         print(f"test ({'best checkpoint' if best else 'final weights'}): {summary}")
+        baseline = ", ".join(f"{key} {value:.4f}" for key, value in metrics.items() if key.startswith("baseline/test/"))
+        if baseline:
+            print(f"TF-IDF baseline on the same splits: {baseline}")
         print(f"run directory: {metrics_path.parent}  (metrics in {metrics_path.name})")
 
 

@@ -1,0 +1,167 @@
+"""The pre-flight data report: what the run is about to train and evaluate on, with one-line warnings that say
+what to change. Printed before the first step, saved as `<run>/data_report.json` and as TensorBoard text."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+
+import numpy as np
+from lightning.pytorch import Callback
+from lightning.pytorch.utilities import rank_zero_only
+
+from project.core.atomic import write_text
+
+# Below this many optimizer steps a fine-tune rarely converges: the built-in default run takes 319 (one epoch of
+# 10,201 rows at batch 32), and on an 850-row CSV 81 steps gave 63% where 270-318 steps gave 70-71%.
+MIN_STEPS = 300
+IMBALANCE = 10.0  # largest / smallest class count that counts as heavy imbalance
+TRUNCATED_SHARE = 0.10
+MIN_EVAL_ROWS = 100  # below this, one example moves accuracy by more than a point
+
+
+def label_summary(targets: list, label_names: list[str] | None) -> dict:
+    """Counts per class (single-label), positives per label (multi-label), or mean/std/min/max (regression)."""
+    if not targets:
+        return {}
+    first = targets[0]
+    if isinstance(first, int | np.integer):
+        counts = Counter(int(target) for target in targets)
+        return {"counts": {name: counts.get(index, 0) for index, name in enumerate(label_names)}}
+    if isinstance(first, list):
+        positives = np.asarray(targets, dtype=np.float32).sum(axis=0)
+        return {"positives": {name: int(count) for name, count in zip(label_names, positives, strict=True)}}
+    values = np.asarray(targets, dtype=np.float64)
+    return {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()),
+            "max": float(values.max())}  # fmt: skip
+
+
+def length_summary(lengths: np.ndarray, max_length: int) -> dict:
+    """Token-length percentiles and the share of texts that reach `max_length` (cut there, or exactly as long)."""
+    if not len(lengths):
+        return {}
+    p50, p90, p99 = (int(value) for value in np.percentile(lengths, [50, 90, 99]))
+    return {"p50": p50, "p90": p90, "p99": p99, "max": int(lengths.max()),
+            "truncated_share": float((lengths >= max_length).mean())}  # fmt: skip
+
+
+def duplicates(splits: dict) -> dict:
+    """Exact duplicate texts: train texts that reappear in val/test (leakage), and train texts given more than one
+    label (conflicts). Up to five row numbers of each as examples."""
+    train = splits["train"]
+    first_row: dict[str, int] = {}
+    labels_of: dict[str, set] = {}
+    for index, text in enumerate(train.texts):
+        first_row.setdefault(text, int(train.rows[index]))
+        labels_of.setdefault(text, set()).add(train.labels[index])
+    report = {}
+    for name in ("val", "test"):
+        if name in splits:
+            leaked = [int(row) for text, row in zip(splits[name].texts, splits[name].rows, strict=True)
+                      if text in first_row]  # fmt: skip
+            report[f"train_{name}_overlap"] = {"count": len(leaked), f"{name}_rows": leaked[:5]}
+    conflicting = [first_row[text] for text, labels in labels_of.items() if len(labels) > 1]
+    report["train_conflicting_labels"] = {"count": len(conflicting), "train_rows": conflicting[:5]}
+    return report
+
+
+def build_report(datamodule, total_steps: int, warmup_steps: int, epochs: int | None) -> dict:
+    hp = datamodule.hparams
+    splits, datasets = datamodule.splits, datamodule.datasets
+    report = {
+        "rows": {name: len(split) for name, split in splits.items()},
+        "labels": {name: label_summary(datasets[name].targets, datamodule.label_names) for name in datasets},
+        "token_lengths": {name: length_summary(datasets[name].tokens.lengths(), hp.max_length) for name in datasets},
+        "duplicates": duplicates(splits),
+        "plan": {
+            "optimizer_steps": total_steps,
+            "warmup_steps": warmup_steps,
+            "epochs": epochs,
+            "batch_size": hp.batch_size,
+        },  # fmt: skip
+    }
+    report["warnings"] = warnings_for(report, hp.max_length)
+    return report
+
+
+def warnings_for(report: dict, max_length: int) -> list[str]:
+    """One line each, with the fix."""
+    found = []
+    steps = report["plan"]["optimizer_steps"]
+    if steps < MIN_STEPS:
+        found.append(
+            f"only {steps} optimizer steps: fine-tuning rarely converges in under {MIN_STEPS}; raise "
+            "trainer.max_epochs (or lower data.batch_size)"
+        )
+    counts = report["labels"].get("train", {}).get("counts")
+    if counts and min(counts.values()) > 0 and max(counts.values()) / min(counts.values()) >= IMBALANCE:
+        rare = min(counts, key=counts.get)
+        found.append(
+            f"heavy class imbalance in train ({max(counts.values())} vs {counts[rare]} for '{rare}'): monitor val/f1 "
+            "(checkpoint.monitor val/f1, checkpoint.mode max) rather than accuracy"
+        )
+    share = report["token_lengths"].get("train", {}).get("truncated_share", 0.0)
+    if share > TRUNCATED_SHARE:
+        found.append(f"{share:.0%} of training texts reach data.max_length={max_length} and are cut: raise it")
+    for name in ("val", "test"):
+        overlap = report["duplicates"].get(f"train_{name}_overlap", {}).get("count", 0)
+        if overlap:
+            found.append(f"{overlap} {name} texts also occur in train (leakage): the {name} score is optimistic; "
+                         "deduplicate the files")  # fmt: skip
+    conflicts = report["duplicates"]["train_conflicting_labels"]["count"]
+    if conflicts:
+        found.append(f"{conflicts} training texts carry more than one label: check those rows")
+    for name in ("val", "test"):
+        rows = report["rows"].get(name, 0)
+        if 0 < rows < MIN_EVAL_ROWS:
+            found.append(f"{name} has {rows} rows: one example is {100 / rows:.1f} points of accuracy; hold out more "
+                         f"(data.{name}_ratio) or give a larger data.{name}_file")  # fmt: skip
+    return found
+
+
+def summary_lines(report: dict) -> list[str]:
+    rows = ", ".join(f"{name} {count}" for name, count in report["rows"].items())
+    lengths = report["token_lengths"].get("train", {})
+    plan = report["plan"]
+    lines = [
+        f"data: {rows} rows; train tokens p50 {lengths.get('p50')} p90 {lengths.get('p90')} max {lengths.get('max')}"
+        f" ({lengths.get('truncated_share', 0):.1%} at max_length)",
+        f"plan: {plan['optimizer_steps']} optimizer steps ({plan['warmup_steps']} warmup) over {plan['epochs']} "
+        f"epochs at batch {plan['batch_size']}",
+    ]
+    return lines + [f"warning: {warning}" for warning in report["warnings"]]
+
+
+class DataReport(Callback):
+    """Builds the report once the optimizer and schedule exist (their step counts are part of it)."""
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        epochs = trainer.max_epochs if trainer.max_steps == -1 else None
+        report = build_report(
+            trainer.datamodule, getattr(pl_module, "planned_total_steps", trainer.estimated_stepping_batches),
+            getattr(pl_module, "planned_warmup_steps", 0), epochs,
+        )  # fmt: skip
+        self.report = report
+        publish(trainer, report)
+
+
+@rank_zero_only
+def publish(trainer, report: dict) -> None:
+    from pathlib import Path
+
+    text = json.dumps(report, indent=2)
+    write_text(Path(trainer.log_dir) / "data_report.json", text + "\n")
+    print("\n".join(summary_lines(report)))
+    experiment = getattr(trainer.logger, "experiment", None)
+    if experiment is not None and hasattr(experiment, "add_text"):
+        experiment.add_text("data_report", "```\n" + text + "\n```", global_step=trainer.global_step)
+
+
+def epochs_for(train_rows: int, batch_size: int, accumulate: int, devices: int) -> tuple[int, int]:
+    """(epochs, optimizer steps per epoch): the fewest epochs with at least MIN_STEPS steps, from one to 30. The
+    count is Lightning's: ceil(batches per process / accumulation), batches per process ceil(rows / batch /
+    devices)."""
+    batches = math.ceil(train_rows / (batch_size * devices))
+    steps_per_epoch = max(1, math.ceil(batches / accumulate))
+    return max(1, min(30, math.ceil(MIN_STEPS / steps_per_epoch))), steps_per_epoch

@@ -1,0 +1,126 @@
+"""The pre-flight data report's numbers on hand-built data, each warning firing on data made for it (and silent
+otherwise), and the automatic training budget."""
+
+import json
+
+import numpy as np
+import pytest
+
+from project.data.splits import Split
+from project.fit import main
+from project.training.data_report import (
+    MIN_STEPS,
+    duplicates,
+    epochs_for,
+    label_summary,
+    length_summary,
+    warnings_for,
+)
+from tests.conftest import make_rows, write_csv
+
+
+def split(texts, labels, source="train.csv"):
+    return Split(source, list(texts), None, list(labels), np.arange(1, len(texts) + 1, dtype=np.int32))
+
+
+def test_label_counts_positives_and_value_statistics():
+    assert label_summary([0, 1, 1, 1], ["neg", "pos"]) == {"counts": {"neg": 1, "pos": 3}}
+    assert label_summary([[1.0, 0.0], [1.0, 1.0]], ["a", "b"]) == {"positives": {"a": 2, "b": 1}}
+    assert label_summary([1.0, 3.0], None) == {"mean": 2.0, "std": 1.0, "min": 1.0, "max": 3.0}
+
+
+def test_length_percentiles_and_the_share_at_max_length():
+    lengths = np.array([2, 4, 6, 8, 10, 16, 16, 3, 5, 7])
+    summary = length_summary(lengths, max_length=16)
+    assert summary["max"] == 16 and summary["truncated_share"] == pytest.approx(0.2)
+    assert summary["p50"] == int(np.percentile(lengths, 50)) and summary["p99"] == int(np.percentile(lengths, 99))
+
+
+def test_leakage_and_conflicting_labels_name_their_rows():
+    splits = {
+        "train": split(["a", "b", "b", "c", "d"], ["x", "x", "y", "x", "y"]),
+        "val": split(["c", "e", "a"], ["x", "x", "x"], "val.csv"),
+    }
+    found = duplicates(splits)
+    assert found["train_val_overlap"] == {"count": 2, "val_rows": [1, 3]}
+    assert found["train_conflicting_labels"] == {"count": 1, "train_rows": [2]}
+
+
+def quiet_report(**changes):
+    report = {
+        "rows": {"train": 1000, "val": 200, "test": 200},
+        "labels": {"train": {"counts": {"neg": 500, "pos": 500}}},
+        "token_lengths": {"train": {"truncated_share": 0.01}},
+        "duplicates": {"train_val_overlap": {"count": 0}, "train_test_overlap": {"count": 0},
+                       "train_conflicting_labels": {"count": 0}},
+        "plan": {"optimizer_steps": MIN_STEPS, "warmup_steps": 30, "epochs": 1, "batch_size": 32},
+    }  # fmt: skip
+    for key, value in changes.items():
+        section, name = key.split("__")
+        report[section][name] = value
+    return report
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"plan__optimizer_steps": 81}, "only 81 optimizer steps"),
+        (
+            {"labels__train": {"counts": {"neg": 950, "pos": 50}}},
+            "heavy class imbalance in train (950 vs 50 for 'pos')",
+        ),
+        ({"token_lengths__train": {"truncated_share": 0.25}}, "25% of training texts reach data.max_length=128"),
+        ({"duplicates__train_test_overlap": {"count": 3}}, "3 test texts also occur in train (leakage)"),
+        ({"duplicates__train_conflicting_labels": {"count": 2}}, "2 training texts carry more than one label"),
+        ({"rows__val": 40}, "val has 40 rows: one example is 2.5 points of accuracy"),
+    ],
+)
+def test_each_warning_fires_on_its_data_and_only_then(change, expected):
+    assert warnings_for(quiet_report(), 128) == []
+    (warning,) = warnings_for(quiet_report(**change), 128)
+    assert expected in warning
+
+
+@pytest.mark.parametrize(
+    "rows, batch, accumulate, devices, epochs",
+    [(10_201, 32, 1, 1, 1), (850, 32, 1, 1, 12), (160, 8, 1, 1, 15), (100, 32, 2, 1, 30), (850, 32, 1, 2, 22)],
+)
+def test_the_budget_rule_reaches_the_minimum_steps_within_thirty_epochs(rows, batch, accumulate, devices, epochs):
+    chosen, per_epoch = epochs_for(rows, batch, accumulate, devices)
+    assert chosen == epochs
+    assert chosen * per_epoch >= MIN_STEPS or chosen == 30
+    assert chosen == 1 or (chosen - 1) * per_epoch < MIN_STEPS  # the fewest epochs that do
+
+
+def fit(tmp_path, tiny_encoder, *extra):
+    train = write_csv(tmp_path / "train.csv", make_rows(120, seed=4))
+    root = tmp_path / "runs"
+    main([
+        "--model.encoder", tiny_encoder, "--data.train_file", str(train), "--data.text_column", "review",
+        "--data.label_column", "sentiment", "--data.batch_size", "16", "--trainer.default_root_dir", str(root),
+        "--trainer.enable_progress_bar", "false", "--resume.every_n_minutes", "null", *extra,
+    ])  # fmt: skip
+    return root / "lightning_logs" / "version_0"
+
+
+@pytest.mark.slow
+def test_with_no_budget_set_the_run_gets_the_planned_steps_and_the_schedule_ends_on_the_last(tmp_path, tiny_encoder):
+    run = fit(tmp_path, tiny_encoder, "--trainer.limit_val_batches", "0")
+    report = json.loads((run / "data_report.json").read_text())
+    epochs, per_epoch = epochs_for(96, 16, 1, 1)
+    assert report["plan"] == {"optimizer_steps": epochs * per_epoch, "warmup_steps": epochs * per_epoch // 10,
+                              "epochs": epochs, "batch_size": 16}  # fmt: skip
+    assert report["rows"] == {"train": 96, "val": 12, "test": 12}
+    from project.training.curves import read_scalars
+
+    learning_rates = read_scalars(run)["lr-AdamW/encoder"]
+    assert len(learning_rates) == epochs * per_epoch  # one per optimizer step, the last at lr ~0
+    assert learning_rates[-1][1] < learning_rates[len(learning_rates) // 2][1] / 10
+
+
+@pytest.mark.slow
+def test_a_budget_the_user_sets_is_kept_with_the_warning(tmp_path, tiny_encoder, capsys):
+    run = fit(tmp_path, tiny_encoder, "--trainer.max_epochs", "1")
+    report = json.loads((run / "data_report.json").read_text())
+    assert report["plan"]["epochs"] == 1 and report["plan"]["optimizer_steps"] == 6
+    assert "warning: only 6 optimizer steps" in capsys.readouterr().out
