@@ -11,7 +11,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel
 
 from project.core.assets import Asset, fetch
-from project.core.errors import UserError
+from project.core.errors import ConfigError, UserError
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 
@@ -72,3 +72,22 @@ def load_encoder(
         # BERT's NSP pooler is never used by our heads; unused parameters would also break DDP's gradient sync.
         encoder.pooler = None
     return encoder
+
+
+def redraw_top_layers(encoder: nn.Module, count: int) -> None:
+    """Re-draw the weights of the top `count` transformer layers with the encoder's own initialisation (Zhang et
+    al. 2021, "Revisiting Few-sample BERT Fine-tuning": the top layers' pretraining-specific weights can hurt on small
+    data). The layers below and the embeddings keep their pretrained weights."""
+    if not count:
+        return
+    layers = getattr(getattr(encoder, "encoder", None), "layer", None)
+    if not isinstance(layers, nn.ModuleList):
+        raise ConfigError(f"model.reinit_top_layers: {type(encoder).__name__} keeps no layers at encoder.layer")
+    if count > len(layers):
+        raise ConfigError(f"model.reinit_top_layers={count}, but the encoder has {len(layers)} layers")
+    with torch.no_grad():
+        for layer in layers[len(layers) - count :]:
+            for parameter in layer.parameters():
+                parameter._is_hf_initialized = False  # transformers skips weights it marked as loaded
+            for module in layer.modules():
+                encoder._init_weights(module)

@@ -22,7 +22,7 @@ from project.core.types import (
     plain_arguments,
 )  # fmt: skip
 from project.model.classifier import PooledClassifier, pooled_output
-from project.model.encoder import DEFAULT_ENCODER, load_encoder
+from project.model.encoder import DEFAULT_ENCODER, load_encoder, redraw_top_layers
 from project.model.heads import ClassifierHead, head_options
 from project.model.pooling import POOLER_ARGUMENTS, POOLERS, build_pooler
 from project.optim.plan import OptimizationOptions, total_optimizer_steps
@@ -59,6 +59,7 @@ class TextClassifier(LightningModule):
         head_init: str = "normal",
         encoder_hidden_dropout: UnitIntervalOpenRight | None = None,
         encoder_attention_dropout: UnitIntervalOpenRight | None = None,
+        reinit_top_layers: NonNegativeInt = 0,
         tricks: dict[str, dict[str, Any] | bool | None] | None = None,
     ):
         """A pretrained encoder, a pooler and a head, fine-tuned end to end.
@@ -94,6 +95,8 @@ class TextClassifier(LightningModule):
                 kaiming. Biases start at zero.
             encoder_hidden_dropout: overrides the encoder's hidden_dropout_prob (null keeps the pretrained value).
             encoder_attention_dropout: overrides the encoder's attention_probs_dropout_prob.
+            reinit_top_layers: re-draw the top k encoder layers' weights before fine-tuning (0: keep all
+                pretrained), a small-data recipe (Zhang et al. 2021).
             tricks: name -> options of the training tricks to switch on (see `project.tricks`): {tricks}. On by
                 default unless set to false: {default_tricks}. Add one on the command line with
                 `--model.tricks.fgm '{epsilon: 1.0}'`; switch the NaN guard off with `{nan_guard: false}`.
@@ -106,6 +109,7 @@ class TextClassifier(LightningModule):
         checked_options(POOLERS.lookup(pooling), pooling_options, "model.pooling_options", skip=POOLER_ARGUMENTS)
         self.task = build_task(task, num_labels, label_names, **(task_options or {}))
         self.encoder = load_encoder(encoder, encoder_attention_dropout, encoder_hidden_dropout)
+        redraw_top_layers(self.encoder, reinit_top_layers)
         config = self.encoder.config
         self.pooler = build_pooler(pooling, config.hidden_size, config.num_hidden_layers, **(pooling_options or {}))
         self.head = ClassifierHead(

@@ -34,3 +34,24 @@ def test_code_shipped_in_a_model_folder_is_never_run(tmp_path):
     with pytest.raises(UserError, match="cannot load encoder/tokenizer"):
         load_encoder(str(folder))
     assert not marker.exists()
+
+
+def test_reinit_redraws_exactly_the_top_k_layers(tiny_encoder):
+    import torch
+
+    from project.core.errors import ConfigError
+    from project.model.encoder import load_encoder, redraw_top_layers
+
+    pretrained = load_encoder(tiny_encoder)
+    encoder = load_encoder(tiny_encoder)
+    redraw_top_layers(encoder, 1)
+    layers = len(encoder.encoder.layer)
+    for name, parameter in encoder.named_parameters():
+        original = dict(pretrained.named_parameters())[name]
+        in_top = name.startswith(f"encoder.layer.{layers - 1}.")
+        if in_top and parameter.ndim == 2:  # weight matrices are drawn anew; norms and biases reset to 1 and 0
+            assert not torch.equal(parameter, original), name
+        if not in_top:
+            assert torch.equal(parameter, original), name
+    with pytest.raises(ConfigError, match=f"model.reinit_top_layers={layers + 1}, but the encoder has {layers}"):
+        redraw_top_layers(encoder, layers + 1)

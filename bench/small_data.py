@@ -1,0 +1,82 @@
+"""Small data: the automatic training budget against the old one-epoch default and the TF-IDF baseline.
+
+    python bench/small_data.py [--sizes 500 1000] [--seeds 42] [-- extra fit options]
+
+Rotten Tomatoes' seed-42 split (the built-in data) gives the val and test files; the train file is a seeded random
+subsample of its train split. Each size and seed is fitted twice in a fresh process: with no budget set (the
+automatic rule: the fewest epochs, 1 to 30, that give 300 optimizer steps) and with `--trainer.max_epochs 1` (the
+default before the rule). The TF-IDF baseline is the one each run reports beside its own metrics (same splits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import random
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.fit_runs import extra_options, timed_fit  # noqa: E402
+from bench.machine import print_table  # noqa: E402
+
+BUDGETS = {"automatic": [], "one epoch (old default)": ["--trainer.max_epochs", "1"]}
+
+
+def write(path: Path, texts: list[str], labels: list[str]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["text", "label"])
+        writer.writerows(zip(texts, labels, strict=True))
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="*", type=int, default=[500, 1000])
+    parser.add_argument("--seeds", nargs="*", type=int, default=[42])
+    options, extra = parser.parse_known_args()
+    extra = extra_options(extra)
+    from project.data.datamodule import TextDataModule
+
+    splits = TextDataModule(seed=42).splits
+    results: dict[tuple[int, str], list] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        val = write(scratch / "val.csv", splits["val"].texts, splits["val"].labels)
+        test = write(scratch / "test.csv", splits["test"].texts, splits["test"].labels)
+        for size in options.sizes:
+            for seed in options.seeds:
+                rows = random.Random(seed).sample(range(len(splits["train"])), size)
+                train = write(scratch / f"train-{size}-{seed}.csv", [splits["train"].texts[i] for i in rows],
+                              [splits["train"].labels[i] for i in rows])  # fmt: skip
+                data = ["--data.train_file", str(train), "--data.val_file", str(val), "--data.test_file", str(test),
+                        "--seed_everything", str(seed)]  # fmt: skip
+                for budget, budget_options in BUDGETS.items():
+                    root = scratch / f"runs-{size}-{seed}-{len(budget_options)}"
+                    metrics, wall = timed_fit(root, [*data, *budget_options, *extra])
+                    results.setdefault((size, budget), []).append((metrics, wall))
+                    print(f"{size} rows, seed {seed}, {budget}: {metrics} in {wall:.0f} s", file=sys.stderr)
+
+    def mean_std(values: list[float]) -> str:
+        spread = f" ± {100 * statistics.stdev(values):.1f}" if len(values) > 1 else ""
+        return f"{100 * statistics.mean(values):.1f}%{spread}"
+
+    table = []
+    for (size, budget), runs in results.items():
+        table.append([
+            f"{size:,}", budget, mean_std([m["test/acc"] for m, _ in runs]),
+            mean_std([m["baseline/test/acc"] for m, _ in runs]), f"{statistics.mean(w for _, w in runs):.0f} s",
+        ])  # fmt: skip
+    print_table(
+        f"Rotten Tomatoes subsamples, the built-in val/test splits, seeds {options.seeds}.",
+        ["train rows", "budget", "test accuracy", "TF-IDF baseline", "wall"],
+        table,
+    )
+
+
+if __name__ == "__main__":
+    main()
