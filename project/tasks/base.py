@@ -150,6 +150,10 @@ class Task:
         """How far apart two predictions of the same batch are (R-Drop's term), averaged over examples."""
         raise NotImplementedError
 
+    def fit_to_data(self, train_targets: list) -> None:
+        """Adapt to the training targets before the first step (class weights from the class counts); most tasks
+        need nothing."""
+
     def options(self) -> dict:
         """The task's own options (`model.task_options`), as they would rebuild it."""
         return {}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import MetricCollection
@@ -44,16 +47,52 @@ class SingleLabelTask(Task):
     supports_label_smoothing = True
     metric_directions = {"acc": "max", "f1": "max"}
 
-    def __init__(self, num_labels: int, label_names: list[str] | None = None):
+    def __init__(
+        self,
+        num_labels: int,
+        label_names: list[str] | None = None,
+        class_weights: Literal["balanced"] | list[float] | None = None,
+        focal_gamma: float = 0.0,
+    ):
+        """class_weights: each class's weight in the loss: `balanced` (n / (classes x count), from the training
+        labels) or one positive number per class; null weighs all alike.
+        focal_gamma: > 0 turns cross-entropy into the focal loss (Lin et al. 2017), which down-weights examples the
+        model already gets right by (1 - p)^gamma; 2 is the paper's value."""
         super().__init__(num_labels, label_names)
         if num_labels < 2:
             raise ConfigError(f"single_label needs at least two labels, got num_labels={num_labels}")
+        if isinstance(class_weights, list) and (len(class_weights) != num_labels or min(class_weights) <= 0):
+            raise ConfigError(
+                f"model.task_options.class_weights needs {num_labels} positive numbers (one per class in the order "
+                f"{self.label_names}), got {class_weights}"
+            )
+        if focal_gamma < 0:
+            raise ConfigError(f"model.task_options.focal_gamma must be >= 0, got {focal_gamma}")
+        self.class_weights, self.focal_gamma = class_weights, focal_gamma
+        self.weights = torch.tensor(class_weights, dtype=torch.float32) if isinstance(class_weights, list) else None
+
+    def fit_to_data(self, train_targets: list) -> None:
+        if self.class_weights == "balanced":
+            counts = torch.bincount(torch.as_tensor(train_targets), minlength=self.num_labels).float()
+            self.weights = counts.sum() / (self.num_labels * counts.clamp(min=1))
 
     def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
-        return F.cross_entropy(logits.float(), targets)
+        return self.smoothed_loss(logits, targets, 0.0)
 
     def smoothed_loss(self, logits: Tensor, targets: Tensor, epsilon: float) -> Tensor:
-        return F.cross_entropy(logits.float(), targets, label_smoothing=epsilon)
+        weights = self.weights.to(logits.device) if self.weights is not None else None
+        if not self.focal_gamma:
+            return F.cross_entropy(logits.float(), targets, weight=weights, label_smoothing=epsilon)
+        per_example = F.cross_entropy(logits.float(), targets, label_smoothing=epsilon, reduction="none")
+        right = logits.float().softmax(-1).gather(1, targets[:, None]).squeeze(1)
+        per_example = (1 - right) ** self.focal_gamma * per_example
+        if weights is None:
+            return per_example.mean()
+        chosen = weights[targets]
+        return (chosen * per_example).sum() / chosen.sum()
+
+    def options(self) -> dict:
+        return {"class_weights": self.class_weights, "focal_gamma": self.focal_gamma}
 
     def scores(self, logits: Tensor) -> Tensor:
         return logits.float().softmax(dim=-1)

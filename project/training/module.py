@@ -155,6 +155,8 @@ class TextClassifier(LightningModule):
         datamodule = self.trainer.datamodule
         if hasattr(datamodule, "check_encoder"):  # before the first batch, not as an index error inside it
             datamodule.check_encoder(self.encoder.config)
+        if "train" in getattr(datamodule, "datasets", {}):
+            self.task.fit_to_data(datamodule.datasets["train"].targets)
 
     def forward(
         self,

@@ -91,3 +91,27 @@ def test_regression_is_mse_with_pearson_and_spearman():
 def test_bad_task_configs_fail_in_one_line(name, options, message):
     with pytest.raises(ConfigError, match=message):
         build_task(name, 3, **options)
+
+
+def test_balanced_class_weights_come_from_the_training_counts_and_weigh_the_loss():
+    task = build_task("single_label", 2, ["neg", "pos"], class_weights="balanced")
+    task.fit_to_data([0, 0, 0, 1])  # 3 vs 1: weights 4 / (2 x 3) and 4 / (2 x 1)
+    torch.testing.assert_close(task.weights, torch.tensor([2 / 3, 2.0]))
+    logits, targets = torch.tensor([[1.0, 0.0], [0.0, 2.0], [0.5, 0.5]]), torch.tensor([0, 1, 1])
+    expected = F.cross_entropy(logits, targets, weight=torch.tensor([2 / 3, 2.0]))
+    assert task.loss(logits, targets).item() == pytest.approx(expected.item())
+
+
+def test_focal_loss_down_weighs_what_the_model_gets_right():
+    plain = build_task("single_label", 2)
+    focal = build_task("single_label", 2, focal_gamma=2.0)
+    logits, targets = torch.tensor([[3.0, 0.0], [0.0, 0.2]]), torch.tensor([0, 0])
+    per_example = F.cross_entropy(logits, targets, reduction="none")
+    right = logits.softmax(-1)[:, 0]
+    assert focal.loss(logits, targets).item() == pytest.approx(((1 - right) ** 2 * per_example).mean().item())
+    assert build_task("single_label", 2, focal_gamma=0.0).loss(logits, targets) == plain.loss(logits, targets)
+
+
+def test_class_weights_must_be_one_positive_number_per_class():
+    with pytest.raises(ConfigError, match="class_weights needs 3 positive numbers"):
+        build_task("single_label", 3, ["a", "b", "c"], class_weights=[1.0, 2.0])
