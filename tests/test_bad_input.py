@@ -71,7 +71,9 @@ def case_files(tmp: Path, case: str) -> tuple[list[str], str]:
     if case == "unknown scheduler":
         return ["--model.scheduler", "cosin"], "unknown model.scheduler 'cosin'; choose from ["
     if case == "warmup beyond training":
-        return ["--model.warmup", "500"], "model.warmup=500 gives 500 warmup steps of only 4 optimizer steps"
+        return ["--model.warmup", "500", "--trainer.max_epochs", "1"], (
+            "model.warmup=500 gives 500 warmup steps of only 4 optimizer steps"
+        )
     if case == "max_length above the encoder's positions":
         encoder = limitless_tokenizer_encoder(tmp / "short-encoder", positions=64, vocab_size=len(VOCAB))
         return ["--model.encoder", encoder, "--data.max_length", "100"], (

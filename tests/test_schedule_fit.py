@@ -145,6 +145,7 @@ def test_bad_optimization_configs_fail_in_one_line(capsys, tmp_path, tiny_csv, t
     arguments = [
         "--model.encoder", tiny_encoder, "--data.train_file", str(tiny_csv), "--data.text_column", "review",
         "--data.label_column", "sentiment", "--data.batch_size", "8", "--trainer.default_root_dir", str(tmp_path),
+        "--trainer.max_epochs", "1",
     ]  # fmt: skip
     with pytest.raises(SystemExit) as exit_info:
         main([*arguments, *options])

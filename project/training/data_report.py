@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 from lightning.pytorch import Callback
@@ -48,20 +49,29 @@ def length_summary(lengths: np.ndarray, max_length: int) -> dict:
 
 def duplicates(splits: dict) -> dict:
     """Exact duplicate texts: train texts that reappear in val/test (leakage), and train texts given more than one
-    label (conflicts). Up to five row numbers of each as examples."""
+    label (conflicts), with up to five row numbers of each. Compared by 64-bit hash first (8 bytes a row, not a dict
+    of a million strings), then by text for the few rows whose hashes meet."""
     train = splits["train"]
-    first_row: dict[str, int] = {}
-    labels_of: dict[str, set] = {}
-    for index, text in enumerate(train.texts):
-        first_row.setdefault(text, int(train.rows[index]))
-        labels_of.setdefault(text, set()).add(train.labels[index])
+    hashes = np.fromiter((hash(text) for text in train.texts), dtype=np.int64, count=len(train))
+    order = np.argsort(hashes, kind="stable")
+    ordered = hashes[order]
     report = {}
     for name in ("val", "test"):
-        if name in splits:
-            leaked = [int(row) for text, row in zip(splits[name].texts, splits[name].rows, strict=True)
-                      if text in first_row]  # fmt: skip
-            report[f"train_{name}_overlap"] = {"count": len(leaked), f"{name}_rows": leaked[:5]}
-    conflicting = [first_row[text] for text, labels in labels_of.items() if len(labels) > 1]
+        if name not in splits:
+            continue
+        other = splits[name]
+        candidates = np.nonzero(np.isin(np.fromiter((hash(t) for t in other.texts), np.int64, len(other)), hashes))[0]
+        train_texts = {train.texts[i] for i in order[np.isin(ordered, [hash(other.texts[j]) for j in candidates])]}
+        leaked = [int(other.rows[j]) for j in candidates if other.texts[j] in train_texts]
+        report[f"train_{name}_overlap"] = {"count": len(leaked), f"{name}_rows": leaked[:5]}
+    repeated = order[np.isin(ordered, ordered[1:][ordered[1:] == ordered[:-1]])]  # rows whose hash occurs twice+
+    labels_of: dict[str, set] = {}
+    first_row: dict[str, int] = {}
+    for index in sorted(repeated.tolist()):
+        text = train.texts[index]
+        labels_of.setdefault(text, set()).add(train.labels[index])
+        first_row.setdefault(text, int(train.rows[index]))
+    conflicting = sorted(first_row[text] for text, labels in labels_of.items() if len(labels) > 1)
     report["train_conflicting_labels"] = {"count": len(conflicting), "train_rows": conflicting[:5]}
     return report
 
@@ -138,20 +148,17 @@ class DataReport(Callback):
 
     def on_train_start(self, trainer, pl_module) -> None:
         epochs = trainer.max_epochs if trainer.max_steps == -1 else None
-        report = build_report(
-            trainer.datamodule, getattr(pl_module, "planned_total_steps", trainer.estimated_stepping_batches),
-            getattr(pl_module, "planned_warmup_steps", 0), epochs,
-        )  # fmt: skip
+        total_steps = getattr(pl_module, "planned_total_steps", None) or int(trainer.estimated_stepping_batches)
+        report = build_report(trainer.datamodule, total_steps, getattr(pl_module, "planned_warmup_steps", 0), epochs)
         self.report = report
-        publish(trainer, report)
+        # Every process asks: in a distributed run log_dir is a broadcast from rank 0, which the others must join.
+        publish(trainer, report, Path(trainer.log_dir))
 
 
 @rank_zero_only
-def publish(trainer, report: dict) -> None:
-    from pathlib import Path
-
+def publish(trainer, report: dict, run_dir: Path) -> None:
     text = json.dumps(report, indent=2)
-    write_text(Path(trainer.log_dir) / "data_report.json", text + "\n")
+    write_text(run_dir / "data_report.json", text + "\n")
     print("\n".join(summary_lines(report)))
     experiment = getattr(trainer.logger, "experiment", None)
     if experiment is not None and hasattr(experiment, "add_text"):
