@@ -1,11 +1,13 @@
 """Small data: the automatic training budget against the old one-epoch default and the TF-IDF baseline.
 
-    python bench/small_data.py [--sizes 500 1000] [--seeds 42] [-- extra fit options]
+    python bench/small_data.py [--sizes 500 1000] [--seeds 42] [--imbalance 9] [-- extra fit options]
 
 Rotten Tomatoes' seed-42 split (the built-in data) gives the val and test files; the train file is a seeded random
 subsample of its train split. Each size and seed is fitted twice in a fresh process: with no budget set (the
 automatic rule: the fewest epochs, 1 to 30, that give 300 optimizer steps) and with `--trainer.max_epochs 1` (the
 default before the rule). The TF-IDF baseline is the one each run reports beside its own metrics (same splits).
+With `--imbalance R` the subsample has R times as many `fresh` as `rotten` rows, and the variants are the automatic
+budget with and without balanced class weights, compared by macro-F1.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from bench.fit_runs import extra_options, timed_fit  # noqa: E402
 from bench.machine import print_table  # noqa: E402
 
 BUDGETS = {"automatic": [], "one epoch (old default)": ["--trainer.max_epochs", "1"]}
+WEIGHTS = {"automatic": [], "automatic, balanced class weights": ["--model.task_options", "{class_weights: balanced}"]}
 
 
 def write(path: Path, texts: list[str], labels: list[str]) -> Path:
@@ -38,6 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="*", type=int, default=[500, 1000])
     parser.add_argument("--seeds", nargs="*", type=int, default=[42])
+    parser.add_argument("--imbalance", type=float, default=None, help="fresh:rotten ratio of the subsample")
     options, extra = parser.parse_known_args()
     extra = extra_options(extra)
     from project.data.datamodule import TextDataModule
@@ -50,13 +54,13 @@ def main() -> None:
         test = write(scratch / "test.csv", splits["test"].texts, splits["test"].labels)
         for size in options.sizes:
             for seed in options.seeds:
-                rows = random.Random(seed).sample(range(len(splits["train"])), size)
+                rows = subsample(splits["train"].labels, size, seed, options.imbalance)
                 train = write(scratch / f"train-{size}-{seed}.csv", [splits["train"].texts[i] for i in rows],
                               [splits["train"].labels[i] for i in rows])  # fmt: skip
                 data = ["--data.train_file", str(train), "--data.val_file", str(val), "--data.test_file", str(test),
                         "--seed_everything", str(seed)]  # fmt: skip
-                for budget, budget_options in BUDGETS.items():
-                    root = scratch / f"runs-{size}-{seed}-{len(budget_options)}"
+                for budget, budget_options in (WEIGHTS if options.imbalance else BUDGETS).items():
+                    root = scratch / f"runs-{size}-{seed}-{len(budget_options)}-{budget[-3:]}"
                     metrics, wall = timed_fit(root, [*data, *budget_options, *extra])
                     results.setdefault((size, budget), []).append((metrics, wall))
                     print(f"{size} rows, seed {seed}, {budget}: {metrics} in {wall:.0f} s", file=sys.stderr)
@@ -68,14 +72,25 @@ def main() -> None:
     table = []
     for (size, budget), runs in results.items():
         table.append([
-            f"{size:,}", budget, mean_std([m["test/acc"] for m, _ in runs]),
+            f"{size:,}", budget, mean_std([m["test/acc"] for m, _ in runs]), mean_std([m["test/f1"] for m, _ in runs]),
             mean_std([m["baseline/test/acc"] for m, _ in runs]), f"{statistics.mean(w for _, w in runs):.0f} s",
         ])  # fmt: skip
+    imbalance = f", train subsample {options.imbalance:g}:1 fresh:rotten" if options.imbalance else ""
     print_table(
-        f"Rotten Tomatoes subsamples, the built-in val/test splits, seeds {options.seeds}.",
-        ["train rows", "budget", "test accuracy", "TF-IDF baseline", "wall"],
+        f"Rotten Tomatoes subsamples{imbalance}, the built-in val/test splits, seeds {options.seeds}; mean ± std.",
+        ["train rows", "run", "test accuracy", "test macro-F1", "TF-IDF accuracy", "wall"],
         table,
     )
+
+
+def subsample(labels: list[str], size: int, seed: int, imbalance: float | None) -> list[int]:
+    """`size` seeded random rows of the train split; with `imbalance`, that many `fresh` rows per `rotten` one."""
+    generator = random.Random(seed)
+    if not imbalance:
+        return generator.sample(range(len(labels)), size)
+    by_label = {name: [i for i, label in enumerate(labels) if label == name] for name in ("fresh", "rotten")}
+    rare = round(size / (imbalance + 1))
+    return sorted(generator.sample(by_label["fresh"], size - rare) + generator.sample(by_label["rotten"], rare))
 
 
 if __name__ == "__main__":

@@ -133,8 +133,9 @@ class FitCLI(LightningCLI):
             len(splits["train"]), batch_size, trainer.accumulate_grad_batches, trainer.num_devices * trainer.num_nodes
         )
         rank_zero_info(
-            f"trainer.max_epochs: {epochs} (not set: {steps_per_epoch} optimizer steps an epoch; {epochs} epochs give "
-            f"{epochs * steps_per_epoch}, at least {MIN_STEPS} where 30 epochs allow; set it to choose yourself)"
+            f"trainer.max_epochs: {epochs} (not set: {steps_per_epoch} optimizer steps an epoch, so {epochs} "
+            f"epoch{'s' * (epochs != 1)} for {epochs * steps_per_epoch} steps, the fewest that reach {MIN_STEPS} "
+            "within 30 epochs; set it to choose yourself)"
         )
         return epochs
 

@@ -15,7 +15,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from project.core.atomic import write_text
 
 # Below this many optimizer steps a fine-tune rarely converges: the built-in default run takes 319 (one epoch of
-# 10,201 rows at batch 32), and on an 850-row CSV 81 steps gave 63% where 270-318 steps gave 70-71%.
+# 10,202 rows at batch 32), and on an 850-row CSV 81 steps gave 63% where 270-318 steps gave 70-71%.
 MIN_STEPS = 300
 IMBALANCE = 10.0  # largest / smallest class count that counts as heavy imbalance
 TRUNCATED_SHARE = 0.10
@@ -138,7 +138,7 @@ def summary_lines(report: dict) -> list[str]:
         f"data: {rows} rows; train tokens p50 {lengths.get('p50')} p90 {lengths.get('p90')} max {lengths.get('max')}"
         f" ({lengths.get('truncated_share', 0):.1%} at max_length)",
         f"plan: {plan['optimizer_steps']} optimizer steps ({plan['warmup_steps']} warmup) over {plan['epochs']} "
-        f"epochs at batch {plan['batch_size']}",
+        f"epoch{'s' * (plan['epochs'] != 1)} at batch {plan['batch_size']}",
     ]
     return lines + [f"warning: {warning}" for warning in report["warnings"]]
 
