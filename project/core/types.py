@@ -36,8 +36,8 @@ def plain(value: Any) -> Any:
         return float(value)
     if isinstance(value, dict):
         return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(plain(item) for item in value) if isinstance(value, list) else [plain(i) for i in value]
+    if isinstance(value, list | tuple):  # YAML has no tuples: both become lists
+        return [plain(item) for item in value]
     return value
 
 

@@ -8,7 +8,6 @@ rebuild an error's `file: row N` only when one is raised.
 from __future__ import annotations
 
 import random
-import sys
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -73,7 +72,7 @@ def read_split(rows: Iterable[Row], source: str, columns: Columns, empty_labels_
         if pairs is not None:
             pairs.append(row[columns.pair])
         label = (row[columns.label] or "").strip()
-        labels.append(interned.setdefault(label, sys.intern(label)))
+        labels.append(interned.setdefault(label, label))
     if not count:
         raise DataError(f"{source}: no data rows")
     return Split(source, texts, pairs, labels, np.arange(1, count + 1, dtype=np.int32))

@@ -8,18 +8,18 @@ from project.core.errors import ConfigError
 from project.training.module import TextClassifier
 
 
-def load_model(checkpoint: str, device: str = "cpu") -> TextClassifier:
-    read_checkpoint(checkpoint)  # a broken file is one line naming it, not a traceback from torch
+def load_trained(checkpoint: str, device: str = "cpu") -> tuple[TextClassifier, int | None]:
+    """(the model, the `data.max_length` its run trained with, or None where the checkpoint does not record it)."""
+    stored = read_checkpoint(checkpoint)  # a broken file is one line naming it, not a traceback from torch
     model = TextClassifier.load_from_checkpoint(checkpoint, map_location=device, weights_only=True)
-    return model.eval()
+    return model.eval(), stored.get("datamodule_hyper_parameters", {}).get("max_length")
 
 
-def trained_max_length(checkpoint: str) -> int | None:
-    """The `data.max_length` the checkpoint's run trained with (None for checkpoints that do not record it)."""
-    return read_checkpoint(checkpoint).get("datamodule_hyper_parameters", {}).get("max_length")
+def load_model(checkpoint: str, device: str = "cpu") -> TextClassifier:
+    return load_trained(checkpoint, device)[0]
 
 
-def input_length(checkpoint: str, model: TextClassifier, override: int | None, option: str = "--max_length") -> int:
+def input_length(model: TextClassifier, trained: int | None, override: int | None, option: str = "--max_length") -> int:
     """The truncation length for inference: the trained one unless `override`, which must fit the encoder."""
     positions = getattr(model.encoder.config, "max_position_embeddings", None)
     if override is not None:
@@ -28,5 +28,4 @@ def input_length(checkpoint: str, model: TextClassifier, override: int | None, o
         if positions and override > positions:
             raise ConfigError(f"{option} {override} exceeds the encoder's max_position_embeddings={positions}")
         return override
-    trained = trained_max_length(checkpoint)
     return trained if trained is not None else min(128, positions or 128)

@@ -26,7 +26,7 @@ from project.core.atomic import new_folder
 from project.core.errors import ConfigError
 from project.core.registry import Registry
 from project.inference.batching import check_precision
-from project.inference.checkpoint import load_model, trained_max_length
+from project.inference.checkpoint import load_trained
 from project.inference.reload import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, classifier_config
 from project.model.classifier import PooledClassifier
 from project.model.encoder import from_pretrained
@@ -85,9 +85,9 @@ def export(*, checkpoint: str, output: str, format: str = "huggingface", precisi
     dtype = check_precision(precision)
     if Path(output).exists():
         raise ConfigError(f"--output {output} already exists; choose a new folder (nothing was overwritten)")
-    lightning_model = load_model(checkpoint)
+    lightning_model, trained_max_length = load_trained(checkpoint)
     tokenizer = from_pretrained(AutoTokenizer, lightning_model.hparams.encoder)
-    max_length = trained_max_length(checkpoint) or tokenizer.model_max_length
+    max_length = trained_max_length or tokenizer.model_max_length
     config = classifier_config(lightning_model.hparams, min(max_length, tokenizer.model_max_length))
     config["dtype"] = precision
     model = lightning_model.plain_model().to(dtype).eval()

@@ -19,7 +19,7 @@ from project.core.atomic import write_csv
 from project.core.errors import ConfigError
 from project.data.readers import read_table, require_columns, require_text
 from project.inference.batching import batched_outputs, check_precision
-from project.inference.checkpoint import input_length, load_model
+from project.inference.checkpoint import input_length, load_trained
 from project.model.encoder import from_pretrained
 from project.training.module import TextClassifier
 
@@ -62,8 +62,8 @@ def predict(
     rows = read_table(input)
     require_columns(rows, input, [text_column, text_pair_column, id_column])
     require_text(rows, input, text_column)
-    model = load_model(checkpoint, device)
-    max_length = input_length(checkpoint, model, max_length)
+    model, trained_max_length = load_trained(checkpoint, device)
+    max_length = input_length(model, trained_max_length, max_length)
     tokenizer = from_pretrained(AutoTokenizer, model.hparams.encoder)
     texts = [row[text_column] for row in rows]
     pairs = [row[text_pair_column] or "" for row in rows] if text_pair_column else None

@@ -28,7 +28,7 @@ def train(cli, check: Callable[[], None] | None = None, callbacks: Sequence[Call
     leaves nothing behind."""
     trainer = cli.trainer
     run_dir = Path(trainer.log_dir)
-    fresh = getattr(cli, "claimed_version", None) is not None or not run_dir.exists()
+    fresh = cli.claimed_version is not None or not run_dir.exists()
     ctrl_c = SaveOnCtrlC()
     added = [ctrl_c, *callbacks]
     try:
@@ -49,7 +49,7 @@ def train(cli, check: Callable[[], None] | None = None, callbacks: Sequence[Call
         trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.get("ckpt_path"))
     except UserError:
         if fresh:
-            remove_run(run_dir, root_too=getattr(cli, "created_root", False))
+            remove_run(run_dir, root_too=cli.created_root)
         raise
     except SIGTERMException:
         signal = "Ctrl-C (SIGINT)" if ctrl_c.received else "SIGTERM"
