@@ -1,13 +1,14 @@
 """Small data: the automatic training budget against the old one-epoch default and the TF-IDF baseline.
 
-    python bench/small_data.py [--sizes 500 1000] [--seeds 42] [--imbalance 9] [-- extra fit options]
+    python bench/small_data.py [--sizes 500 1000] [--seeds 42] [--imbalance 9] [--runs auto reinit2 ...]
+                               [-- extra fit options]
 
 Rotten Tomatoes' seed-42 split (the built-in data) gives the val and test files; the train file is a seeded random
-subsample of its train split. Each size and seed is fitted twice in a fresh process: with no budget set (the
-automatic rule: the fewest epochs, 1 to 30, that give 300 optimizer steps) and with `--trainer.max_epochs 1` (the
-default before the rule). The TF-IDF baseline is the one each run reports beside its own metrics (same splits).
-With `--imbalance R` the subsample has R times as many `fresh` as `rotten` rows, and the variants are the automatic
-budget with and without balanced class weights, compared by macro-F1.
+subsample of its train split. Each size, seed and run (`RUNS`) is a fit in a fresh process. By default the runs are
+`auto` (no budget set: the automatic rule, the fewest epochs, 1 to 30, that give 300 optimizer steps) and
+`one-epoch` (`--trainer.max_epochs 1`, the default before the rule). The TF-IDF baseline is the one each run reports
+beside its own metrics (same splits). With `--imbalance R` the subsample has R times as many `fresh` as `rotten`
+rows, and the default runs are the automatic budget with and without balanced class weights, compared by macro-F1.
 """
 
 from __future__ import annotations
@@ -25,8 +26,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.fit_runs import extra_options, timed_fit  # noqa: E402
 from bench.machine import print_table  # noqa: E402
 
-BUDGETS = {"automatic": [], "one epoch (old default)": ["--trainer.max_epochs", "1"]}
-WEIGHTS = {"automatic": [], "automatic, balanced class weights": ["--model.task_options", "{class_weights: balanced}"]}
+# The runs --runs picks from, by key: (its name in the table, the fit options it adds).
+RUNS = {
+    "auto": ("automatic", []),
+    "one-epoch": ("one epoch (old default)", ["--trainer.max_epochs", "1"]),
+    "reinit2": ("automatic, top 2 layers re-initialised", ["--model.reinit_top_layers", "2"]),
+    "early-stop": ("automatic, early stopping on val/acc", ["--model.tricks", "{early_stopping: {monitor: val/acc}}"]),
+    "balanced": ("automatic, balanced class weights", ["--model.task_options", "{class_weights: balanced}"]),
+    "focal": ("automatic, focal loss (gamma 2)", ["--model.task_options", "{focal_gamma: 2}"]),
+}
 
 
 def write(path: Path, texts: list[str], labels: list[str]) -> Path:
@@ -42,8 +50,11 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="*", type=int, default=[500, 1000])
     parser.add_argument("--seeds", nargs="*", type=int, default=[42])
     parser.add_argument("--imbalance", type=float, default=None, help="fresh:rotten ratio of the subsample")
+    parser.add_argument("--runs", nargs="*", choices=sorted(RUNS), default=None,
+                        help="default: auto one-epoch; with --imbalance: auto balanced")  # fmt: skip
     options, extra = parser.parse_known_args()
     extra = extra_options(extra)
+    runs = options.runs or (["auto", "balanced"] if options.imbalance else ["auto", "one-epoch"])
     from project.data.datamodule import TextDataModule
 
     splits = TextDataModule(seed=42).splits
@@ -59,8 +70,9 @@ def main() -> None:
                               [splits["train"].labels[i] for i in rows])  # fmt: skip
                 data = ["--data.train_file", str(train), "--data.val_file", str(val), "--data.test_file", str(test),
                         "--seed_everything", str(seed)]  # fmt: skip
-                for budget, budget_options in (WEIGHTS if options.imbalance else BUDGETS).items():
-                    root = scratch / f"runs-{size}-{seed}-{len(budget_options)}-{budget[-3:]}"
+                for key in runs:
+                    budget, budget_options = RUNS[key]
+                    root = scratch / f"runs-{size}-{seed}-{key}"
                     metrics, wall = timed_fit(root, [*data, *budget_options, *extra])
                     results.setdefault((size, budget), []).append((metrics, wall))
                     print(f"{size} rows, seed {seed}, {budget}: {metrics} in {wall:.0f} s", file=sys.stderr)
@@ -70,10 +82,10 @@ def main() -> None:
         return f"{100 * statistics.mean(values):.1f}%{spread}"
 
     table = []
-    for (size, budget), runs in results.items():
+    for (size, budget), fits in results.items():
         table.append([
-            f"{size:,}", budget, mean_std([m["test/acc"] for m, _ in runs]), mean_std([m["test/f1"] for m, _ in runs]),
-            mean_std([m["baseline/test/acc"] for m, _ in runs]), f"{statistics.mean(w for _, w in runs):.0f} s",
+            f"{size:,}", budget, mean_std([m["test/acc"] for m, _ in fits]), mean_std([m["test/f1"] for m, _ in fits]),
+            mean_std([m["baseline/test/acc"] for m, _ in fits]), f"{statistics.mean(w for _, w in fits):.0f} s",
         ])  # fmt: skip
     imbalance = f", train subsample {options.imbalance:g}:1 fresh:rotten" if options.imbalance else ""
     print_table(
