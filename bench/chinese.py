@@ -36,7 +36,7 @@ def split_texts(seed: int = 42) -> tuple[dict[str, list[str]], dict[str, list[st
     from project.data.datamodule import TextDataModule
 
     splits = TextDataModule(dataset="chinese_reviews", seed=seed).splits
-    texts = {name: split.texts for name, split in splits.items()}
+    texts = {name: split.read_texts() for name, split in splits.items()}
     labels = {name: split.labels for name, split in splits.items()}
     return texts, labels
 

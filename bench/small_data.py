@@ -61,12 +61,13 @@ def main() -> None:
     results: dict[tuple[int, str], list] = {}
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        val = write(scratch / "val.csv", splits["val"].texts, splits["val"].labels)
-        test = write(scratch / "test.csv", splits["test"].texts, splits["test"].labels)
+        val = write(scratch / "val.csv", splits["val"].read_texts(), splits["val"].labels)
+        test = write(scratch / "test.csv", splits["test"].read_texts(), splits["test"].labels)
+        train_texts = splits["train"].read_texts()
         for size in options.sizes:
             for seed in options.seeds:
                 rows = subsample(splits["train"].labels, size, seed, options.imbalance)
-                train = write(scratch / f"train-{size}-{seed}.csv", [splits["train"].texts[i] for i in rows],
+                train = write(scratch / f"train-{size}-{seed}.csv", [train_texts[i] for i in rows],
                               [splits["train"].labels[i] for i in rows])  # fmt: skip
                 data = ["--data.train_file", str(train), "--data.val_file", str(val), "--data.test_file", str(test),
                         "--seed_everything", str(seed)]  # fmt: skip

@@ -28,7 +28,7 @@ def tfidf(seed: int = 42) -> tuple[float, float]:
     from project.data.datamodule import TextDataModule
 
     splits = TextDataModule(seed=seed).splits
-    texts = {name: split.texts for name, split in splits.items()}
+    texts = {name: split.read_texts() for name, split in splits.items()}
     labels = {name: split.labels for name, split in splits.items()}
     start = time.perf_counter()
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
+import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
@@ -16,23 +18,28 @@ from project.data.builtin import load_dataset
 from project.data.readers import iter_rows
 from project.data.sampler import EpochSampler
 from project.data.splits import Columns, Split, carve, read_split
-from project.data.token_cache import TokenCache, cached_tokens
+from project.data.token_cache import TokenCache, tokens_for
 from project.model.encoder import DEFAULT_ENCODER, from_pretrained
 from project.tasks import TASKS, LabelCodec
 
 
 class TokenizedDataset(Dataset):
-    """Rows of a token cache with their targets; padding happens per batch in the collator."""
+    """A split's rows of its file's token cache, with their targets; padding happens per batch in the collator."""
 
-    def __init__(self, tokens: TokenCache, targets: list):
+    def __init__(self, tokens: TokenCache, positions: np.ndarray, targets: list):
         self.tokens = tokens
+        self.positions = positions  # the split's rows in the file (and so in `tokens`)
         self.targets = targets  # class ids, multi-hot lists or numbers, by task
 
     def __len__(self) -> int:
         return len(self.targets)
 
     def __getitem__(self, index: int) -> dict:
-        return {**self.tokens.row(index), "labels": self.targets[index]}
+        return {**self.tokens.row(int(self.positions[index])), "labels": self.targets[index]}
+
+    def lengths(self) -> np.ndarray:
+        """Each entry's token count."""
+        return self.tokens.lengths()[self.positions]
 
 
 class TextDataModule(LightningDataModule):
@@ -141,10 +148,13 @@ class TextDataModule(LightningDataModule):
         limit = tokenizer.model_max_length
         if limit < 1_000_000 and self.hparams.max_length > limit:  # huge values mean "not recorded"
             raise DataError(f"data.max_length={self.hparams.max_length} exceeds the tokenizer's limit of {limit}")
+        tokens = {}  # one entry per file: the splits carved from the training file share it
         for name, split in self.splits.items():
+            table = split.table
+            if id(table) not in tokens:
+                tokens[id(table)] = tokens_for(tokenizer, table.fingerprint, table.text_chunks, self.hparams.max_length)
             targets = self.codec.encode_all(split.labels, split.where)
-            tokens = cached_tokens(tokenizer, split.texts, split.pairs, self.hparams.max_length)
-            self.datasets[name] = TokenizedDataset(tokens, targets)
+            self.datasets[name] = TokenizedDataset(tokens[id(table)], split.positions, targets)
         self.collator = DataCollatorWithPadding(tokenizer)
 
     def check_encoder(self, config) -> None:
@@ -164,7 +174,7 @@ class TextDataModule(LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         hp, trainer = self.hparams, self.trainer
         self.train_sampler = EpochSampler(
-            self.datasets["train"].tokens.lengths().tolist(), hp.batch_size, hp.seed, hp.group_by_length,
+            self.datasets["train"].lengths().tolist(), hp.batch_size, hp.seed, hp.group_by_length,
             hp.group_window_batches, num_replicas=trainer.world_size if trainer else 1,
             rank=trainer.global_rank if trainer else 0,
         )  # fmt: skip
@@ -223,10 +233,10 @@ class TextDataModule(LightningDataModule):
         if hp.train_file:
             files = {"train": hp.train_file, "val": hp.val_file, "test": hp.test_file}
             loaded = {
-                split: read_split(iter_rows(path), str(Path(path)), columns, empty_labels)
+                split: read_split(partial(iter_rows, path), str(Path(path)), columns, empty_labels)
                 for split, path in files.items()
                 if path
             }
         else:
-            loaded = {"train": read_split(load_dataset(hp.dataset), hp.dataset, columns, empty_labels)}
+            loaded = {"train": read_split(partial(load_dataset, hp.dataset), hp.dataset, columns, empty_labels)}
         return carve(loaded, hp.val_ratio, hp.test_ratio, hp.seed)

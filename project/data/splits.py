@@ -1,21 +1,28 @@
-"""Rows -> validated train/val/test splits, held column by column.
+"""Rows -> validated train/val/test splits, without holding the texts.
 
-A split keeps its texts, pairs and labels as three lists and the source row numbers as one int32 array: no object
-per row, so reading a million rows costs the strings themselves and little else. Row numbers and the source name
-rebuild an error's `file: row N` only when one is raised.
+Reading a file is one pass that validates every row and keeps what the run needs for every row in a few bytes: the
+label (one shared string per distinct label), a 64-bit hash of the text (for the data report's duplicates) and a
+sha256 over all texts (the token cache's key). The texts themselves are read again only when they are needed: once
+to tokenize into the token cache when it has no entry for them, and for the TF-IDF baseline. So a million short
+texts cost tens of megabytes, not the ~180 MB of a million Python strings.
+
+A split is a `Table` (one file, or the built-in data set) and the sorted positions of its rows in it: carving val
+and test out of the training file copies nothing. Row numbers (position + 1) rebuild an error's `file: row N`.
 """
 
 from __future__ import annotations
 
 import random
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from project.core.errors import DataError
 from project.data.readers import Row
+from project.data.token_cache import CHUNK, TextsDigest
 
 SPLITS = ("train", "val", "test")
 
@@ -30,36 +37,110 @@ class Columns:
 
 
 @dataclass
-class Split:
+class Table:
+    """One source read once: its labels, text hashes and texts' fingerprint, and how to read its texts again."""
+
     source: str  # the file, or the built-in data set, for messages
-    texts: list[str]
-    pairs: list[str] | None
+    columns: Columns
+    open_rows: Callable[[], Iterable[Row]]  # the rows again, from the start
     labels: list[str]
-    rows: np.ndarray  # (N,) int32: each entry's row number in `source`, from 1
+    hashes: np.ndarray  # (N,) int64: hash of (text, pair) per row, for duplicates within this process
+    fingerprint: str  # TextsDigest of every text and pair, in order
 
     def __len__(self) -> int:
-        return len(self.texts)
+        return len(self.labels)
+
+    def text_chunks(self) -> Iterator[tuple[list[str], list[str] | None]]:
+        """Every row's text (and pair), in order, CHUNK rows at a time; a DataError if the source changed since it
+        was read (its texts must be the ones the fingerprint, the labels and the splits were made from)."""
+        text_column, pair_column = self.columns.text, self.columns.pair
+        digest, count = TextsDigest(), 0
+        texts, pairs = [], [] if pair_column else None
+        for row in self.open_rows():
+            text, pair = row[text_column], row[pair_column] if pair_column else None
+            digest.update(text, pair)
+            count += 1
+            texts.append(text)
+            if pairs is not None:
+                pairs.append(pair)
+            if len(texts) == CHUNK:
+                yield texts, pairs
+                texts, pairs = [], [] if pair_column else None
+        if count != len(self) or digest.hexdigest() != self.fingerprint:
+            raise DataError(f"{self.source}: the file changed while this run was reading it; run again")
+        if texts:
+            yield texts, pairs
+
+    def read_texts(self, positions: np.ndarray) -> list[str]:
+        """The texts at `positions` (any order), read again from the source."""
+        wanted = np.zeros(len(self), dtype=bool)
+        wanted[positions] = True
+        found, start = [], 0
+        for texts, _ in self.text_chunks():
+            found.extend(text for text, keep in zip(texts, wanted[start : start + len(texts)], strict=True) if keep)
+            start += len(texts)
+        kept = np.flatnonzero(wanted)  # the positions `found` holds, ascending
+        return [found[slot] for slot in np.searchsorted(kept, positions)]
+
+
+@dataclass
+class Split:
+    table: Table
+    positions: np.ndarray  # (N,) int32: the split's rows in `table`, ascending (file order)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @property
+    def source(self) -> str:
+        return self.table.source
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Each entry's row number in `source`, from 1."""
+        return self.positions + 1
+
+    @cached_property
+    def labels(self) -> list[str]:
+        labels = self.table.labels
+        return [labels[i] for i in self.positions]
+
+    @property
+    def hashes(self) -> np.ndarray:
+        return self.table.hashes[self.positions]
 
     def where(self, index: int) -> str:
-        return f"{self.source}: row {int(self.rows[index])}"
+        return f"{self.source}: row {int(self.positions[index]) + 1}"
 
     def take(self, indices: np.ndarray) -> Split:
-        """The entries at `indices`, in that order (the strings are shared, not copied)."""
-        return Split(
-            self.source, [self.texts[i] for i in indices],
-            [self.pairs[i] for i in indices] if self.pairs is not None else None,
-            [self.labels[i] for i in indices], self.rows[indices],
-        )  # fmt: skip
+        """The entries at `indices` (ascending), sharing this split's table."""
+        return Split(self.table, self.positions[indices])
+
+    def read_texts(self) -> list[str]:
+        """This split's texts, read again from the source (a whole pass over it: not for a training step)."""
+        return self.table.read_texts(self.positions)
+
+    @classmethod
+    def of(cls, source: str, texts: list[str], labels: list[str], pairs: list[str] | None = None) -> Split:
+        """A split held in memory, e.g. made by a test or a benchmark."""
+        columns = Columns("text", "label", "pair" if pairs is not None else None)
+        rows = [{"text": text, "label": label, **({"pair": pairs[i]} if pairs is not None else {})}
+                for i, (text, label) in enumerate(zip(texts, labels, strict=True))]  # fmt: skip
+        return read_split(lambda: rows, source, columns)
 
 
-def read_split(rows: Iterable[Row], source: str, columns: Columns, empty_labels_allowed: bool = False) -> Split:
-    """Validate each row as it streams past and keep only the three columns."""
+def read_split(
+    open_rows: Callable[[], Iterable[Row]], source: str, columns: Columns, empty_labels_allowed: bool = False
+) -> Split:
+    """Validate each row as it streams past and keep its label and its text's hash; the texts are not kept."""
     wanted = [columns.text, columns.label, *([columns.pair] if columns.pair else [])]
     required = [column for column in wanted if column != columns.label or not empty_labels_allowed]
-    texts, pairs, labels = [], [] if columns.pair else None, []
+    labels: list[str] = []
+    hashes = array("q")  # 8 bytes a row, grown in place
     interned: dict[str, str] = {}  # one string object per distinct label, not one per row
+    digest = TextsDigest()
     count = 0
-    for count, row in enumerate(rows, start=1):
+    for count, row in enumerate(open_rows(), start=1):
         if count == 1:
             for column in wanted:
                 if column not in row:
@@ -68,14 +149,15 @@ def read_split(rows: Iterable[Row], source: str, columns: Columns, empty_labels_
             value = row.get(column)
             if value is None or not value.strip():
                 raise DataError(f"{source}: row {count}: empty value in column '{column}'")
-        texts.append(row[columns.text])
-        if pairs is not None:
-            pairs.append(row[columns.pair])
+        text, pair = row[columns.text], row[columns.pair] if columns.pair else None
+        digest.update(text, pair)
+        hashes.append(hash((text, pair)))
         label = (row[columns.label] or "").strip()
         labels.append(interned.setdefault(label, label))
     if not count:
         raise DataError(f"{source}: no data rows")
-    return Split(source, texts, pairs, labels, np.arange(1, count + 1, dtype=np.int32))
+    table = Table(source, columns, open_rows, labels, np.frombuffer(hashes, dtype=np.int64), digest.hexdigest())
+    return Split(table, np.arange(count, dtype=np.int32))
 
 
 def carve(loaded: dict[str, Split], val_ratio: float, test_ratio: float, seed: int) -> dict[str, Split]:

@@ -1,14 +1,15 @@
-"""Token ids on disk: each text list is tokenized once, in chunks, into flat memory-mapped arrays that later runs
-(and every DDP rank, and every DataLoader worker) share without holding them in memory.
+"""Token ids on disk: each text list (a whole file's texts: the splits carved from it index into its entry) is
+tokenized once, in chunks, into flat memory-mapped arrays that later runs (and every DDP rank, and every DataLoader
+worker) share without holding them in memory.
 
 Why numpy memory maps rather than Arrow (`datasets`): the data is one ragged int32 array plus offsets, which numpy
 maps directly; `datasets` would add a large dependency (and its own cache rules) for the same layout.
 
 The key covers everything that changes the ids: the tokenizer's full definition (vocabulary, normaliser, special
-tokens, post-processor), `max_length`, and the texts and text pairs themselves (their sha256, so an edited file or
-another split gets another entry). Entries are written to a temporary folder and renamed into place, so a killed
-run never leaves a half-written entry behind, and a lock file makes concurrent processes (DDP ranks) build an entry
-once: one tokenizes, the others wait for it.
+tokens, post-processor), `max_length`, and the texts and text pairs themselves (their sha256, so an edited file
+gets another entry, while another seed or val_ratio reuses the file's). Entries are written to a temporary folder
+and renamed into place, so a killed run never leaves a half-written entry behind, and a lock file makes concurrent
+processes (DDP ranks) build an entry once: one tokenizes, the others wait for it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain
 from pathlib import Path
 
@@ -27,9 +28,9 @@ from filelock import FileLock
 
 from project.core.assets import cache_root
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: one entry per file (splits index into it), not one per split
 ROOT_ENV = "BERT_TEMPLATE_TOKEN_CACHE"  # default: <the asset cache>/tokens
-CHUNK = 10_000  # texts per tokenizer call: bounds the Python lists alive at once
+CHUNK = 10_000  # texts per tokenizer call: bounds the Python lists (and strings read back) alive at once
 
 
 def token_cache_root() -> Path:
@@ -48,11 +49,24 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha256(f"{type(tokenizer).__name__}\n{definition}".encode()).hexdigest()
 
 
+class TextsDigest:
+    """sha256 over texts and their pairs in order: the part of the key that names the texts."""
+
+    def __init__(self):
+        self._digest = hashlib.sha256()
+
+    def update(self, text: str, pair: str | None) -> None:
+        self._digest.update(text.encode())
+        self._digest.update(b"\x1f" + (pair.encode() if pair is not None else b"") + b"\x1e")
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
 def texts_fingerprint(texts: Sequence[str], pairs: Sequence[str] | None) -> str:
-    digest = hashlib.sha256()
+    digest = TextsDigest()
     for index, text in enumerate(texts):
-        digest.update(text.encode())
-        digest.update(b"\x1f" + (pairs[index].encode() if pairs is not None else b"") + b"\x1e")
+        digest.update(text, pairs[index] if pairs is not None else None)
     return digest.hexdigest()
 
 
@@ -87,7 +101,21 @@ def cached_tokens(
     tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int, root: Path | None = None
 ) -> TokenCache:
     """The cache entry for these texts, built first if missing."""
-    parts = [str(FORMAT_VERSION), tokenizer_fingerprint(tokenizer), str(max_length), texts_fingerprint(texts, pairs)]
+
+    def chunks() -> Iterator[tuple[list[str], list[str] | None]]:
+        for start in range(0, len(texts), CHUNK):
+            yield list(texts[start : start + CHUNK]), list(pairs[start : start + CHUNK]) if pairs is not None else None
+
+    return tokens_for(tokenizer, texts_fingerprint(texts, pairs), chunks, max_length, root)
+
+
+def tokens_for(
+    tokenizer, fingerprint: str, chunks: Callable[[], Iterable[tuple[list[str], list[str] | None]]], max_length: int,
+    root: Path | None = None,
+) -> TokenCache:  # fmt: skip
+    """The cache entry for the texts that `fingerprint` names, built from `chunks()` (texts read back a chunk at a
+    time, not held) if missing."""
+    parts = [str(FORMAT_VERSION), tokenizer_fingerprint(tokenizer), str(max_length), fingerprint]
     key = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
     folder = (root or token_cache_root()) / key
     if not (folder / "meta.json").exists():
@@ -97,24 +125,20 @@ def cached_tokens(
         lock = folder.parent / f".{key}.lock"
         with FileLock(lock):
             if not (folder / "meta.json").exists():
-                _build(folder, tokenizer, texts, pairs, max_length)
+                _build(folder, tokenizer, chunks(), max_length)
         # Safe to remove: whoever takes a lock after this finds meta.json on its second look and builds nothing.
         lock.unlink(missing_ok=True)
     return TokenCache(folder)
 
 
-def _build(folder: Path, tokenizer, texts, pairs, max_length: int) -> None:
+def _build(folder: Path, tokenizer, chunks: Iterable[tuple[list[str], list[str] | None]], max_length: int) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        lengths, has_type_ids = [], False
+        lengths, has_type_ids = [np.zeros(0, dtype=np.int64)], False
         with open(partial / "input_ids.bin", "wb") as ids_file, open(partial / "token_type_ids.bin", "wb") as types:
-            for start in range(0, len(texts), CHUNK):
-                chunk_pairs = list(pairs[start : start + CHUNK]) if pairs is not None else None
-                encoding = tokenizer(
-                    list(texts[start : start + CHUNK]), chunk_pairs, truncation=True, max_length=max_length,
-                    return_attention_mask=False,
-                )  # fmt: skip
+            for texts, pairs in chunks:
+                encoding = tokenizer(texts, pairs, truncation=True, max_length=max_length, return_attention_mask=False)
                 chunk_lengths = np.fromiter(map(len, encoding["input_ids"]), dtype=np.int64)
                 count = int(chunk_lengths.sum())
                 ids_file.write(np.fromiter(chain.from_iterable(encoding["input_ids"]), np.int32, count).tobytes())
@@ -124,7 +148,7 @@ def _build(folder: Path, tokenizer, texts, pairs, max_length: int) -> None:
                 lengths.append(chunk_lengths)
         offsets = np.concatenate([[0], np.cumsum(np.concatenate(lengths))]).astype(np.int64)
         np.save(partial / "offsets.npy", offsets)
-        meta = {"rows": len(texts), "tokens": int(offsets[-1]), "has_token_type_ids": has_type_ids}
+        meta = {"rows": len(offsets) - 1, "tokens": int(offsets[-1]), "has_token_type_ids": has_type_ids}
         (partial / "meta.json").write_text(json.dumps(meta))  # written last: its presence marks a whole entry
         try:
             os.rename(partial, folder)

@@ -34,13 +34,14 @@ def baseline_metrics(splits: dict, datasets: dict, task: str) -> dict[str, float
     from sklearn.metrics import accuracy_score, f1_score, mean_squared_error
     from sklearn.multiclass import OneVsRestClassifier
 
-    features = vectorizer(splits["train"].texts)
+    texts = {name: split.read_texts() for name, split in splits.items()}
+    features = vectorizer(texts["train"])
     try:
-        train = features.fit_transform(splits["train"].texts)
+        train = features.fit_transform(texts["train"])
     except ValueError:  # every word occurs once: min_df leaves no vocabulary
         features.set_params(min_df=1)
-        train = features.fit_transform(splits["train"].texts)
-    encoded = {name: features.transform(split.texts) for name, split in splits.items() if name != "train"}
+        train = features.fit_transform(texts["train"])
+    encoded = {name: features.transform(texts[name]) for name in texts if name != "train"}
     targets = {name: np.asarray(dataset.targets) for name, dataset in datasets.items()}
 
     if isinstance(datasets["train"].targets[0], list):

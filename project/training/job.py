@@ -15,7 +15,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from project.core.atomic import write_text
 from project.core.checkpoints import read_checkpoint, state_dict_mismatch
-from project.core.errors import TrainingStopped, UserError
+from project.core.errors import DataError, TrainingStopped, UserError
 from project.training.baseline import baseline_metrics
 from project.training.data_report import DataReport
 from project.training.interrupt import SaveOnCtrlC
@@ -97,7 +97,10 @@ def fit_and_test(cli, test: bool = True) -> None:
     metrics = {key: float(value) for key, value in results[0].items()}
     if cli.config.get("baseline") and trainer.is_global_zero:
         data = cli.datamodule
-        metrics.update(baseline_metrics(data.splits, data.datasets, cli.model.hparams.task))
+        try:  # it reads the texts again: a file edited during a long run must not cost the run its metrics
+            metrics.update(baseline_metrics(data.splits, data.datasets, cli.model.hparams.task))
+        except DataError as error:
+            print(f"TF-IDF baseline skipped: {error}")
     # Every process asks: in a distributed run log_dir is a broadcast from rank 0, which the others must join.
     metrics_path = Path(trainer.log_dir) / "test_metrics.json"
     write_json(metrics_path, {**metrics, "checkpoint": best or None})

@@ -110,5 +110,66 @@ def test_max_length_above_the_tokenizer_limit_is_an_error(tiny_csv, tiny_encoder
 def test_truncation_respects_max_length(tiny_csv, tiny_encoder):
     data = data_module(tiny_csv, tiny_encoder, max_length=6)
     data.setup("fit")
-    assert data.datasets["train"].tokens.lengths().max() == 6
+    assert data.datasets["train"].lengths().max() == 6
     assert isinstance(next(iter(data.train_dataloader()))["labels"], torch.Tensor)
+
+
+def test_reading_keeps_labels_and_hashes_but_not_the_texts(tmp_path):
+    """What makes a million rows fit in tens of megabytes: after reading, the texts are not in memory."""
+    import tracemalloc
+
+    from project.data.readers import iter_rows
+    from project.data.splits import Columns, read_split
+
+    count = 20_000
+    rows = [{"review": f"{'x' * 200} {index}", "sentiment": "pos" if index % 2 else "neg"} for index in range(count)]
+    path = write_csv(tmp_path / "long.csv", rows)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    split = read_split(lambda: iter_rows(path), str(path), Columns("review", "sentiment"))
+    kept = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert len(split) == count
+    assert kept < 40 * count, f"{kept / count:.0f} bytes kept per row of ~205 characters"  # a label pointer + hash
+    assert split.read_texts()[:2] == [rows[0]["review"], rows[1]["review"]]
+
+
+def test_splits_read_their_texts_back_in_their_own_order(tiny_csv, tiny_encoder):
+    rows = make_rows(120, pairs=True)
+    splits = data_module(tiny_csv, tiny_encoder, val_ratio=0.2, test_ratio=0.1).splits
+    for split in splits.values():
+        assert split.read_texts() == [rows[number - 1]["review"] for number in split.rows]
+    train = splits["train"]
+    assert train.table.read_texts(train.positions[::-1][:3]) == [rows[p]["review"] for p in train.positions[::-1][:3]]
+
+
+def test_the_splits_of_one_file_share_one_token_cache_entry_and_another_seed_reuses_it(
+    tiny_csv, tiny_encoder, tmp_path, monkeypatch
+):
+    from project.data.token_cache import ROOT_ENV
+
+    root = tmp_path / "cache"
+    monkeypatch.setenv(ROOT_ENV, str(root))
+    first = data_module(tiny_csv, tiny_encoder, seed=1)
+    first.setup("fit")
+    entries = list(root.iterdir())
+    assert len(entries) == 1
+    second = data_module(tiny_csv, tiny_encoder, seed=2, val_ratio=0.3)
+    second.setup("fit")
+    assert list(root.iterdir()) == entries
+    assert first.splits["val"].rows.tolist() != second.splits["val"].rows.tolist()
+    for data in (first, second):  # each split's entries are its own rows' tokens, whatever the carving
+        texts = data.splits["val"].read_texts()
+        expected = first.tokenizer(texts, truncation=True, max_length=128)["input_ids"]
+        assert [data.datasets["val"][i]["input_ids"] for i in range(len(texts))] == expected
+
+
+def test_a_file_edited_between_reading_and_tokenizing_is_refused_in_one_line(tmp_path, tiny_encoder):
+    path = write_csv(tmp_path / "reviews.csv", make_rows(60))
+    data = data_module(path, tiny_encoder)
+    assert len(data.splits["train"]) == 48  # read and validated
+    rows = make_rows(60)
+    rows[5]["review"] = "an edited review"
+    write_csv(path, rows)
+    with pytest.raises(DataError, match=r"reviews.csv: the file changed while this run was reading it"):
+        data.setup("fit")

@@ -1,7 +1,8 @@
 import json
+from pathlib import Path
 
-import numpy as np
 import pytest
+from lightning.pytorch import Callback
 
 from project.data.splits import Split
 from project.fit import main
@@ -15,7 +16,7 @@ class Targets:
 
 
 def split(texts):
-    return Split("x.csv", texts, None, ["?"] * len(texts), np.arange(1, len(texts) + 1, dtype=np.int32))
+    return Split.of("x.csv", texts, ["?"] * len(texts))
 
 
 def separable(count, offset=0):
@@ -62,3 +63,32 @@ def test_the_fit_writes_the_baseline_beside_the_models_metrics_unless_switched_o
     off = json.loads((tmp_path / "off" / "lightning_logs" / "version_0" / "test_metrics.json").read_text())
     assert on["baseline/test/acc"] == 1.0 and "test/acc" in on
     assert not any(key.startswith("baseline/") for key in off)
+
+
+class EditTheFileAfterTraining(Callback):
+    """A user saving the CSV again while the run trains."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def on_train_end(self, trainer, pl_module):
+        Path(self.path).write_text(Path(self.path).read_text().replace("film", "movie"))
+
+
+@pytest.mark.slow
+def test_a_file_edited_during_the_run_skips_the_baseline_in_one_line_and_keeps_the_metrics(
+    tmp_path, tiny_encoder, capsys
+):
+    texts, labels = separable(120)
+    rows = [{"text": text, "label": ["neg", "pos"][label]} for text, label in zip(texts, labels, strict=True)]
+    train = write_csv(tmp_path / "train.csv", rows)
+    edit = {"class_path": f"{__name__}.EditTheFileAfterTraining", "init_args": {"path": str(train)}}
+    main([
+        "--model.encoder", tiny_encoder, "--data.train_file", str(train), "--data.batch_size", "16",
+        "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar",
+        "false", "--trainer.callbacks+", json.dumps(edit),
+    ])  # fmt: skip
+    metrics = json.loads((tmp_path / "lightning_logs" / "version_0" / "test_metrics.json").read_text())
+    assert "test/acc" in metrics and not any(key.startswith("baseline/") for key in metrics)
+    skipped = f"TF-IDF baseline skipped: {train}: the file changed while this run was reading it"
+    assert skipped in capsys.readouterr().out

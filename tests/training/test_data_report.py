@@ -20,7 +20,7 @@ from tests.conftest import make_rows, write_csv
 
 
 def split(texts, labels, source="train.csv"):
-    return Split(source, list(texts), None, list(labels), np.arange(1, len(texts) + 1, dtype=np.int32))
+    return Split.of(source, list(texts), list(labels))
 
 
 def test_label_counts_positives_and_value_statistics():
