@@ -95,8 +95,8 @@ def fit_and_test(cli, test: bool = True) -> None:
     best = best_checkpoint(trainer)
     results = trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=best or None)
     metrics = {key: float(value) for key, value in results[0].items()}
+    data = cli.datamodule
     if cli.config.get("baseline") and trainer.is_global_zero:
-        data = cli.datamodule
         try:  # it reads the texts again: a file edited during a long run must not cost the run its metrics
             metrics.update(baseline_metrics(data.splits, data.datasets, cli.model.hparams.task))
         except DataError as error:
@@ -109,7 +109,10 @@ def fit_and_test(cli, test: bool = True) -> None:
         print(f"test ({'best checkpoint' if best else 'final weights'}): {summary}")
         baseline = ", ".join(f"{key} {value:.4f}" for key, value in metrics.items() if key.startswith("baseline/test/"))
         if baseline:
-            print(f"TF-IDF baseline on the same splits: {baseline}")
+            fitted_on = int(metrics["baseline/train_rows"])
+            sampled = fitted_on < len(data.splits["train"])
+            sample = f" (fitted on {fitted_on:,} sampled training rows)" if sampled else ""
+            print(f"TF-IDF baseline on the same splits{sample}: {baseline}")
         print(f"run directory: {metrics_path.parent}  (metrics in {metrics_path.name})")
 
 

@@ -34,6 +34,19 @@ def test_the_baseline_separates_a_separable_task_on_the_held_out_splits():
     assert metrics["baseline/test/acc"] == 1.0 and metrics["baseline/test/f1"] == 1.0
 
 
+def test_a_large_train_split_fits_the_baseline_on_a_seeded_sample(monkeypatch):
+    import project.training.baseline as baseline
+
+    monkeypatch.setattr(baseline, "MAX_TRAIN_ROWS", 30)
+    (train, train_y), (val, val_y) = separable(40), separable(10, 100)
+    splits = {"train": split(train), "val": split(val)}
+    targets = {"train": Targets(train_y), "val": Targets(val_y)}
+    first, again = (baseline_metrics(splits, targets, "single_label") for _ in range(2))
+    assert first["baseline/train_rows"] == 30 and first == again
+    monkeypatch.setattr(baseline, "MAX_TRAIN_ROWS", 40)
+    assert baseline_metrics(splits, targets, "single_label")["baseline/train_rows"] == 40
+
+
 def test_regression_gets_a_ridge_baseline_scored_like_the_model():
     texts, _ = separable(60)
     values = [float(i % 2) * 4 + 0.5 for i in range(60)]
