@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from torch import Tensor
 from torchmetrics import MetricCollection
 
 from project.core.errors import ConfigError, DataError
 from project.core.registry import Registry, checked_options
+
+if TYPE_CHECKING:
+    from project.evaluation.evaluation import Evaluation
 
 TASKS: Registry[type[Task]] = Registry("model.task")
 
@@ -148,6 +151,10 @@ class Task:
 
     def divergence(self, outputs_a: Tensor, outputs_b: Tensor) -> Tensor:
         """How far apart two predictions of the same batch are (R-Drop's term), averaged over examples."""
+        raise NotImplementedError
+
+    def evaluate(self, scores: Tensor, targets: Tensor) -> Evaluation:
+        """The evaluation report of one split from its `metric_inputs` (scores and targets), row for row."""
         raise NotImplementedError
 
     def fit_to_data(self, train_targets: list) -> None:

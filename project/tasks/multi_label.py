@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -14,6 +15,9 @@ from torchmetrics.utilities import dim_zero_cat
 
 from project.core.errors import ConfigError, DataError
 from project.tasks.base import LabelCodec, Task, canonical_label, label_order, register_task
+
+if TYPE_CHECKING:
+    from project.evaluation.evaluation import Evaluation
 
 
 class MultiLabelCodec(LabelCodec):
@@ -95,6 +99,11 @@ class MultiLabelTask(Task):
             "|".join(name for name, score in zip(self.label_names, row, strict=True) if score >= self.threshold)
             for row in scores.tolist()
         ]
+
+    def evaluate(self, scores: Tensor, targets: Tensor) -> Evaluation:
+        from project.evaluation.labels import evaluate_labels  # matplotlib loads only when a report is made
+
+        return evaluate_labels(scores, targets, self.label_names, self.threshold)
 
     def divergence(self, outputs_a: Tensor, outputs_b: Tensor) -> Tensor:
         return symmetric_bernoulli_kl(outputs_a, outputs_b)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch.nn.functional as F
 from torch import Tensor
@@ -10,6 +11,9 @@ from torchmetrics import MeanSquaredError, MetricCollection, PearsonCorrCoef, Sp
 
 from project.core.errors import DataError
 from project.tasks.base import LabelCodec, Task, register_task
+
+if TYPE_CHECKING:
+    from project.evaluation.evaluation import Evaluation
 
 
 class RegressionCodec(LabelCodec):
@@ -55,6 +59,11 @@ class RegressionTask(Task):
 
     def decode(self, scores: Tensor) -> list[str]:
         return [f"{value:.6g}" for value in scores.reshape(len(scores), -1)[:, 0].tolist()]
+
+    def evaluate(self, scores: Tensor, targets: Tensor) -> Evaluation:
+        from project.evaluation.values import evaluate_values  # matplotlib loads only when a report is made
+
+        return evaluate_values(scores, targets)
 
     def divergence(self, outputs_a: Tensor, outputs_b: Tensor) -> Tensor:
         """A value, not a distribution: KL is undefined, the mean squared difference stands in."""

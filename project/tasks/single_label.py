@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn.functional as F
@@ -12,6 +12,9 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from project.core.errors import ConfigError, DataError
 from project.tasks.base import LabelCodec, Task, canonical_label, label_order, register_task
+
+if TYPE_CHECKING:
+    from project.evaluation.evaluation import Evaluation
 
 
 class SingleLabelCodec(LabelCodec):
@@ -107,6 +110,11 @@ class SingleLabelTask(Task):
 
     def decode(self, scores: Tensor) -> list[str]:
         return [self.label_names[index] for index in scores.argmax(dim=-1).tolist()]
+
+    def evaluate(self, scores: Tensor, targets: Tensor) -> Evaluation:
+        from project.evaluation.classes import evaluate_classes  # matplotlib loads only when a report is made
+
+        return evaluate_classes(scores, targets, self.label_names)
 
     def divergence(self, outputs_a: Tensor, outputs_b: Tensor) -> Tensor:
         return symmetric_categorical_kl(outputs_a, outputs_b)

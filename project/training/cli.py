@@ -152,7 +152,9 @@ class FitCLI(LightningCLI):
         elif trainer_config.get("logger") in (None, True) and "logger" not in kwargs and claims_its_own_folder():
             self.created_root = not Path(root).exists()
             self.claimed_version = claim_new_run(root)
-            kwargs["logger"] = TensorBoardLogger(root, name=RUNS_NAME, version=self.claimed_version)
+            kwargs["logger"] = TensorBoardLogger(
+                root, name=RUNS_NAME, version=self.claimed_version, default_hp_metric=False
+            )  # training/hparams.py writes the real metrics
             try:
                 return super().instantiate_trainer(**kwargs)
             except BaseException:

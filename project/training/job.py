@@ -16,8 +16,10 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from project.core.atomic import write_text
 from project.core.checkpoints import read_checkpoint, state_dict_mismatch
 from project.core.errors import DataError, TrainingStopped, UserError
+from project.evaluation.report import CollectOutputs, write_report
 from project.training.baseline import baseline_metrics
 from project.training.data_report import DataReport
+from project.training.hparams import log_comparison
 from project.training.interrupt import SaveOnCtrlC
 from project.training.resume import check_same_labels
 
@@ -86,16 +88,25 @@ def best_checkpoint(trainer) -> str:
 
 
 def fit_and_test(cli, test: bool = True) -> None:
-    """Train, then (if `test`) test the best checkpoint and write test_metrics.json to the run. A sweep passes
-    test=False: choosing hyper-parameters by test metrics would leak the test set."""
-    trainer = cli.trainer
-    train(cli, callbacks=[DataReport()])
-    if not test or trainer.interrupted or "test" not in getattr(cli.datamodule, "datasets", {}):
+    """Train, then (if `test`) test the best checkpoint, write test_metrics.json and the evaluation report to the run,
+    and log the run's hyper-parameters with its metrics for TensorBoard's HParams tab. A sweep passes test=False:
+    choosing hyper-parameters by test metrics would leak the test set."""
+    trainer, data = cli.trainer, cli.datamodule
+    checkpoint = trainer.checkpoint_callback
+    outputs = CollectOutputs(checkpoint.monitor if checkpoint else None, checkpoint.mode if checkpoint else "min")
+    train(cli, callbacks=[DataReport(), outputs])
+    if trainer.interrupted:
+        return
+    if not test or "test" not in getattr(data, "datasets", {}):
+        log_comparison(trainer, cli.model, data, outputs.best_metrics)
         return
     best = best_checkpoint(trainer)
-    results = trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=best or None)
+    trainer.callbacks.append(outputs)
+    try:
+        results = trainer.test(cli.model, datamodule=data, ckpt_path=best or None)
+    finally:
+        trainer.callbacks.remove(outputs)
     metrics = {key: float(value) for key, value in results[0].items()}
-    data = cli.datamodule
     if cli.config.get("baseline") and trainer.is_global_zero:
         try:  # it reads the texts again: a file edited during a long run must not cost the run its metrics
             metrics.update(baseline_metrics(data.splits, data.datasets, cli.model.hparams.task))
@@ -104,6 +115,7 @@ def fit_and_test(cli, test: bool = True) -> None:
     # Every process asks: in a distributed run log_dir is a broadcast from rank 0, which the others must join.
     metrics_path = Path(trainer.log_dir) / "test_metrics.json"
     write_json(metrics_path, {**metrics, "checkpoint": best or None})
+    log_comparison(trainer, cli.model, data, {**outputs.best_metrics, **metrics})
     if trainer.is_global_zero:
         summary = ", ".join(f"{key} {value:.4f}" for key, value in metrics.items() if key.startswith("test/"))
         print(f"test ({'best checkpoint' if best else 'final weights'}): {summary}")
@@ -113,7 +125,36 @@ def fit_and_test(cli, test: bool = True) -> None:
             sampled = fitted_on < len(data.splits["train"])
             sample = f" (fitted on {fitted_on:,} sampled training rows)" if sampled else ""
             print(f"TF-IDF baseline on the same splits{sample}: {baseline}")
+        report_evaluation(trainer, cli.model, data, outputs, metrics_path.parent)
         print(f"run directory: {metrics_path.parent}  (metrics in {metrics_path.name})")
+
+
+def report_evaluation(trainer, model, data, outputs: CollectOutputs, run_dir: Path) -> None:
+    """The evaluation report of the test split and of the validation split at the best epoch, each only where its
+    collected outputs cover the whole split from the best checkpoint's weights (one line says why not)."""
+    if trainer.world_size > 1:
+        print("evaluation report: not written in a distributed run (each process saw a share of the rows)")
+        return
+    checkpoint = trainer.checkpoint_callback
+    best_score = getattr(checkpoint, "best_model_score", None)
+    written = []
+    for stage in ("val", "test"):
+        if stage not in outputs.outputs:
+            continue
+        scores, targets = outputs.outputs[stage]
+        split = data.splits[stage]
+        if len(targets) != len(split):
+            print(f"{stage} report: skipped, the {stage} loop saw {len(targets)} of {len(split)} rows")
+            continue
+        if stage == "val" and best_score is not None and outputs.best_value is not None:
+            if abs(float(best_score) - outputs.best_value) > 1e-6:  # a resumed run's best epoch came before it
+                print("val report: skipped, the best epoch was before this run resumed")
+                continue
+        evaluation = model.task.evaluate(scores, targets)
+        written += write_report(run_dir, stage, evaluation, split, trainer.logger, trainer.global_step)
+    if written:
+        names = ", ".join(path.name for path in written)
+        print(f"evaluation report in {run_dir}: {names}")
 
 
 @rank_zero_only

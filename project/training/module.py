@@ -216,11 +216,12 @@ class TextClassifier(LightningModule):
     def gradient_norm(self) -> Tensor | None:
         return gradient_norm(self)
 
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "val", self.val_metrics)
+    # Both return the batch's (scores, targets) on the CPU: the evaluation report's inputs (evaluation/report.py).
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> tuple[Tensor, Tensor]:
+        return self._evaluate(batch, "val", self.val_metrics)
 
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "test", self.test_metrics)
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> tuple[Tensor, Tensor]:
+        return self._evaluate(batch, "test", self.test_metrics)
 
     def on_validation_epoch_end(self) -> None:
         self._log_metrics(self.val_metrics, prog_bar=True)
@@ -228,11 +229,13 @@ class TextClassifier(LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_metrics(self.test_metrics)
 
-    def _evaluate(self, batch: dict[str, Tensor], stage: str, metrics: MetricCollection) -> None:
+    def _evaluate(self, batch: dict[str, Tensor], stage: str, metrics: MetricCollection) -> tuple[Tensor, Tensor]:
         loss, logits, targets = self.shared_step(batch)
-        metrics.update(*self.task.metric_inputs(logits, targets))
+        scores, metric_targets = self.task.metric_inputs(logits, targets)
+        metrics.update(scores, metric_targets)
         self.eval_losses[stage].update(loss.detach().float(), weight=len(targets))
         self.log(f"{stage}/loss", self.eval_losses[stage], batch_size=len(targets))
+        return scores.detach().float().cpu(), metric_targets.detach().cpu()
 
     def _log_metrics(self, metrics: MetricCollection, prog_bar: bool = False) -> None:
         # compute() syncs across processes itself, and may return several values per metric (per-label AUROC).

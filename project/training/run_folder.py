@@ -49,7 +49,7 @@ def resumed_logger(root: str, version: int) -> TensorBoardLogger:
     checkpoint = read_checkpoint(last, "--ckpt_path last")
     # A checkpoint taken between micro-batches (SIGTERM) already logged part of its step: keep that step.
     step = checkpoint["global_step"] + ("gradients" in checkpoint.get("resume", {}))
-    return TensorBoardLogger(root, name=RUNS_NAME, version=version, purge_step=step)
+    return TensorBoardLogger(root, name=RUNS_NAME, version=version, purge_step=step, default_hp_metric=False)
 
 
 def claims_its_own_folder() -> bool:

@@ -1,0 +1,76 @@
+"""Single-label evaluation: confusion matrix, per-class precision/recall/F1/support, calibration (ECE and a
+reliability diagram), and the misclassified rows, most confident first."""
+
+from __future__ import annotations
+
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassCalibrationError,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
+
+from project.evaluation.evaluation import Evaluation
+from project.evaluation.figures import reliability_diagram
+
+CALIBRATION_BINS = 15  # torchmetrics' default, and the usual choice since Guo et al. 2017
+
+
+def evaluate_classes(scores: Tensor, targets: Tensor, names: list[str]) -> Evaluation:
+    """`scores` (N, C) probabilities, `targets` (N,) class ids."""
+    classes = len(names)
+    predicted = scores.argmax(dim=-1)
+    per_class = {
+        "precision": MulticlassPrecision(classes, average="none")(scores, targets),
+        "recall": MulticlassRecall(classes, average="none")(scores, targets),
+        "f1": MulticlassF1Score(classes, average="none")(scores, targets),
+    }
+    support = torch.bincount(targets, minlength=classes)
+    table = [
+        {"class": name, **{key: float(values[index]) for key, values in per_class.items()},
+         "support": int(support[index])}
+        for index, name in enumerate(names)
+    ]  # fmt: skip
+    ece = float(MulticlassCalibrationError(classes, n_bins=CALIBRATION_BINS, norm="l1")(scores, targets))
+    summary = {
+        "rows": len(targets),
+        "acc": float(MulticlassAccuracy(classes, average="micro")(scores, targets)),
+        "f1_macro": float(MulticlassF1Score(classes, average="macro")(scores, targets)),
+        "ece": ece,
+    }
+    counts = MulticlassConfusionMatrix(classes)
+    normalised = MulticlassConfusionMatrix(classes, normalize="true")
+    confusion, shares = counts(scores, targets), normalised(scores, targets)
+    confidence = scores.max(dim=-1).values
+    wrong = torch.nonzero(predicted != targets).flatten()
+    wrong = wrong[torch.argsort(confidence[wrong], descending=True, stable=True)]
+    figures = {
+        "confusion": _confusion_figure(counts, confusion, names, "confusion matrix (rows: true class)"),
+        "confusion_normalized": _confusion_figure(normalised, shares, names, "confusion matrix, each row sums to 1"),
+        "reliability": reliability_diagram(confidence.numpy(), (predicted == targets).numpy(), CALIBRATION_BINS, ece),
+    }
+    return Evaluation(
+        summary=summary,
+        table=table,
+        figures=figures,
+        error_rows=wrong.tolist(),
+        error_columns={
+            "true_label": [names[i] for i in targets[wrong].tolist()],
+            "predicted_label": [names[i] for i in predicted[wrong].tolist()],
+            "probability": [round(value, 6) for value in confidence[wrong].tolist()],
+        },
+        extra={"confusion_matrix": {"labels": names, "counts": confusion.tolist()}},
+    )
+
+
+def _confusion_figure(metric, values: Tensor, names: list[str], title: str) -> Figure:
+    figure = Figure(figsize=(2 + 0.7 * len(names), 1.6 + 0.7 * len(names)), layout="constrained")
+    axes = figure.subplots()
+    metric.plot(values.round(decimals=3) if values.is_floating_point() else values, ax=axes, labels=names)
+    axes.set_title(title)
+    return figure
