@@ -73,12 +73,34 @@ class Table:
 
     def read_texts(self, positions: np.ndarray) -> list[str]:
         """The texts at `positions` (any order), read again from the source."""
+        return self._gather(((text for text in texts) for texts, _ in self.text_chunks()), positions)
+
+    def read_pairs(self, positions: np.ndarray) -> list[str] | None:
+        """The text pairs at `positions`, or None without a pair column."""
+        if not self.columns.pair:
+            return None
+        return self._gather((pairs for _, pairs in self.text_chunks()), positions)
+
+    def read_column(self, column: str, positions: np.ndarray) -> list[str | None]:
+        """Another column's cells at `positions` (e.g. a group id), read again from the source; a DataError if the
+        source has no such column."""
+
+        def cells():
+            for number, row in enumerate(self.open_rows(), start=1):
+                if number == 1 and column not in row:
+                    raise DataError(f"{self.source}: no column '{column}' (columns: {list(row)})")
+                yield [row[column]]
+
+        return self._gather(cells(), positions)
+
+    def _gather(self, chunks, positions: np.ndarray) -> list:
         wanted = np.zeros(len(self), dtype=bool)
         wanted[positions] = True
         found, start = [], 0
-        for texts, _ in self.text_chunks():
-            found.extend(text for text, keep in zip(texts, wanted[start : start + len(texts)], strict=True) if keep)
-            start += len(texts)
+        for chunk in chunks:
+            chunk = list(chunk)
+            found.extend(value for value, keep in zip(chunk, wanted[start : start + len(chunk)], strict=True) if keep)
+            start += len(chunk)
         kept = np.flatnonzero(wanted)  # the positions `found` holds, ascending
         return [found[slot] for slot in np.searchsorted(kept, positions)]
 

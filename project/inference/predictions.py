@@ -19,7 +19,7 @@ from project.core.atomic import write_csv
 from project.core.errors import ConfigError
 from project.data.readers import read_table, require_columns, require_text
 from project.inference.batching import batched_outputs, check_precision
-from project.inference.checkpoint import input_length, load_trained
+from project.inference.ensemble import Ensemble, checkpoint_paths
 from project.model.encoder import from_pretrained
 from project.training.module import TextClassifier
 
@@ -36,15 +36,16 @@ def predict_scores(
 
 
 def predict(
-    *, checkpoint: str, input: str, output: str, text_column: str = "text", text_pair_column: str | None = None,
-    id_column: str | None = None, batch_size: PositiveInt = 64, max_length: PositiveInt | None = None,
-    precision: str = "32", device: str = "cpu", overwrite: bool = False,
+    *, checkpoint: str | list[str], input: str, output: str, text_column: str = "text",
+    text_pair_column: str | None = None, id_column: str | None = None, batch_size: PositiveInt = 64,
+    max_length: PositiveInt | None = None, precision: str = "32", device: str = "cpu", overwrite: bool = False,
 ) -> None:  # fmt: skip
     """Write one prediction per input row to `output` (CSV). (Keyword-only, so jsonargparse makes even the required
     arguments `--options` rather than positionals.)
 
     Args:
-        checkpoint: a `.ckpt` written by `python -m project.fit`.
+        checkpoint: one or more `.ckpt` written by `python -m project.fit`, or a `python -m project.cv` folder;
+            several are an ensemble (the mean of their scores), and must share the task and labels.
         input: CSV, TSV, JSONL or JSON file with the texts.
         output: CSV to write: id, label (single_label: the top class; multi_label: the classes above the task's
             threshold, joined by |; regression: the value), then one score column per class.
@@ -58,24 +59,32 @@ def predict(
         overwrite: replace an existing `output` file (never the input or the checkpoint).
     """
     check_precision(precision)
-    check_output(output, {"--input": input, "--checkpoint": checkpoint}, overwrite)
+    checkpoints = checkpoint_paths([checkpoint] if isinstance(checkpoint, str) else checkpoint)
+    check_output(output, [("--input", input), *(("--checkpoint", path) for path in checkpoints)], overwrite)
     rows = read_table(input)
     require_columns(rows, input, [text_column, text_pair_column, id_column])
     require_text(rows, input, text_column)
-    model, trained_max_length = load_trained(checkpoint, device)
-    max_length = input_length(model, trained_max_length, max_length)
-    tokenizer = from_pretrained(AutoTokenizer, model.hparams.encoder)
+    ensemble = Ensemble(checkpoints, device, max_length)
     texts = [row[text_column] for row in rows]
     pairs = [row[text_pair_column] or "" for row in rows] if text_pair_column else None
-    scores = predict_scores(model, tokenizer, texts, pairs, batch_size, max_length, precision, progress=True)
-    write_predictions(output, rows, id_column, model, scores)
-    print(f"wrote {len(rows)} predictions to {output}")
+    tokenizers = {}
+
+    def predict_one(model, texts, pairs, length):
+        name = model.hparams.encoder
+        if name not in tokenizers:
+            tokenizers[name] = from_pretrained(AutoTokenizer, name)
+        return predict_scores(model, tokenizers[name], texts, pairs, batch_size, length, precision, progress=True)
+
+    scores = ensemble.scores(predict_one, texts, pairs)
+    write_predictions(output, rows, id_column, ensemble.first, scores)
+    models = f" (the mean of {len(checkpoints)} models)" if len(checkpoints) > 1 else ""
+    print(f"wrote {len(rows)} predictions to {output}{models}")
 
 
-def check_output(output: str, inputs: dict[str, str], overwrite: bool) -> None:
+def check_output(output: str, inputs: list[tuple[str, str]], overwrite: bool) -> None:
     """Refuse an output path that is one of the command's inputs, a folder, or (without `overwrite`) a file."""
     target = Path(output)
-    for option, path in inputs.items():
+    for option, path in inputs:
         if target.resolve() == Path(path).resolve():
             raise ConfigError(f"--output {output} is the {option} file; choose another output (nothing was written)")
     if target.is_dir():

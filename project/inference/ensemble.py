@@ -1,0 +1,71 @@
+"""Several checkpoints as one model: the mean of their scores (probabilities for classes, values for regression).
+
+The checkpoints must agree on the task and its labels (in order), or the same score column would mean different
+classes; a cross-validation folder (`python -m project.cv`) stands for its folds' best checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from project.core.errors import ConfigError
+from project.inference.checkpoint import input_length, load_trained
+
+CV_FILE = "cv.json"  # what project.cv writes at the top of its folder: the folds and their best checkpoints
+
+
+def checkpoint_paths(given: Sequence[str]) -> list[str]:
+    """Each `.ckpt` as given; a cross-validation folder becomes its folds' best checkpoints."""
+    paths = []
+    for item in given:
+        folder = Path(item)
+        if folder.is_dir():
+            record = folder / CV_FILE
+            if not record.is_file():
+                raise ConfigError(f"--checkpoint {item} is a folder without {CV_FILE}: name .ckpt files or a CV folder")
+            folds = json.loads(record.read_text()).get("folds", [])
+            missing = [fold["fold"] for fold in folds if not fold.get("checkpoint")]
+            if not folds or missing:
+                raise ConfigError(f"--checkpoint {item}: the cross-validation is not finished (folds {missing} to go)")
+            paths += [str(folder / fold["checkpoint"]) for fold in folds]
+        else:
+            paths.append(item)
+    if not paths:
+        raise ConfigError("--checkpoint: give at least one checkpoint")
+    return paths
+
+
+class Ensemble:
+    """The loaded models of `checkpoints`, checked to agree; `scores` averages theirs."""
+
+    def __init__(self, checkpoints: Sequence[str], device: str = "cpu", max_length: int | None = None):
+        self.checkpoints = list(checkpoints)
+        loaded = [load_trained(path, device) for path in self.checkpoints]
+        self.models = [model for model, _ in loaded]
+        first = self.models[0]
+        for path, model in zip(self.checkpoints[1:], self.models[1:], strict=True):
+            for what in ("task", "label_names"):
+                if model.hparams.get(what) != first.hparams.get(what):
+                    raise ConfigError(
+                        f"--checkpoint {path} has {what} {model.hparams.get(what)} but {self.checkpoints[0]} has "
+                        f"{first.hparams.get(what)}: their scores cannot be averaged"
+                    )
+        # Each model reads the length it trained with (unless overridden), as it would alone.
+        self.lengths = [input_length(model, trained, max_length) for model, trained in loaded]
+        self.task = first.task
+
+    @property
+    def first(self):
+        return self.models[0]
+
+    def scores(self, predict_one, texts, pairs=None) -> torch.Tensor:
+        """The mean over models of `predict_one(model, texts, pairs, max_length)`."""
+        total = None
+        for model, length in zip(self.models, self.lengths, strict=True):
+            scores = predict_one(model, texts, pairs, length)
+            total = scores if total is None else total + scores
+        return total / len(self.models)
