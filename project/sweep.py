@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from project.core.errors import run_with_user_errors
-from project.training.cli import FitCLI
+from project.training.cli import FitCLI, without_options
 
 try:
     from project.training import sweeps
@@ -35,26 +35,13 @@ class SweepCLI(FitCLI):
         pass
 
 
-def fit_arguments(argv: list[str]) -> list[str]:
-    """`argv` without the sweep's own options (`--space x` or `--space=x`): what every trial passes to the fit."""
-    kept, skip_value = [], False
-    for argument in argv:
-        if skip_value:
-            skip_value = False
-        elif argument in SWEEP_OPTIONS:
-            skip_value = True
-        elif not argument.startswith(tuple(f"{option}=" for option in SWEEP_OPTIONS)):
-            kept.append(argument)
-    return kept
-
-
 def main(argv: list[str] | None = None) -> None:
     """`argv` None reads the command line."""
     argv = sys.argv[1:] if argv is None else argv
     config = run_with_user_errors(lambda: SweepCLI(args=argv).config)
     space, out, study = config["space"], config["out"], config["study"]
     seed = config["sampler_seed"]
-    table = run_with_user_errors(lambda: sweeps.sweep(space, out, study, seed, fit_arguments(argv)))
+    table = run_with_user_errors(lambda: sweeps.sweep(space, out, study, seed, without_options(argv, SWEEP_OPTIONS)))
     name = study or space.stem
     print(table)
     print(f"study '{name}' in {out / 'optuna.db'}; table {out / name}.md, plot {out / name}.png")

@@ -45,15 +45,20 @@ def test_every_commands_help_lists_all_its_options(name, capsys):
     shown = capsys.readouterr().out
     assert shown.startswith("usage:")
     # Options a command adds to a fit's own (the ones argparse with add_help=False used to hide).
-    own = {"schedule": ["--out"], "lr_find": ["--out", "--num_training"], "sweep": ["--space", "--study", "--out"]}
+    own = {"schedule": ["--out"], "lr_find": ["--out", "--num_training"], "sweep": ["--space", "--study", "--out"],
+           "cv": ["--folds", "--group_column", "--out"]}  # fmt: skip
     for option in own.get(name, []):
         assert option in shown
     if name in own:  # and every fit option beside them
         assert "--model.pooling_options" in shown and "--data.train_file" in shown
 
 
-def test_the_sweep_passes_every_fit_option_but_its_own_to_the_trials():
-    from project.sweep import fit_arguments
+def test_the_sweep_and_the_cv_pass_every_fit_option_but_their_own_on():
+    from project.cv import CV_OPTIONS
+    from project.sweep import SWEEP_OPTIONS
+    from project.training.cli import without_options
 
     argv = ["--space", "s.yaml", "--model.dropout", "0.2", "--out=o", "--study", "x", "--sampler_seed", "3", "--x=1"]
-    assert fit_arguments(argv) == ["--model.dropout", "0.2", "--x=1"]
+    assert without_options(argv, SWEEP_OPTIONS) == ["--model.dropout", "0.2", "--x=1"]
+    argv = ["--folds", "3", "--model.dropout", "0.2", "--out=o", "--group_column", "g", "--x=1"]
+    assert without_options(argv, CV_OPTIONS) == ["--model.dropout", "0.2", "--x=1"]

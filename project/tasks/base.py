@@ -139,7 +139,17 @@ class Task:
 
     def metric_inputs(self, logits: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
         """(scores, targets) in the form this task's torchmetrics objects take."""
-        return self.scores(logits), targets
+        return self.scores(logits), self.metric_targets(targets)
+
+    def metric_targets(self, targets: Tensor) -> Tensor:
+        """Targets as the loss takes them -> as this task's torchmetrics objects take them."""
+        return targets
+
+    def metric_values(self, scores: Tensor, targets: Tensor) -> dict[str, float]:
+        """This task's metrics (unprefixed: acc, f1...) of `scores` (as `scores()` gives them) against `targets`."""
+        metrics = self.metrics()
+        metrics.update(scores, self.metric_targets(targets))
+        return {name: float(value) for name, value in metrics.compute().items()}
 
     def score_columns(self) -> list[str]:
         """Column names of the scores a prediction file shows beside the label."""

@@ -80,8 +80,8 @@ class MultiLabelTask(Task):
     def scores(self, logits: Tensor) -> Tensor:
         return logits.float().sigmoid()
 
-    def metric_inputs(self, logits: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
-        return self.scores(logits), targets.long()  # the loss takes float multi-hot targets, torchmetrics ints
+    def metric_targets(self, targets: Tensor) -> Tensor:
+        return targets.long()  # the loss takes float multi-hot targets, torchmetrics ints
 
     def metrics(self) -> MetricCollection:
         return MetricCollection(

@@ -196,6 +196,19 @@ def check_run_options(config) -> None:
         raise ConfigError(f"trainer.default_root_dir {root} is a file; name a folder")
 
 
+def without_options(argv: list[str], options: tuple[str, ...]) -> list[str]:
+    """`argv` without a command's own `options` (`--name value` or `--name=value`): the fit options it passes on."""
+    kept, skip_value = [], False
+    for argument in argv:
+        if skip_value:
+            skip_value = False
+        elif argument in options:
+            skip_value = True
+        elif not argument.startswith(tuple(f"{option}=" for option in options)):
+            kept.append(argument)
+    return kept
+
+
 def resolved_config(argv: list[str]) -> dict:
     """The full config a fit with these options would run, as `--print_config` writes it; nothing is built."""
     printed = io.StringIO()

@@ -1,0 +1,270 @@
+"""What `python -m project.cv --folds 5 [--group_column COL] [--out runs/cv] [fit options]` does: k-fold
+cross-validation of any fit, with out-of-fold predictions and a fold ensemble on the test split.
+
+The pool is the fit's train and val rows (the test split stays out). Folds are seeded (`seed_everything`),
+stratified by label for single-label data, and, with `--group_column`, grouped: all rows of one group fall in one
+fold. Fold k trains on the other folds, validates (and picks its best checkpoint) on fold k, and is tested on the
+test split: each fold is an ordinary `project.fit` run in `<out>/fold_<k>`, on files written once to `<out>/data/`.
+
+`<out>/cv.json` records the options and each finished fold. Run the same command again after a kill and finished
+folds are kept, the interrupted one resumes from its `last.ckpt` (or restarts when it had none), the rest run.
+
+At the end: `oof_predictions.csv` (every pool row once: its fold and the scores of the model that did not see it),
+`cv_metrics.json` and `cv_report.md` (each fold's val and test metrics, their mean ± std, the out-of-fold metrics,
+and the ensemble's test metrics) and `test_predictions.csv` (the ensemble: the mean of the fold models'
+probabilities; for regression the mean value).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoTokenizer
+
+from project.core.atomic import write_csv, write_text
+from project.core.errors import ConfigError, DataError, TrainingStopped
+from project.data.datamodule import TextDataModule
+from project.inference.checkpoint import load_trained
+from project.inference.ensemble import CV_FILE
+from project.inference.predictions import predict_scores
+from project.model.encoder import from_pretrained
+from project.tasks import TASKS
+from project.training.cli import FitCLI, resolved_config
+from project.training.run_folder import RUNS_NAME
+
+
+def assign_folds(labels: list[str], stratify: bool, folds: int, seed: int, groups: list[str] | None = None):
+    """(N,) fold number of each row. Stratified keeps each label's share in every fold; groups never straddle."""
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
+
+    count = len(labels)
+    if folds < 2:
+        raise ConfigError(f"--folds must be at least 2, got {folds}")
+    if folds > count:
+        raise ConfigError(f"--folds {folds} is more than the {count} rows to split")
+    if groups is not None and len(set(groups)) < folds:
+        raise ConfigError(f"--group_column has {len(set(groups))} groups, fewer than --folds {folds}")
+    if stratify:
+        splitter = (StratifiedGroupKFold if groups is not None else StratifiedKFold)(folds, shuffle=True,
+                                                                                  random_state=seed)  # fmt: skip
+    else:
+        splitter = GroupKFold(folds) if groups is not None else KFold(folds, shuffle=True, random_state=seed)
+    assigned = np.full(count, -1, dtype=np.int64)
+    for fold, (_, held) in enumerate(splitter.split(np.zeros(count), labels, groups)):
+        assigned[held] = fold
+    return assigned
+
+
+class Pool:
+    """The fit's train and val rows as one list: their labels, texts, pairs, and where each came from."""
+
+    def __init__(self, data: TextDataModule, group_column: str | None):
+        parts = [data.splits[name] for name in ("train", "val")]
+        self.labels = [label for split in parts for label in split.labels]
+        self.sources = [split.source for split in parts for _ in range(len(split))]
+        self.rows = np.concatenate([split.rows for split in parts])
+        self.texts = [text for split in parts for text in split.read_texts()]
+        pairs = [split.table.read_pairs(split.positions) for split in parts]
+        self.pairs = None if pairs[0] is None else [pair for part in pairs for pair in part]
+        self.groups = None
+        if group_column:
+            self.groups = []
+            for split in parts:
+                cells = split.table.read_column(group_column, split.positions)
+                for index, cell in enumerate(cells):
+                    if cell is None or not cell.strip():
+                        raise DataError(f"{split.where(index)}: empty value in --group_column '{group_column}'")
+                self.groups += [cell.strip() for cell in cells]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def cross_validate(out: Path, folds: int, group_column: str | None, fit_arguments: list[str]) -> str:
+    """Run (or resume) the folds and write the summary files; returns the Markdown report."""
+    config = resolved_config(fit_arguments)
+    seed = config.get("seed_everything")
+    seed = 0 if isinstance(seed, bool) else int(seed)
+    data = TextDataModule(**config["data"])
+    task = TASKS.lookup(config["model"]["task"])
+    settings = {"folds": folds, "group_column": group_column, "fit_arguments": fit_arguments}
+    record = start_record(out, settings)
+    pool = Pool(data, group_column)
+    assigned = assign_folds(pool.labels, task.name == "single_label", folds, seed, pool.groups)
+    columns = data.hparams.text_column, data.hparams.text_pair_column, data.hparams.label_column
+    files = write_fold_files(out / "data", pool, assigned, folds, data, columns)
+    codec = data.codec
+    targets = torch.as_tensor(codec.encode_all(pool.labels, lambda i: f"{pool.sources[i]}: row {pool.rows[i]}"))
+    test = data.splits.get("test")
+    test_targets = torch.as_tensor(codec.encode_all(test.labels, test.where)) if test is not None else None
+    test_texts = test.read_texts() if test is not None else None
+    test_pairs = test.table.read_pairs(test.positions) if test is not None else None
+    for fold in range(folds):
+        if str(fold) in record["done"]:
+            continue
+        print(f"cross-validation: fold {fold + 1} of {folds}")
+        run_dir = run_fold(out / f"fold_{fold}", files[fold], fit_arguments)
+        best = best_checkpoint(run_dir)
+        model, max_length = load_trained(str(best))
+        tokenizer = from_pretrained(AutoTokenizer, model.hparams.encoder)
+        held = np.flatnonzero(assigned == fold)
+
+        def scores_of(texts, pairs, model=model, tokenizer=tokenizer, max_length=max_length):
+            return predict_scores(model, tokenizer, texts, pairs, 64, max_length or data.hparams.max_length)
+
+        oof = scores_of([pool.texts[i] for i in held], [pool.pairs[i] for i in held] if pool.pairs else None)
+        torch.save({"rows": torch.as_tensor(held), "scores": oof}, out / f"fold_{fold}" / "oof_scores.pt")
+        entry = {"checkpoint": str(best.relative_to(out)), "val": model.task.metric_values(oof, targets[held])}
+        if test is not None:
+            test_scores = scores_of(test_texts, test_pairs)
+            torch.save(test_scores, out / f"fold_{fold}" / "test_scores.pt")
+            entry["test"] = model.task.metric_values(test_scores, test_targets)
+        entry["label_names"] = model.hparams.get("label_names")
+        record["done"][str(fold)] = entry
+        write_text(out / CV_FILE, json.dumps(record, indent=2) + "\n")
+    return summarise(out, record, pool, assigned, targets, task, data, test, test_targets)
+
+
+def start_record(out: Path, settings: dict) -> dict:
+    """cv.json: new, or the one of an interrupted run with the same options (else a ConfigError)."""
+    path = out / CV_FILE
+    if path.exists():
+        record = json.loads(path.read_text())
+        if record.get("settings") != settings:
+            raise ConfigError(
+                f"--out {out} holds a cross-validation with other options ({record.get('settings')}); rerun with "
+                "those to resume it, or choose a new --out"
+            )
+        return record
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"--out {out} already exists and is not a cross-validation folder; choose a new one")
+    record = {"settings": settings, "done": {}, "folds": []}
+    write_text(path, json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def write_fold_files(folder: Path, pool: Pool, assigned, folds: int, data, columns) -> list[dict[str, Path | None]]:
+    """Per fold: the train and val CSVs (the data's own column names), and the test CSV all folds share."""
+    text_column, pair_column, label_column = columns
+    header = [text_column, *([pair_column] if pair_column else []), label_column]
+
+    def lines(indices):
+        yield header
+        for i in indices:
+            yield [pool.texts[i], *([pool.pairs[i]] if pool.pairs else []), pool.labels[i]]
+
+    test = data.splits.get("test")
+    test_file = folder / "test.csv" if test is not None else None
+    if test is not None and not test_file.exists():
+        pairs = test.table.read_pairs(test.positions)
+        rows = zip(test.read_texts(), pairs or [None] * len(test), test.labels, strict=True)
+        write_csv(test_file, [header, *([t, *([p] if pair_column else []), y] for t, p, y in rows)])
+    files = []
+    for fold in range(folds):
+        train, val = folder / f"fold_{fold}_train.csv", folder / f"fold_{fold}_val.csv"
+        if not (train.exists() and val.exists()):
+            write_csv(train, lines(np.flatnonzero(assigned != fold)))
+            write_csv(val, lines(np.flatnonzero(assigned == fold)))
+        files.append({"train": train, "val": val, "test": test_file})
+    write_csv(folder / "folds.csv", [["source", "row", "fold"],
+              *([source, int(row), int(fold)] for source, row, fold in zip(pool.sources, pool.rows, assigned,
+                                                                            strict=True))])  # fmt: skip
+    return files
+
+
+def run_fold(root: Path, files: dict, fit_arguments: list[str]) -> Path:
+    """The fold's fit, resumed from its last.ckpt when an earlier attempt left one; returns its run folder."""
+    run_dir = root / RUNS_NAME / "version_0"
+    resume = []
+    if (run_dir / "checkpoints" / "last.ckpt").exists():
+        resume = ["--ckpt_path", "last"]
+    elif root.exists():  # killed before it saved anything: start the fold again
+        shutil.rmtree(root)
+    test = ["--data.test_file", str(files["test"])] if files["test"] else ["--data.test_ratio", "0"]
+    arguments = [
+        *fit_arguments, "--data.train_file", str(files["train"]), "--data.val_file", str(files["val"]), *test,
+        "--trainer.default_root_dir", str(root), *resume,
+    ]  # fmt: skip
+    try:
+        FitCLI(args=arguments).fit_and_test()
+    except TrainingStopped as stopped:
+        raise TrainingStopped(f"{root.name}: {str(stopped).split(';')[0]}; rerun the same project.cv command to "
+                              "resume this fold (finished folds are kept)") from None  # fmt: skip
+    return run_dir
+
+
+def best_checkpoint(run_dir: Path) -> Path:
+    checkpoints = sorted((run_dir / "checkpoints").glob("best-*.ckpt"))
+    if not checkpoints:
+        raise ConfigError(f"{run_dir}: the fold wrote no best checkpoint (did it validate?)")
+    return checkpoints[-1]
+
+
+def summarise(out: Path, record: dict, pool: Pool, assigned, targets, task, data, test, test_targets) -> str:
+    folds = len(record["done"])
+    names = {json.dumps(entry["label_names"]) for entry in record["done"].values()}
+    if len(names) > 1:
+        raise DataError(f"the folds were trained on different label sets {sorted(names)}: a class is missing from "
+                        "some fold's training rows; use fewer --folds")  # fmt: skip
+    first = record["done"]["0"]
+    model, _ = load_trained(str(out / first["checkpoint"]))
+    fold_task = model.task
+    oof = None
+    for fold in range(folds):
+        saved = torch.load(out / f"fold_{fold}" / "oof_scores.pt", weights_only=True)
+        if oof is None:
+            oof = torch.zeros((len(pool), *saved["scores"].shape[1:]))
+        oof[saved["rows"]] = saved["scores"]
+    decoded = fold_task.decode(oof)
+    shown = oof.tolist() if fold_task.score_columns() else [[] for _ in decoded]
+    lines = [["source", "row", "fold", "label", "predicted", *fold_task.score_columns()]]
+    for i in range(len(pool)):
+        lines.append([pool.sources[i], int(pool.rows[i]), int(assigned[i]), pool.labels[i], decoded[i],
+                      *(f"{value:.6f}" for value in shown[i])])  # fmt: skip
+    write_csv(out / "oof_predictions.csv", lines)
+    summary = {"folds": [dict(fold=int(k), **v) for k, v in sorted(record["done"].items(), key=lambda x: int(x[0]))]}
+    summary["out_of_fold"] = fold_task.metric_values(oof, targets)
+    for stage in ("val", "test"):
+        values = [entry[stage] for entry in summary["folds"] if stage in entry]
+        if values:
+            summary[f"{stage}_mean"] = {key: statistics.mean(v[key] for v in values) for key in values[0]}
+            summary[f"{stage}_std"] = {key: statistics.stdev(v[key] for v in values) for key in values[0]}
+    if test is not None:
+        mean = sum(torch.load(out / f"fold_{k}" / "test_scores.pt", weights_only=True) for k in range(folds)) / folds
+        summary["ensemble_test"] = fold_task.metric_values(mean, test_targets)
+        decoded = fold_task.decode(mean)
+        shown = mean.tolist() if fold_task.score_columns() else [[] for _ in decoded]
+        rows = [["source", "row", "label", "predicted", *fold_task.score_columns()]]
+        for i, (label, predicted) in enumerate(zip(test.labels, decoded, strict=True)):
+            rows.append([test.source, int(test.rows[i]), label, predicted, *(f"{v:.6f}" for v in shown[i])])
+        write_csv(out / "test_predictions.csv", rows)
+    record["folds"] = [{"fold": entry["fold"], "checkpoint": entry["checkpoint"]} for entry in summary["folds"]]
+    write_text(out / CV_FILE, json.dumps(record, indent=2) + "\n")
+    write_text(out / "cv_metrics.json", json.dumps(summary, indent=2) + "\n")
+    report = markdown(summary)
+    write_text(out / "cv_report.md", report + "\n")
+    return report
+
+
+def markdown(summary: dict) -> str:
+    keys = list(summary["out_of_fold"])
+    stages = [stage for stage in ("val", "test") if f"{stage}_mean" in summary]
+    header = ["fold", *(f"{stage}/{key}" for stage in stages for key in keys)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for entry in summary["folds"]:
+        cells = [f"{entry[stage][key]:.4f}" for stage in stages for key in keys]
+        lines.append(f"| {entry['fold']} | " + " | ".join(cells) + " |")
+    spread = [f"{summary[f'{s}_mean'][k]:.4f} ± {summary[f'{s}_std'][k]:.4f}" for s in stages for k in keys]
+    lines.append("| mean ± std | " + " | ".join(spread) + " |")
+    lines.append("")
+    lines.append("out of fold (every pool row, by the model that did not see it): " +
+                 ", ".join(f"{key} {value:.4f}" for key, value in summary["out_of_fold"].items()))  # fmt: skip
+    if "ensemble_test" in summary:
+        lines.append("fold ensemble on test (mean of the folds' probabilities): " +
+                     ", ".join(f"{key} {value:.4f}" for key, value in summary["ensemble_test"].items()))  # fmt: skip
+    return "\n".join(lines)

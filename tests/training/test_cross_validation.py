@@ -1,0 +1,161 @@
+"""k-fold cross-validation: the folds, the out-of-fold file, the ensemble, resuming after a kill, and the checks."""
+
+import csv
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from project.core.errors import ConfigError
+from project.cv import main as cv_main
+from project.inference.ensemble import Ensemble, checkpoint_paths
+from project.training import cross_validation
+from project.training.cross_validation import assign_folds
+from tests.conftest import make_rows, write_csv
+
+
+def test_folds_cover_every_row_once_and_keep_each_class_share():
+    labels = ["a"] * 50 + ["b"] * 30 + ["c"] * 7
+    folds = assign_folds(labels, stratify=True, folds=5, seed=3)
+    assert sorted(Counter(folds.tolist()).values()) == [17, 17, 17, 18, 18]
+    for fold in range(5):
+        held = Counter(label for label, f in zip(labels, folds, strict=True) if f == fold)
+        for name, total in Counter(labels).items():
+            assert abs(held[name] - total / 5) <= 1  # within one row of its share of the whole
+    assert (assign_folds(labels, True, 5, seed=3) == folds).all() and (assign_folds(labels, True, 5, 4) != folds).any()
+
+
+def test_groups_never_straddle_folds():
+    groups = [f"g{i // 4}" for i in range(60)]  # 15 groups of 4 rows
+    labels = ["a" if i % 3 else "b" for i in range(60)]
+    for stratify in (True, False):
+        folds = assign_folds(labels, stratify, 3, seed=0, groups=groups)
+        assert all(len({f for g, f in zip(groups, folds, strict=True) if g == group}) == 1 for group in set(groups))
+        assert set(folds.tolist()) == {0, 1, 2}
+
+
+@pytest.mark.parametrize(
+    ("folds", "groups", "message"),
+    [(1, None, "at least 2"), (200, None, "more than the 20 rows"), (3, ["x", "y"] * 10, "fewer than --folds 3")],
+)
+def test_impossible_folds_are_refused_in_one_line(folds, groups, message):
+    with pytest.raises(ConfigError, match=message):
+        assign_folds(["a", "b"] * 10, True, folds, 0, groups)
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs."""
+
+
+def cv_arguments(tmp_path, tiny_encoder, train, *extra):
+    return [
+        "--model.encoder", tiny_encoder, "--data.train_file", str(train), "--data.text_column", "review",
+        "--data.label_column", "sentiment", "--data.batch_size", "16", "--trainer.max_epochs", "1",
+        "--trainer.enable_progress_bar", "false", "--baseline", "false", "--folds", "3", "--out", str(tmp_path / "cv"),
+        *extra,
+    ]  # fmt: skip
+
+
+def read(path):
+    with open(path, newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+@pytest.mark.slow
+def test_cross_validation_predicts_every_row_out_of_fold_and_resumes_after_a_kill(tmp_path, tiny_encoder, monkeypatch):
+    rows = [{**row, "user": str(index // 3)} for index, row in enumerate(make_rows(90))]
+    train = write_csv(tmp_path / "train.csv", rows)
+    arguments = cv_arguments(tmp_path, tiny_encoder, train, "--group_column", "user")
+    real_run_fold, started, kill = cross_validation.run_fold, [], [True]
+
+    def killed_in_fold_1(root, files, fit_arguments):
+        started.append(root.name)
+        if root.name == "fold_1" and kill[0]:
+            raise Killed  # the process dies here
+        return real_run_fold(root, files, fit_arguments)
+
+    monkeypatch.setattr(cross_validation, "run_fold", killed_in_fold_1)
+    with pytest.raises(Killed):
+        cv_main(arguments)
+    out = tmp_path / "cv"
+    first_checkpoint = next((out / "fold_0" / "lightning_logs" / "version_0" / "checkpoints").glob("best-*.ckpt"))
+    stamp = first_checkpoint.stat().st_mtime_ns
+    started.clear()
+    kill[0] = False
+    cv_main(arguments)  # the same command again
+    assert started == ["fold_1", "fold_2"] and first_checkpoint.stat().st_mtime_ns == stamp
+    assert not (out / "fold_0" / "lightning_logs" / "version_1").exists()
+
+    oof = read(out / "oof_predictions.csv")
+    pool = [row for row in read(out / "data" / "folds.csv")]
+    assert sorted(int(row["row"]) for row in oof) == sorted(int(row["row"]) for row in pool)
+    assert len({row["row"] for row in oof}) == len(oof) == len(pool)  # every pool row exactly once
+    user_of = {index + 1: row["user"] for index, row in enumerate(rows)}
+    texts_of = {index + 1: row["review"] for index, row in enumerate(rows)}
+    for fold in range(3):
+        trained_on = {row["review"] for row in read(out / "data" / f"fold_{fold}_train.csv")}
+        held = [int(row["row"]) for row in oof if row["fold"] == str(fold)]
+        assert held and not any(
+            texts_of[r] in trained_on for r in held if list(texts_of.values()).count(texts_of[r]) == 1
+        )
+        assert not {user_of[r] for r in held} & {user_of[int(row["row"])] for row in oof if row["fold"] != str(fold)}
+    metrics = json.loads((out / "cv_metrics.json").read_text())
+    assert len(metrics["folds"]) == 3 and {"acc", "f1"} <= set(metrics["out_of_fold"])
+    assert {"val_mean", "val_std", "test_mean", "ensemble_test"} <= set(metrics)
+    test = read(out / "test_predictions.csv")
+    assert len(test) == len(read(out / "data" / "test.csv"))
+    assert "fold ensemble on test" in (out / "cv_report.md").read_text()
+
+    # The CV folder is an ensemble for predict; the same checkpoint twice is that checkpoint.
+    paths = checkpoint_paths([str(out)])
+    assert len(paths) == 3
+    texts = ["a great film", "an awful plot"]
+    one = Ensemble(paths[:1]).scores(score_with_tokenizer(tiny_encoder), texts)
+    twice = Ensemble([paths[0], paths[0]]).scores(score_with_tokenizer(tiny_encoder), texts)
+    assert torch.allclose(one, twice)
+    mean = Ensemble(paths).scores(score_with_tokenizer(tiny_encoder), texts)
+    singles = [Ensemble([path]).scores(score_with_tokenizer(tiny_encoder), texts) for path in paths]
+    assert torch.allclose(mean, sum(singles) / 3, atol=1e-6)
+
+    with pytest.raises(SystemExit) as exit_info:  # resuming with other options
+        cv_main([*arguments[:-2], "--folds", "4"])
+    assert exit_info.value.code == 2
+
+
+def score_with_tokenizer(tokenizer_name):
+    from transformers import AutoTokenizer
+
+    from project.inference.predictions import predict_scores
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_name)
+    return lambda model, texts, pairs, length: predict_scores(model, tokenizer, texts, pairs, 8, length)
+
+
+@pytest.mark.slow
+def test_an_ensemble_of_checkpoints_with_other_labels_is_refused_in_one_line(tmp_path, tiny_encoder, capsys):
+    from project.fit import main as fit_main
+    from project.predict import main as predict_main
+
+    checkpoints = []
+    for name, relabel in (("two", {}), ("three", {"pos": "positive"})):
+        rows = make_rows(60)
+        rows = [{**row, "sentiment": relabel.get(row["sentiment"], row["sentiment"])} for row in rows]
+        train = write_csv(tmp_path / f"{name}.csv", rows)
+        fit_main([
+            "--model.encoder", tiny_encoder, "--data.train_file", str(train), "--data.text_column", "review",
+            "--data.label_column", "sentiment", "--trainer.max_epochs", "1", "--baseline", "false",
+            "--trainer.default_root_dir", str(tmp_path / name), "--trainer.enable_progress_bar", "false",
+        ])  # fmt: skip
+        checkpoints.append(str(next((tmp_path / name).rglob("best-*.ckpt"))))
+    texts = write_csv(tmp_path / "texts.csv", [{"text": "a fine film"}])
+    with pytest.raises(SystemExit) as exit_info:
+        predict_main(["--checkpoint", *checkpoints, "--input", str(texts), "--output", str(tmp_path / "p.csv")])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("error: --checkpoint") and "cannot be averaged" in error
+    assert not (tmp_path / "p.csv").exists()
+    predict_main(["--checkpoint", checkpoints[0], checkpoints[0], "--input", str(texts), "--output",
+                  str(tmp_path / "p.csv")])  # fmt: skip
+    assert np.isclose(sum(float(v) for k, v in read(tmp_path / "p.csv")[0].items() if k.startswith("score_")), 1.0)
