@@ -93,9 +93,12 @@ def cross_validate(out: Path, folds: int, group_column: str | None, fit_argument
     data = TextDataModule(**config["data"])
     task = TASKS.lookup(config["model"]["task"])
     settings = {"folds": folds, "group_column": group_column, "fit_arguments": fit_arguments}
-    record = start_record(out, settings)
-    pool = Pool(data, group_column)
+    record = existing_record(out, settings)
+    pool = Pool(data, group_column)  # bad data or options fail here, before anything is written
     assigned = assign_folds(pool.labels, task.name == "single_label", folds, seed, pool.groups)
+    if record is None:
+        record = {"settings": settings, "done": {}, "folds": []}
+        write_text(out / CV_FILE, json.dumps(record, indent=2) + "\n")
     columns = data.hparams.text_column, data.hparams.text_pair_column, data.hparams.label_column
     files = write_fold_files(out / "data", pool, assigned, folds, data, columns)
     codec = data.codec
@@ -130,8 +133,8 @@ def cross_validate(out: Path, folds: int, group_column: str | None, fit_argument
     return summarise(out, record, pool, assigned, targets, task, data, test, test_targets)
 
 
-def start_record(out: Path, settings: dict) -> dict:
-    """cv.json: new, or the one of an interrupted run with the same options (else a ConfigError)."""
+def existing_record(out: Path, settings: dict) -> dict | None:
+    """The cv.json of an interrupted run with the same options, None for a new `out` (else a ConfigError)."""
     path = out / CV_FILE
     if path.exists():
         record = json.loads(path.read_text())
@@ -141,11 +144,9 @@ def start_record(out: Path, settings: dict) -> dict:
                 "those to resume it, or choose a new --out"
             )
         return record
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"--out {out} already exists and is not a cross-validation folder; choose a new one")
-    record = {"settings": settings, "done": {}, "folds": []}
-    write_text(path, json.dumps(record, indent=2) + "\n")
-    return record
+    return None
 
 
 def write_fold_files(folder: Path, pool: Pool, assigned, folds: int, data, columns) -> list[dict[str, Path | None]]:

@@ -152,6 +152,9 @@ def report_evaluation(trainer, model, data, outputs: CollectOutputs, run_dir: Pa
                 continue
         evaluation = model.task.evaluate(scores, targets)
         written += write_report(run_dir, stage, evaluation, split, trainer.logger, trainer.global_step)
+    experiment = getattr(trainer.logger, "experiment", None)
+    if hasattr(experiment, "flush"):  # the images are in the event file before the command returns
+        experiment.flush()
     if written:
         names = ", ".join(path.name for path in written)
         print(f"evaluation report in {run_dir}: {names}")

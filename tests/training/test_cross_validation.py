@@ -159,3 +159,36 @@ def test_an_ensemble_of_checkpoints_with_other_labels_is_refused_in_one_line(tmp
     predict_main(["--checkpoint", checkpoints[0], checkpoints[0], "--input", str(texts), "--output",
                   str(tmp_path / "p.csv")])  # fmt: skip
     assert np.isclose(sum(float(v) for k, v in read(tmp_path / "p.csv")[0].items() if k.startswith("score_")), 1.0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("one fold", "--folds must be at least 2"),
+        ("out is a file", "already exists and is not a cross-validation folder"),
+        ("out holds other files", "already exists and is not a cross-validation folder"),
+        ("no such group column", "no column 'team'"),
+        ("empty group", "row 5: empty value in --group_column 'user'"),
+    ],
+)
+def test_bad_cross_validation_options_fail_in_one_line_and_write_nothing(case, message, tmp_path, tiny_encoder,
+                                                                         capsys):  # fmt: skip
+    rows = [{**row, "user": "" if index == 4 and case == "empty group" else str(index // 3)}
+            for index, row in enumerate(make_rows(30))]  # fmt: skip
+    train = write_csv(tmp_path / "train.csv", rows)
+    out = tmp_path / "cv"
+    extra = {"one fold": ["--folds", "1"], "no such group column": ["--group_column", "team"],
+             "empty group": ["--group_column", "user"]}.get(case, [])  # fmt: skip
+    if case == "out is a file":
+        out.write_text("notes")
+    if case == "out holds other files":
+        out.mkdir()
+        (out / "mine.txt").write_text("keep")
+    before = sorted(path.name for path in tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as exit_info:
+        cv_main([*cv_arguments(tmp_path, tiny_encoder, train), *extra])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("error: ") and message in error[0]
+    assert sorted(path.name for path in tmp_path.rglob("*")) == before
