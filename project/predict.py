@@ -1,13 +1,15 @@
 """`python -m project.predict --checkpoint RUN/checkpoints/best-...ckpt --input texts.csv --output predictions.csv`:
 one prediction per input row (see `project.inference.predictions`). `--checkpoint a.ckpt b.ckpt ...` or a
-`project.cv` folder averages several models. `--help` lists every option."""
+`project.cv` folder averages several models. `--model <folder>` runs an ONNX export with onnxruntime instead, without
+importing torch (`project.inference.onnx_predict`). `--help` lists every option (`--model <folder> --help`: the
+ONNX path's)."""
 
 import json
+import sys
 
 from jsonargparse import CLI
 
 from project.core.errors import run_with_user_errors
-from project.inference.predictions import predict
 
 
 def gather_checkpoints(argv: list[str]) -> list[str]:
@@ -25,10 +27,12 @@ def gather_checkpoints(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """`argv` None reads the command line."""
-    import sys
-
     argv = gather_checkpoints(sys.argv[1:] if argv is None else list(argv))
-    run_with_user_errors(lambda: CLI(predict, args=argv, exit_on_error=False))
+    if any(argument == "--model" or argument.startswith("--model=") for argument in argv):
+        from project.inference.onnx_predict import predict_onnx as command  # torch is never imported on this path
+    else:
+        from project.inference.predictions import predict as command
+    run_with_user_errors(lambda: CLI(command, args=argv, exit_on_error=False))
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 
 from project.export import main
-from project.inference.exporters import EXPORTERS, TORCHSCRIPT_FILE
+from project.inference.exporters import EXPORTERS, ONNX_FILE, SENTENCE_TRANSFORMERS_POOLING, TORCHSCRIPT_FILE
 from project.inference.reload import load_exported
 from project.model.pooling import POOLERS
+from project.retrieval.embedder import Embedder
 from tests.conftest import make_rows, tiny_setup, trainer, write_csv
 
 # (atol, rtol) of the exported logits against the fp32 Lightning model's, per stored dtype: |got - fp32| <= atol +
@@ -53,10 +54,37 @@ def padded_pair_batch(tokenizer):
     return batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]
 
 
-def exported_logits(folder, export_format, inputs):
-    if export_format == "huggingface":
-        return load_exported(folder).model(*inputs)
-    return torch.jit.load(str(folder / TORCHSCRIPT_FILE))(*inputs)
+def exported_and_expected(folder, export_format, inputs, model, tokenizer):
+    """(what the export computes, what the Lightning model computes) on the same inputs: logits for the Hugging Face
+    folder and TorchScript, the task's scores for ONNX, unit-length pooled vectors (project.embed's) for
+    sentence-transformers."""
+    with torch.no_grad():
+        logits = model(*inputs)
+        if export_format == "huggingface":
+            return load_exported(folder).model(*inputs), logits
+        if export_format == "torchscript":
+            return torch.jit.load(str(folder / TORCHSCRIPT_FILE))(*inputs), logits
+        if export_format == "onnx":
+            import onnxruntime
+
+            session = onnxruntime.InferenceSession(str(folder / ONNX_FILE), providers=["CPUExecutionProvider"])
+            names = ["input_ids", "attention_mask", "token_type_ids"]
+            feed = {name: value.numpy() for name, value in zip(names, inputs, strict=True)}
+            return torch.from_numpy(session.run(["scores"], feed)[0]), model.task.scores(logits)
+    from sentence_transformers import SentenceTransformer
+
+    texts = [row["review"] for row in make_rows(6, seed=3)]
+    got = SentenceTransformer(str(folder), device="cpu").encode(texts, convert_to_tensor=True)
+    expected = Embedder(model.encoder, model.pooler, tokenizer, {}).embed(texts)
+    return got.float(), torch.from_numpy(expected)
+
+
+def exportable(export_format: str, pooling: str, precision: str) -> bool:
+    if export_format == "onnx":
+        return precision == "32"
+    if export_format == "sentence_transformers":
+        return precision == "32" and pooling in SENTENCE_TRANSFORMERS_POOLING
+    return True
 
 
 @pytest.mark.parametrize("export_format", sorted(EXPORTERS))
@@ -64,19 +92,26 @@ def exported_logits(folder, export_format, inputs):
     ("pooling", "precision"),
     [(name, "32") for name in sorted(POOLERS)] + [(name, half) for name in HALF_POOLERS for half in ("16", "bf16")],
 )
-def test_exported_logits_equal_the_lightning_models(
-    tmp_path, checkpoints, tiny_encoder, export_format, pooling, precision
+def test_exports_compute_what_the_lightning_model_does_or_are_refused_in_one_line(
+    tmp_path, checkpoints, tiny_encoder, export_format, pooling, precision, capsys
 ):
     checkpoint, model = checkpoints(pooling)
     out = tmp_path / "export"
-    main(["--checkpoint", str(checkpoint), "--output", str(out), "--format", export_format, "--precision", precision])
-    inputs = padded_pair_batch(AutoTokenizer.from_pretrained(tiny_encoder))
-    with torch.no_grad():
-        expected = model(*inputs)
-        got = exported_logits(out, export_format, inputs)
-    assert got.dtype == {"32": torch.float32, "16": torch.float16, "bf16": torch.bfloat16}[precision]
+    arguments = ["--checkpoint", str(checkpoint), "--output", str(out), "--format", export_format]
+    if not exportable(export_format, pooling, precision):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*arguments, "--precision", precision])
+        assert exit_info.value.code == 2 and not out.exists()
+        errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and errors[0].startswith(f"error: --format {export_format}")
+        return
+    main([*arguments, "--precision", precision])
+    tokenizer = AutoTokenizer.from_pretrained(tiny_encoder)
+    got, expected = exported_and_expected(out, export_format, padded_pair_batch(tokenizer), model, tokenizer)
+    if export_format in ("huggingface", "torchscript"):
+        assert got.dtype == {"32": torch.float32, "16": torch.float16, "bf16": torch.bfloat16}[precision]
     atol, rtol = TOLERANCE[precision]
-    torch.testing.assert_close(got.float(), expected, atol=atol, rtol=rtol)
+    torch.testing.assert_close(got.float(), expected.float(), atol=atol, rtol=rtol)
     assert not torch.equal(expected[0], expected[1])  # a constant model would pass any parity check
 
 
@@ -86,6 +121,8 @@ def test_huggingface_export_is_an_encoder_folder_with_the_labels(tmp_path, check
     config = json.loads((tmp_path / "hf" / "classifier.json").read_text())
     assert config["label_names"] == model.hparams.label_names and config["pooling"] == "mean"
     encoder = AutoModel.from_pretrained(tmp_path / "hf")  # a plain encoder folder: fit --model.encoder takes it
+    assert encoder.config.id2label == dict(enumerate(model.hparams.label_names))
+    assert encoder.config.label2id == {name: i for i, name in enumerate(model.hparams.label_names)}
     assert torch.equal(encoder.embeddings.word_embeddings.weight, model.encoder.embeddings.word_embeddings.weight)
     exported = load_exported(tmp_path / "hf")
     texts = ["great film", "dull boring plot"]
@@ -142,6 +179,6 @@ def test_an_existing_output_is_refused_and_left_alone(tmp_path, checkpoints, cap
 def test_an_unknown_format_lists_the_choices(tmp_path, checkpoints, capsys):
     checkpoint, _ = checkpoints("mean")
     with pytest.raises(SystemExit):
-        main(["--checkpoint", str(checkpoint), "--output", str(tmp_path / "x"), "--format", "onnx"])
+        main(["--checkpoint", str(checkpoint), "--output", str(tmp_path / "x"), "--format", "tensorflow"])
     assert f"choose from {sorted(EXPORTERS)}" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()

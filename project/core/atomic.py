@@ -45,3 +45,15 @@ def write_csv(path: str | Path, rows: Iterable[list]) -> None:
     buffer = io.StringIO(newline="")
     csv.writer(buffer).writerows(rows)
     write_text(path, buffer.getvalue())
+
+
+def check_output(output: str, inputs: list[tuple[str, str]], overwrite: bool) -> None:
+    """Refuse an output path that is one of the command's inputs, a folder, or (without `overwrite`) a file."""
+    target = Path(output)
+    for option, path in inputs:
+        if target.resolve() == Path(path).resolve():
+            raise ConfigError(f"--output {output} is the {option} file; choose another output (nothing was written)")
+    if target.is_dir():
+        raise ConfigError(f"--output {output} is a folder; name a file")
+    if target.exists() and not overwrite:
+        raise ConfigError(f"--output {output} already exists; choose a new file or pass --overwrite true")

@@ -39,3 +39,15 @@ def run_with_user_errors(job):
         # Option errors from jsonargparse span several indented lines; one line keeps them greppable.
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         sys.exit(2)
+
+
+def optional(module: str, extra: str, *names: str):
+    """An optional extra's `module` (or the `names` in it, as a list), or a ConfigError saying how to install it (not
+    a traceback)."""
+    import importlib
+
+    try:
+        loaded = importlib.import_module(module)
+    except ModuleNotFoundError as missing:
+        raise ConfigError(f'{missing.name} is not installed: pip install -e ".[{extra}]"') from None
+    return [getattr(loaded, name) for name in names] if names else loaded

@@ -8,13 +8,22 @@ Takes a fine-tuned model out of Lightning, into a new folder (written whole or n
 - `torchscript`: `model.pt`, traced over (input_ids, attention_mask, token_type_ids) -> logits, which loads with
   plain `torch.jit.load` where neither this package nor transformers is installed (C++ included, via libtorch);
   `classifier.json` rides inside it as an extra file, and the tokenizer files sit beside it.
+- `onnx`: `model.onnx` (input_ids, attention_mask, token_type_ids, int64, dynamic batch and sequence axes ->
+  `scores`: the task's probabilities, or values for regression), the tokenizer files and `classifier.json`.
+  `--quantize int8` stores it with onnxruntime's dynamic int8 quantization (int8 weights, activations quantized per
+  batch at run time: no calibration data needed). `python -m project.predict --model <folder>` runs it with
+  onnxruntime and the tokenizer alone, without torch (`project.inference.onnx_predict`).
+- `sentence_transformers`: a folder `SentenceTransformer(folder)` loads (the encoder, its pooling as
+  sentence-transformers' `Pooling` module, and unit-length normalisation), which gives `project.embed`'s vectors.
 
 `--precision 16` or `bf16` stores the weights in that dtype (half the size; docs/benchmarks.md gives the logit error).
+The Hugging Face folder's `config.json` carries `id2label`/`label2id`, so other tools show the class names.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from pathlib import Path
 
@@ -23,15 +32,18 @@ from safetensors.torch import save_file
 from transformers import AutoTokenizer
 
 from project.core.atomic import new_folder
-from project.core.errors import ConfigError
+from project.core.errors import ConfigError, optional
 from project.core.registry import Registry
 from project.inference.batching import check_precision
 from project.inference.checkpoint import load_trained
 from project.inference.reload import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, classifier_config
 from project.model.classifier import PooledClassifier
 from project.model.encoder import from_pretrained
+from project.tasks import build_task
 
 TORCHSCRIPT_FILE = "model.pt"
+ONNX_FILE = "model.onnx"
+QUANTIZATIONS = (None, "int8")
 
 EXPORTERS: Registry = Registry("export format")
 register_exporter = EXPORTERS.register
@@ -39,6 +51,10 @@ register_exporter = EXPORTERS.register
 
 @register_exporter("huggingface")
 def export_huggingface(model: PooledClassifier, tokenizer, config: dict, folder: Path) -> None:
+    names = config.get("label_names")
+    if names:  # other tools (pipelines, the Hub's widgets) read the class names from here
+        model.encoder.config.id2label = dict(enumerate(names))
+        model.encoder.config.label2id = {name: index for index, name in enumerate(names)}
     model.encoder.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     weights = {
@@ -55,14 +71,88 @@ def export_torchscript(model: PooledClassifier, tokenizer, config: dict, folder:
     tokenizer.save_pretrained(folder)
 
 
+class ScoresOf(torch.nn.Module):
+    """The model with the task's scores (softmax, sigmoid or the value) on top: what an ONNX user wants out."""
+
+    def __init__(self, model: PooledClassifier, task):
+        super().__init__()
+        self.model, self.task = model, task
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        return self.task.scores(self.model(input_ids, attention_mask, token_type_ids))
+
+
+@register_exporter("onnx")
+def export_onnx(model: PooledClassifier, tokenizer, config: dict, folder: Path) -> None:
+    optional("onnx", "onnx")  # the exporter writes its graph with it
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    example = example_batch(tokenizer)
+    task = build_task(config["task"], config["num_labels"], config["label_names"], **config["task_options"])
+    wrapped = ScoresOf(model, task).eval()
+    axes = {name: {0: "batch", 1: "sequence"} for name in names}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the exporter's notes on transformers' mask shortcuts, skipped while tracing
+        # The TorchScript-based exporter: seconds where the dynamo one takes many, and the same graph for BERT.
+        torch.onnx.export(wrapped, tuple(example), folder / ONNX_FILE, input_names=names, output_names=["scores"],
+                          dynamic_axes=axes, opset_version=17, dynamo=False)  # fmt: skip
+    model.eval()  # the exporter restores the wrapper's mode, which can leave the inner modules in train mode
+    if config.get("quantize") == "int8":
+        QuantType, quantize_dynamic = optional("onnxruntime.quantization", "onnx", "QuantType", "quantize_dynamic")
+
+        full = folder / f"{ONNX_FILE}.fp32"
+        (folder / ONNX_FILE).rename(full)
+        quantize_dynamic(full, folder / ONNX_FILE, weight_type=QuantType.QInt8)
+        full.unlink()
+    tokenizer.save_pretrained(folder)
+    (folder / CLASSIFIER_CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+
+# Our poolers that sentence-transformers' Pooling computes the same way (masked mean, masked max, the first token).
+SENTENCE_TRANSFORMERS_POOLING = {"mean": "mean", "max": "max", "cls": "cls"}
+
+
+@register_exporter("sentence_transformers")
+def export_sentence_transformers(model: PooledClassifier, tokenizer, config: dict, folder: Path) -> None:
+    (SentenceTransformer,) = optional("sentence_transformers", "sentence-transformers", "SentenceTransformer")
+    modules = "sentence_transformers.sentence_transformer.modules"
+    Normalize, Pooling, Transformer = optional(modules, "sentence-transformers", "Normalize", "Pooling", "Transformer")
+
+    encoder_folder = folder / ".encoder"
+    model.encoder.save_pretrained(encoder_folder)
+    tokenizer.save_pretrained(encoder_folder)
+    transformer = Transformer(str(encoder_folder), max_seq_length=config["max_length"])
+    pooling = Pooling(model.encoder.config.hidden_size, SENTENCE_TRANSFORMERS_POOLING[config["pooling"]])
+    SentenceTransformer(modules=[transformer, pooling, Normalize()], device="cpu").save(str(folder))
+    shutil.rmtree(encoder_folder)
+
+
+def check_exportable(format: str, config: dict) -> None:
+    """Refuse, before anything is written, what a format cannot hold."""
+    if format != "sentence_transformers":
+        return
+    if config["dtype"] != "32":
+        raise ConfigError(f"--format sentence_transformers stores fp32 weights, not --precision {config['dtype']}")
+    pooling = config["pooling"]
+    if pooling not in SENTENCE_TRANSFORMERS_POOLING or config["pooling_options"]:
+        raise ConfigError(
+            f"--format sentence_transformers: the checkpoint's pooler '{pooling}' has no sentence-transformers "
+            f"equivalent; it can express {sorted(SENTENCE_TRANSFORMERS_POOLING)}"
+        )
+
+
+def example_batch(tokenizer) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A padded batch to trace on (see `trace`)."""
+    example = tokenizer(["an example", "a longer example text to pad the first one"], padding=True, return_tensors="pt")
+    input_ids, attention_mask = example["input_ids"], example["attention_mask"]
+    assert not attention_mask.all(), "the trace example must contain padding"
+    return input_ids, attention_mask, example.get("token_type_ids", torch.zeros_like(input_ids))
+
+
 def trace(model: PooledClassifier, tokenizer) -> torch.jit.ScriptModule:
     """Trace on a batch with padding. transformers 5 drops the attention mask of a batch without padding in eager
     mode, but not while tracing (it checks `is_tracing`); an example with padding keeps the traced graph on the masked
     path even if a later version forgot that check. The parity tests run the traced model on other padded shapes."""
-    example = tokenizer(["an example", "a longer example text to pad the first one"], padding=True, return_tensors="pt")
-    input_ids, attention_mask = example["input_ids"], example["attention_mask"]
-    token_type_ids = example.get("token_type_ids", torch.zeros_like(input_ids))
-    assert not attention_mask.all(), "the trace example must contain padding"
+    input_ids, attention_mask, token_type_ids = example_batch(tokenizer)
     device = next(model.parameters()).device
     with warnings.catch_warnings(), torch.no_grad():
         # Deprecation notices (torch suggests torch.export, which libtorch cannot load yet) and a tracer warning about
@@ -71,18 +161,27 @@ def trace(model: PooledClassifier, tokenizer) -> torch.jit.ScriptModule:
         return torch.jit.trace(model, (input_ids.to(device), attention_mask.to(device), token_type_ids.to(device)))
 
 
-def export(*, checkpoint: str, output: str, format: str = "huggingface", precision: str = "32") -> None:
-    """Write a fine-tuned checkpoint as a Hugging Face folder or a TorchScript model. (Keyword-only, so
-    jsonargparse makes every argument an --option.)
+def export(
+    *, checkpoint: str, output: str, format: str = "huggingface", precision: str = "32", quantize: str | None = None
+) -> None:
+    """Write a fine-tuned checkpoint as a Hugging Face folder, a TorchScript or ONNX model, or a sentence-transformers
+    folder. (Keyword-only, so jsonargparse makes every argument an --option.)
 
     Args:
         checkpoint: a `.ckpt` written by `python -m project.fit`.
         output: the folder to create; an existing path is refused.
-        format: huggingface or torchscript.
+        format: huggingface, torchscript, onnx or sentence_transformers.
         precision: 32, 16 or bf16: the dtype the weights are stored (and run) in.
+        quantize: int8 (onnx only): onnxruntime's dynamic int8 quantization.
     """
     exporter = EXPORTERS.lookup(format)
     dtype = check_precision(precision)
+    if quantize not in QUANTIZATIONS:
+        raise ConfigError(f"--quantize {quantize}: choose int8 or leave it out")
+    if quantize and format != "onnx":
+        raise ConfigError(f"--quantize {quantize} applies to --format onnx, not {format}")
+    if format == "onnx" and precision != "32":
+        raise ConfigError(f"--format onnx exports fp32 weights (or --quantize int8), not --precision {precision}")
     if Path(output).exists():
         raise ConfigError(f"--output {output} already exists; choose a new folder (nothing was overwritten)")
     lightning_model, trained_max_length = load_trained(checkpoint)
@@ -91,6 +190,11 @@ def export(*, checkpoint: str, output: str, format: str = "huggingface", precisi
     config = classifier_config(lightning_model.hparams, min(max_length, tokenizer.model_max_length))
     config["dtype"] = precision
     model = lightning_model.plain_model().to(dtype).eval()
+    check_exportable(format, config)
+    if format == "onnx":  # recorded in classifier.json for project.predict --model, which has no encoder config
+        config["quantize"] = quantize
+        config["max_positions"] = getattr(model.encoder.config, "max_position_embeddings", None)
     with new_folder(output) as folder:
         exporter(model, tokenizer, config, folder)
-    print(f"exported {format} ({precision}) to {output}")
+    shown = "int8, dynamic" if quantize else precision
+    print(f"exported {format} ({shown}) to {output}")

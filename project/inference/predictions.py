@@ -9,14 +9,12 @@ autocast; the output is written to a temporary file and renamed, so it is whole 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from jsonargparse.typing import PositiveInt
 from transformers import AutoTokenizer
 
-from project.core.atomic import write_csv
-from project.core.errors import ConfigError
+from project.core.atomic import check_output, write_csv
 from project.data.readers import read_table, require_columns, require_text
 from project.inference.batching import batched_outputs, check_precision
 from project.inference.ensemble import Ensemble, checkpoint_paths
@@ -79,18 +77,6 @@ def predict(
     write_predictions(output, rows, id_column, ensemble.first, scores)
     models = f" (the mean of {len(checkpoints)} models)" if len(checkpoints) > 1 else ""
     print(f"wrote {len(rows)} predictions to {output}{models}")
-
-
-def check_output(output: str, inputs: list[tuple[str, str]], overwrite: bool) -> None:
-    """Refuse an output path that is one of the command's inputs, a folder, or (without `overwrite`) a file."""
-    target = Path(output)
-    for option, path in inputs:
-        if target.resolve() == Path(path).resolve():
-            raise ConfigError(f"--output {output} is the {option} file; choose another output (nothing was written)")
-    if target.is_dir():
-        raise ConfigError(f"--output {output} is a folder; name a file")
-    if target.exists() and not overwrite:
-        raise ConfigError(f"--output {output} already exists; choose a new file or pass --overwrite true")
 
 
 def write_predictions(output: str, rows, id_column: str | None, model: TextClassifier, scores: torch.Tensor) -> None:

@@ -1,0 +1,144 @@
+"""What `python -m project.predict --model <onnx folder> --input texts.csv --output predictions.csv` does: the same
+predictions file as from a checkpoint, computed by onnxruntime with the tokenizer alone. Nothing here imports torch
+(or transformers), so a serving machine needs only `onnxruntime`, `tokenizers` and numpy.
+
+The folder is one written by `python -m project.export --format onnx`: `model.onnx` gives the task's scores
+(probabilities, or values for regression); `classifier.json` names the task, its labels and options, and the
+`max_length` it was trained with; `tokenizer.json` is the fast tokenizer's whole pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from project.core.atomic import check_output, write_csv
+from project.core.errors import ConfigError, UserError, optional
+from project.data.readers import read_table, require_columns, require_text
+
+ONNX_FILE = "model.onnx"  # as project.inference.exporters writes it
+CLASSIFIER_CONFIG = "classifier.json"
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class OnnxClassifier:
+    """An exported ONNX folder: `scores(texts)` -> (N, outputs) numpy scores, `decode` -> label texts."""
+
+    def __init__(self, folder: str | Path, threads: int | None = None):
+        from tokenizers import Tokenizer
+
+        onnxruntime = optional("onnxruntime", "onnx")
+
+        folder = Path(folder)
+        for name in (ONNX_FILE, CLASSIFIER_CONFIG, "tokenizer.json"):
+            if not (folder / name).is_file():
+                raise UserError(f"--model {folder}: no {name}; not a folder written by project.export --format onnx")
+        self.config = json.loads((folder / CLASSIFIER_CONFIG).read_text(encoding="utf-8"))
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = onnxruntime.InferenceSession(str(folder / ONNX_FILE), options, ["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own types for an unreadable graph
+            raise UserError(f"--model {folder / ONNX_FILE}: not a readable ONNX model ({error})") from None
+        self.pad_id = self.tokenizer.token_to_id(self._pad_token(folder)) or 0
+
+    @staticmethod
+    def _pad_token(folder: Path) -> str:
+        special = folder / "tokenizer_config.json"
+        if special.is_file():
+            return json.loads(special.read_text(encoding="utf-8")).get("pad_token") or "[PAD]"
+        return "[PAD]"
+
+    @property
+    def label_names(self) -> list[str] | None:
+        return self.config.get("label_names")
+
+    def scores(
+        self, texts: Sequence[str], pairs: Sequence[str] | None = None, batch_size: int = 64,
+        max_length: int | None = None,
+    ) -> np.ndarray:  # fmt: skip
+        """Row i for texts[i]; batches are cut from length-sorted texts, each padded to its longest member."""
+        length = max_length or self.config["max_length"]
+        self.tokenizer.enable_truncation(length)
+        inputs = list(zip(texts, pairs, strict=True)) if pairs is not None else list(texts)
+        encodings = self.tokenizer.encode_batch(inputs)
+        order = np.argsort([len(encoding.ids) for encoding in encodings], kind="stable")
+        result = None
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            longest = max(len(encodings[i].ids) for i in rows)
+            batch = {name: np.zeros((len(rows), longest), dtype=np.int64) for name in INPUT_NAMES}
+            batch["input_ids"][:] = self.pad_id
+            for slot, i in enumerate(rows):
+                encoding = encodings[i]
+                size = len(encoding.ids)
+                batch["input_ids"][slot, :size] = encoding.ids
+                batch["attention_mask"][slot, :size] = 1
+                batch["token_type_ids"][slot, :size] = encoding.type_ids
+            (scores,) = self.session.run(["scores"], batch)
+            scores = scores.reshape(len(rows), -1)
+            if result is None:
+                result = np.empty((len(texts), scores.shape[1]), dtype=np.float32)
+            result[rows] = scores
+        return result if result is not None else np.empty((0, 0), dtype=np.float32)
+
+    def decode(self, scores: np.ndarray) -> list[str]:
+        """The label text of each row, as `Task.decode` gives it (kept beside torch-free code, by task kind)."""
+        task = self.config["task"]
+        if task == "single_label":
+            return [self.label_names[index] for index in scores.argmax(axis=1).tolist()]
+        if task == "multi_label":
+            threshold = self.config.get("task_options", {}).get("threshold", 0.5)
+            return ["|".join(name for name, score in zip(self.label_names, row, strict=True) if score >= threshold)
+                    for row in scores.tolist()]  # fmt: skip
+        if task == "regression":
+            return [f"{value:.6g}" for value in scores[:, 0].tolist()]
+        raise ConfigError(f"{task}: a task the ONNX predictor does not know; predict from the checkpoint instead")
+
+    def score_columns(self) -> list[str]:
+        return [] if self.config["task"] == "regression" else [f"score_{name}" for name in self.label_names]
+
+
+def predict_onnx(
+    *, model: str, input: str, output: str, text_column: str = "text", text_pair_column: str | None = None,
+    id_column: str | None = None, batch_size: int = 64, max_length: int | None = None, overwrite: bool = False,
+) -> None:  # fmt: skip
+    """Write one prediction per input row to `output` (CSV) from an ONNX export, without torch.
+
+    Args:
+        model: a folder written by `python -m project.export --format onnx`.
+        input: CSV, TSV, JSONL or JSON file with the texts.
+        output: CSV to write: id, label, then one score column per class (as from a checkpoint).
+        text_column: column with the text.
+        text_pair_column: second text, for models trained on pairs.
+        id_column: column copied into the output's `id` (default: the row number, from 1).
+        batch_size: texts per onnxruntime call.
+        max_length: truncation length (default: the `data.max_length` the model was trained with).
+        overwrite: replace an existing `output` file (never the input or the model).
+    """
+    if batch_size < 1:
+        raise ConfigError(f"--batch_size must be at least 1, got {batch_size}")
+    check_output(output, [("--input", input), ("--model", str(Path(model) / ONNX_FILE))], overwrite)
+    rows = read_table(input)
+    require_columns(rows, input, [text_column, text_pair_column, id_column])
+    require_text(rows, input, text_column)
+    classifier = OnnxClassifier(model)
+    positions = classifier.config.get("max_positions") or classifier.config["max_length"]
+    if max_length is not None and not 1 <= max_length <= positions:
+        raise ConfigError(f"--max_length {max_length}: choose 1 to the encoder's {positions} positions")
+    texts = [row[text_column] for row in rows]
+    pairs = [row[text_pair_column] or "" for row in rows] if text_pair_column else None
+    scores = classifier.scores(texts, pairs, batch_size, max_length)
+    lines = [["id", "label", *classifier.score_columns()]]
+    shown = scores.tolist() if classifier.score_columns() else [[] for _ in rows]
+    for number, (row, label, row_scores) in enumerate(zip(rows, classifier.decode(scores), shown, strict=True), 1):
+        lines.append([row[id_column] if id_column else number, label, *(f"{score:.6f}" for score in row_scores)])
+    write_csv(output, lines)
+    print(f"wrote {len(rows)} predictions to {output} (onnxruntime)")

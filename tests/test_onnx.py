@@ -1,0 +1,108 @@
+"""ONNX export: `project.predict --model <folder>` gives the checkpoint's predictions file without torch, int8
+stays close, and bad options or folders fail in one line."""
+
+import csv
+import subprocess
+import sys
+
+import pytest
+
+from project.export import main as export_main
+from project.predict import main as predict_main
+from tests.conftest import make_rows, one_line_error, tiny_setup, trainer, write_csv
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tiny_encoder):
+    """(checkpoint, fp32 ONNX folder, int8 ONNX folder, a texts file with pairs)."""
+    folder = tmp_path_factory.mktemp("onnx")
+    train = write_csv(folder / "train.csv", make_rows(120, pairs=True))
+    model, data = tiny_setup(train, tiny_encoder, learning_rate=1e-3)
+    run = trainer(max_epochs=2, enable_checkpointing=False, default_root_dir=folder)
+    run.fit(model, data)
+    run.save_checkpoint(folder / "model.ckpt")
+    for name, extra in (("fp32", []), ("int8", ["--quantize", "int8"])):
+        export_main(["--checkpoint", str(folder / "model.ckpt"), "--output", str(folder / name), "--format", "onnx",
+                     *extra])  # fmt: skip
+    rows = [{"key": f"r{index}", **row} for index, row in enumerate(make_rows(41, seed=5, pairs=True))]
+    return folder / "model.ckpt", folder / "fp32", folder / "int8", write_csv(folder / "texts.csv", rows)
+
+
+def read(path):
+    with open(path, newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+def predictions(tmp_path, name, source, **model):
+    out = tmp_path / f"{name}.csv"
+    option, value = next(iter(model.items()))
+    predict_main([f"--{option}", str(value), "--input", str(source), "--output", str(out), "--text_column",
+                  "review", "--text_pair_column", "context", "--id_column", "key", "--batch_size", "8"])  # fmt: skip
+    return read(out)
+
+
+def scores(rows):
+    return [[float(value) for key, value in row.items() if key.startswith("score_")] for row in rows]
+
+
+def test_onnx_predictions_equal_the_checkpoints(tmp_path, exported):
+    checkpoint, fp32, int8, source = exported
+    expected = predictions(tmp_path, "ckpt", source, checkpoint=checkpoint)
+    got = predictions(tmp_path, "onnx", source, model=fp32)
+    assert [row["id"] for row in got] == [row["id"] for row in expected]
+    assert list(got[0]) == list(expected[0])  # same columns
+    assert [row["label"] for row in got] == [row["label"] for row in expected]
+    for a, b in zip(scores(got), scores(expected), strict=True):
+        assert a == pytest.approx(b, abs=1e-5)
+    quantized = predictions(tmp_path, "int8", source, model=int8)
+    assert max(abs(a - b) for x, y in zip(scores(quantized), scores(expected), strict=True)
+               for a, b in zip(x, y, strict=True)) < 0.05  # fmt: skip
+    import onnx
+
+    operators = {node.op_type for node in onnx.load(str(int8 / "model.onnx")).graph.node}
+    assert {"DynamicQuantizeLinear", "MatMulInteger"} <= operators  # the matmuls run in int8
+
+
+@pytest.mark.slow
+def test_the_onnx_path_never_imports_torch(tmp_path, exported):
+    checkpoint, fp32, _, source = exported
+    expected = predictions(tmp_path, "ckpt", source, checkpoint=checkpoint)
+    out = tmp_path / "blocked.csv"
+    script = f"""import sys
+sys.modules.update(dict.fromkeys(["torch", "transformers", "lightning"]))  # importing any of these now fails
+from project.predict import main
+main(["--model", r"{fp32}", "--input", r"{source}", "--output", r"{out}", "--text_column", "review",
+      "--text_pair_column", "context", "--id_column", "key"])
+assert "torch" not in [name.split(".")[0] for name, module in sys.modules.items() if module is not None]
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert [row["label"] for row in read(out)] == [row["label"] for row in expected]
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("quantize another format", "--quantize int8 applies to --format onnx"),
+        ("half precision onnx", "--format onnx exports fp32 weights"),
+        ("unknown quantization", "--quantize int4"),
+        ("not an onnx folder", "no model.onnx"),
+        ("output is the model", "is the --model file"),
+    ],
+)
+def test_bad_onnx_options_fail_in_one_line(tmp_path, exported, capsys, case, message):
+    checkpoint, fp32, _, source = exported
+    export = ["--checkpoint", str(checkpoint), "--output", str(tmp_path / "x")]
+    command = {
+        "quantize another format": (export_main, [*export, "--quantize", "int8"]),
+        "half precision onnx": (export_main, [*export, "--format", "onnx", "--precision", "16"]),
+        "unknown quantization": (export_main, [*export, "--format", "onnx", "--quantize", "int4"]),
+        "not an onnx folder": (predict_main, ["--model", str(tmp_path), "--input", str(source), "--output",
+                                              str(tmp_path / "p.csv"), "--text_column", "review"]),
+        "output is the model": (predict_main, ["--model", str(fp32), "--input", str(source), "--output",
+                                               str(fp32 / "model.onnx"), "--text_column", "review"]),
+    }[case]  # fmt: skip
+    size = (fp32 / "model.onnx").stat().st_size
+    assert message in one_line_error(capsys, *command)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "p.csv").exists()
+    assert (fp32 / "model.onnx").stat().st_size == size
