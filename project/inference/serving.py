@@ -1,0 +1,175 @@
+"""What `python -m project.serve --model <checkpoint | Hugging Face export | ONNX export>` does: an HTTP endpoint on
+Lightning's LitServe, with dynamic batching.
+
+    POST /predict   {"text": "a warm, funny film"}                 -> {"label": "fresh", "scores": {...}}
+                    {"text": ["one", "two"], "text_pair": [...]}    -> {"predictions": [{...}, {...}]}
+    GET  /health    "ok" once the model is loaded
+
+Requests that arrive within `batch_timeout` seconds of each other are run as one batch of up to `max_batch_size`
+requests (each may hold several texts). A bad request (no `text`, a text that is not a string, too many texts, a
+text over the size limit, pairs that do not match) gets a 400 with a one-line `detail` and never reaches the model;
+the server keeps serving. SIGTERM (or Ctrl-C) stops it gracefully: uvicorn finishes the requests in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import numpy as np
+
+from project.core.errors import ConfigError, UserError, optional
+
+litserve = optional("litserve", "serve")
+HTTPException = optional("fastapi", "serve", "HTTPException")[0]
+
+
+class Predictor:
+    """One interface over the three model kinds: `scores(texts, pairs)` (numpy), `decode`, `label_names`."""
+
+    def __init__(self, model: str, device: str = "cpu"):
+        path = Path(model)
+        if path.is_dir() and (path / "model.onnx").is_file():
+            from project.inference.onnx_predict import OnnxClassifier
+
+            onnx = OnnxClassifier(path)
+            self.scores, self.decode, self.label_names = onnx.scores, onnx.decode, onnx.label_names
+            self.columns = onnx.score_columns()
+            return
+        import torch
+
+        if path.is_dir():
+            from project.inference.reload import load_exported
+
+            exported = load_exported(path, device)
+            task, scores = exported.task, exported.scores
+        elif path.is_file():
+            from transformers import AutoTokenizer
+
+            from project.inference.checkpoint import input_length, load_trained
+            from project.inference.predictions import predict_scores
+            from project.model.encoder import from_pretrained
+
+            trained, trained_length = load_trained(model, device)
+            tokenizer = from_pretrained(AutoTokenizer, trained.hparams.encoder)
+            length = input_length(trained, trained_length, None)
+            task = trained.task
+
+            def scores(texts, pairs=None):
+                return predict_scores(trained, tokenizer, texts, pairs, max_length=length)
+        else:
+            raise UserError(f"--model {model}: no such checkpoint or export folder")
+        self.label_names = task.label_names if task.score_columns() else None
+        self.columns = task.score_columns()
+        self.scores = lambda texts, pairs=None: scores(texts, pairs).float().numpy()
+        self.decode = lambda values: task.decode(torch.from_numpy(values))
+
+
+class ClassifierAPI(litserve.LitAPI):
+    def __init__(self, model: str, max_texts: int, max_text_chars: int, **options):
+        super().__init__(**options)
+        self.model, self.max_texts, self.max_text_chars = model, max_texts, max_text_chars
+
+    def setup(self, device) -> None:
+        self.predictor = Predictor(self.model, "cuda" if str(device).startswith("cuda") else "cpu")
+
+    def decode_request(self, request: dict) -> dict:
+        """One request -> {"texts", "pairs", "single"}; anything malformed is a 400 naming the problem."""
+        if not isinstance(request, dict) or "text" not in request:
+            raise HTTPException(400, 'the body must be a JSON object with "text": a string or a list of strings')
+        texts, pairs = request["text"], request.get("text_pair")
+        single = isinstance(texts, str)
+        texts = [texts] if single else texts
+        if pairs is not None:
+            pairs = [pairs] if isinstance(pairs, str) else pairs
+        if not isinstance(texts, list) or not texts or not all(isinstance(text, str) for text in texts):
+            raise HTTPException(400, '"text" must be a string or a non-empty list of strings')
+        if len(texts) > self.max_texts:
+            raise HTTPException(400, f'"text" holds {len(texts)} texts; at most {self.max_texts} per request')
+        for index, text in enumerate(texts):
+            if not text.strip():
+                raise HTTPException(400, f'"text" {index} is empty')
+            if len(text) > self.max_text_chars:
+                raise HTTPException(400, f'"text" {index} has {len(text)} characters; at most {self.max_text_chars}')
+        if pairs is not None and (not isinstance(pairs, list) or len(pairs) != len(texts)
+                                  or not all(isinstance(pair, str) for pair in pairs)):  # fmt: skip
+            raise HTTPException(400, '"text_pair" must match "text": a string, or a list of strings of the same length')
+        return {"texts": texts, "pairs": pairs, "single": single}
+
+    def batch(self, requests: list[dict]) -> list[dict]:
+        return requests  # several texts per request: predict flattens them into one model batch
+
+    def predict(self, requests: list[dict] | dict) -> list[dict] | dict:
+        """All texts of the batched requests in one model call; one {"single", "answers"} per request."""
+        batched = isinstance(requests, list)
+        requests = requests if batched else [requests]
+        texts = [text for request in requests for text in request["texts"]]
+        with_pairs = any(request["pairs"] is not None for request in requests)
+        pairs = [pair for r in requests for pair in (r["pairs"] or [""] * len(r["texts"]))] if with_pairs else None
+        scores = self.predictor.scores(texts, pairs)
+        labels = self.predictor.decode(scores)
+        outputs, start = [], 0
+        for request in requests:
+            count = len(request["texts"])
+            answers = [self._answer(labels[i], scores[i]) for i in range(start, start + count)]
+            outputs.append({"single": request["single"], "answers": answers})
+            start += count
+        return outputs if batched else outputs[0]
+
+    def _answer(self, label: str, scores: np.ndarray) -> dict:
+        if not self.predictor.columns:
+            return {"label": label, "value": float(scores[0])}
+        named = zip(self.predictor.label_names, scores.tolist(), strict=True)
+        return {"label": label, "scores": {name: round(value, 6) for name, value in named}}
+
+    def unbatch(self, output: list) -> list:
+        return output
+
+    def encode_response(self, output: dict, context=None) -> dict:
+        """One text in, one answer out; a list in, {"predictions": [...]} out."""
+        return output["answers"][0] if output["single"] else {"predictions": output["answers"]}
+
+
+def check_model_path(model: str) -> None:
+    """A --model that cannot be one of the three kinds fails in one line before any server process starts."""
+    path = Path(model)
+    if path.is_dir():
+        if not (path / "classifier.json").is_file():
+            raise UserError(f"--model {model}: a folder without classifier.json; export one with project.export")
+    elif not path.is_file():
+        raise UserError(f"--model {model}: no such checkpoint or export folder")
+
+
+def serve(
+    *, model: str, host: str = "127.0.0.1", port: int = 8000, max_batch_size: int = 16, batch_timeout: float = 0.01,
+    max_texts: int = 64, max_text_chars: int = 20_000, accelerator: str = "cpu",
+) -> None:  # fmt: skip
+    """Serve a trained model over HTTP until SIGTERM or Ctrl-C.
+
+    Args:
+        model: a fit's `.ckpt`, a `project.export` Hugging Face folder, or an ONNX export folder.
+        host: the address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface).
+        port: the TCP port.
+        max_batch_size: requests run together at most (dynamic batching).
+        batch_timeout: seconds to wait for more requests before running a batch that is not full.
+        max_texts: texts one request may hold.
+        max_text_chars: characters one text may have.
+        accelerator: cpu or cuda.
+    """
+    for name, value, low in (("--port", port, 1), ("--max_batch_size", max_batch_size, 1),
+                             ("--max_texts", max_texts, 1), ("--max_text_chars", max_text_chars, 1)):  # fmt: skip
+        if value < low:
+            raise ConfigError(f"{name} must be at least {low}, got {value}")
+    if batch_timeout < 0:
+        raise ConfigError(f"--batch_timeout must be >= 0, got {batch_timeout}")
+    check_model_path(model)
+    api = ClassifierAPI(model, max_texts, max_text_chars, max_batch_size=max_batch_size, batch_timeout=batch_timeout)
+    server = litserve.LitServer(api, accelerator=accelerator, devices=1, timeout=60)
+    print(json.dumps({"serving": model, "url": f"http://{host}:{port}/predict"}))
+
+    def stop(signum, frame):  # SIGTERM takes LitServe's Ctrl-C path: it stops its API and model processes too
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    server.run(host=host, port=port, generate_client_file=False)

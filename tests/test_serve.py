@@ -1,0 +1,111 @@
+"""`project.serve`: the real LitServe server on a free localhost port, spoken to over HTTP (no mocks)."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from project.export import main as export_main
+from tests.conftest import make_rows, tiny_setup, trainer, write_csv
+
+httpx = pytest.importorskip("httpx")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, tiny_encoder):
+    """{"checkpoint": path, "onnx": folder} of one short fit."""
+    folder = tmp_path_factory.mktemp("serve")
+    train = write_csv(folder / "train.csv", make_rows(120, pairs=True))
+    model, data = tiny_setup(train, tiny_encoder, learning_rate=1e-3)
+    run = trainer(max_epochs=2, enable_checkpointing=False, default_root_dir=folder)
+    run.fit(model, data)
+    run.save_checkpoint(folder / "model.ckpt")
+    export_main(["--checkpoint", str(folder / "model.ckpt"), "--output", str(folder / "onnx"), "--format", "onnx"])
+    return {"checkpoint": folder / "model.ckpt", "onnx": folder / "onnx"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start(model, port, *options):
+    command = [sys.executable, "-m", "project.serve", "--model", str(model), "--port", str(port), *options]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"the server exited: {server.stdout.read()[-3000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    server.kill()
+    pytest.fail("the server did not become healthy in 120 s")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["checkpoint", "onnx"])
+def test_the_server_predicts_batches_refuses_bad_requests_and_stops_on_sigterm(models, kind):
+    port = free_port()
+    server = start(models[kind], port, "--max_texts", "3", "--max_text_chars", "200", "--batch_timeout", "0.05")
+    url = f"http://127.0.0.1:{port}/predict"
+    try:
+        one = httpx.post(url, json={"text": "a great film"}, timeout=30)
+        assert one.status_code == 200, one.text
+        answer = one.json()
+        assert answer["label"] in ("neg", "pos") and sum(answer["scores"].values()) == pytest.approx(1, abs=1e-4)
+        several = httpx.post(url, json={"text": ["a great film", "an awful plot"], "text_pair": ["x", "y"]}, timeout=30)
+        assert several.status_code == 200 and len(several.json()["predictions"]) == 2
+        same = httpx.post(url, json={"text": ["a great film"]}, timeout=30).json()["predictions"][0]
+        assert same["scores"] == pytest.approx(answer["scores"], abs=1e-5)  # batching does not change a score
+
+        bad = {
+            "no text": {"texts": "typo"},
+            "not a string": {"text": 42},
+            "empty list": {"text": []},
+            "too many texts": {"text": ["a", "b", "c", "d"]},
+            "too long": {"text": "word " * 100},
+            "pairs do not match": {"text": ["a", "b"], "text_pair": ["x"]},
+        }
+        for case, body in bad.items():
+            response = httpx.post(url, json=body, timeout=30)
+            assert 400 <= response.status_code < 500, (case, response.status_code, response.text)
+            detail = response.json()["detail"]
+            assert isinstance(detail, str) and "\n" not in detail, (case, detail)
+        assert httpx.post(url, content=b"{not json", headers={"content-type": "application/json"},
+                          timeout=30).status_code < 500  # fmt: skip
+
+        texts = [row["review"] for row in make_rows(12, seed=9)]
+        with ThreadPoolExecutor(8) as pool:  # concurrent requests: dynamic batching puts them together
+            responses = list(pool.map(lambda text: httpx.post(url, json={"text": text}, timeout=60), texts))
+        assert all(response.status_code == 200 for response in responses)
+        assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200  # still serving
+    finally:
+        if server.poll() is None:
+            os.kill(server.pid, signal.SIGTERM)  # the main process only, as a supervisor would
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            pytest.fail("the server did not stop within 60 s of SIGTERM")
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+
+
+def test_a_bad_model_path_fails_in_one_line(tmp_path, capsys):
+    from project.serve import main
+    from tests.conftest import one_line_error
+
+    assert "no such checkpoint or export folder" in one_line_error(capsys, main, ["--model", str(tmp_path / "no")])
+    assert "without classifier.json" in one_line_error(capsys, main, ["--model", str(tmp_path)])
+    assert "--port must be at least 1" in one_line_error(capsys, main, ["--model", str(tmp_path), "--port", "0"])
