@@ -1,5 +1,7 @@
 """Every registered trick under the settings users combine it with: accumulation, clipping, bf16 and warmup."""
 
+import itertools
+
 import pytest
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging
@@ -43,6 +45,43 @@ def test_trick_trains_with_accumulation_clipping_bf16_and_warmup(tiny_csv, tiny_
     assert len(losses.losses) == 2 * 12 and all(torch.isfinite(torch.tensor(losses.losses)))
     assert run.global_step == 12  # 96 training rows / batch 8 / accumulation 2, for two epochs
     assert any(not torch.equal(value, before[key]) for key, value in model.state_dict().items())
+
+
+def compatible_pairs() -> list[tuple[str, str]]:
+    """Every pair of registered tricks that may run together (two of one exclusive group are refused instead)."""
+    pairs = []
+    for first, second in itertools.combinations(sorted(TRICKS), 2):
+        group = TRICKS[first].exclusive_group
+        if group is None or group != TRICKS[second].exclusive_group:
+            pairs.append((first, second))
+    return pairs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("first", "second"), compatible_pairs())
+def test_every_pair_of_tricks_trains_with_accumulation_clipping_and_bf16(tiny_csv, tiny_encoder, first, second):
+    tricks = {name: OPTIONS.get(name, {}) for name in (first, second)}
+    model, data = tiny_setup(tiny_csv, tiny_encoder, learning_rate=1e-3, warmup=0.5, tricks=tricks)
+    losses = RecordLoss()
+    run = trainer(
+        max_epochs=2, accumulate_grad_batches=2, gradient_clip_val=0.5, precision="bf16-mixed", callbacks=[losses]
+    )
+    run.fit(model, data)
+    assert SIGNS[first](run) and SIGNS[second](run)  # both took part
+    assert len(losses.losses) == 2 * 12 and all(torch.isfinite(torch.tensor(losses.losses)))
+    assert run.global_step == 12
+
+
+def test_two_tricks_of_one_exclusive_group_are_refused():
+    groups = {}
+    for name, trick in TRICKS.items():
+        if trick.exclusive_group:
+            groups.setdefault(trick.exclusive_group, []).append(name)
+    pairs = [names[:2] for names in groups.values() if len(names) > 1]
+    assert pairs  # fgm and pgd today
+    for first, second in pairs:
+        with pytest.raises(ConfigError, match="choose one"):
+            build_tricks({first: {}, second: {}})
 
 
 @pytest.mark.parametrize(
