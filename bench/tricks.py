@@ -1,15 +1,21 @@
-"""The embedded default with each training trick (same seed, same epochs): test metrics and wall time.
+"""The embedded default with each training trick, and with pairs of them (same split, same budget): test metrics
+over seeds, and wall time.
 
-    python bench/tricks.py [--variants none fgm ...] [--combination '{fgm: {}, ema: {}}'] [-- extra fit options]
+    python bench/tricks.py [--variants none fgm ...] [--pairs] [--combination '{fgm: {}, ema: {decay: 0.99}}']
+                           [--seeds 1 2 3] [-- extra fit options]
 
-Each variant runs `python -m project.fit` with `--model.tricks` set to its tricks (the NaN guard stays on in all
-but `no_guard`, which measures the guard's own cost), one after another in fresh processes; the Markdown table is
-printed at the end. Wall time covers the whole command (model load, fit, validation, test).
+Each run is `python -m project.fit --model.tricks <tricks> --seed_everything <seed>` in a fresh process (the NaN
+guard stays on unless a variant switches it off: `no_guard` measures its cost). `--variants` defaults to `none` and
+every registered trick at its default options; `--pairs` adds every pair of registered tricks that may run together
+(the registry decides: two of one exclusive group, such as fgm and pgd, are not a pair). The table shows the mean ±
+std over seeds of test accuracy and macro-F1, and the mean wall time of the whole command.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -19,36 +25,60 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.fit_runs import extra_options, timed_fit  # noqa: E402
 from bench.machine import print_table  # noqa: E402
 
-# The NaN guard is on in every variant (it is on unless switched off); `no_guard` measures what it costs.
-VARIANTS = {
-    "none": "{}",
-    "no_guard": "{nan_guard: false}",
-    "fgm": "{fgm: {}}",
-    "pgd": "{pgd: {}}",
-    "ema": "{ema: {}}",
-    "rdrop": "{rdrop: {}}",
-    "label_smoothing": "{label_smoothing: {}}",
-}
+
+def registered_variants() -> dict[str, str]:
+    from project.tricks import TRICKS
+
+    variants = {"none": "{}", "no_guard": "{nan_guard: false}"}
+    variants.update({name: f"{{{name}: {{}}}}" for name in sorted(TRICKS) if name != "nan_guard"})
+    return variants
+
+
+def registered_pairs() -> dict[str, str]:
+    from project.tricks import TRICKS
+
+    names = sorted(name for name in TRICKS if name != "nan_guard")  # on in every run already
+    pairs = {}
+    for first, second in itertools.combinations(names, 2):
+        group = TRICKS[first].exclusive_group
+        if group is None or group != TRICKS[second].exclusive_group:
+            pairs[f"{first} + {second}"] = f"{{{first}: {{}}, {second}: {{}}}}"
+    return pairs
 
 
 def main() -> None:
+    variants = registered_variants()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="*", default=[n for n in variants if n != "no_guard"], choices=variants)
+    parser.add_argument("--pairs", action="store_true", help="add every compatible pair of registered tricks")
     parser.add_argument("--combination", action="append", default=[], help="extra model.tricks value to measure")
+    parser.add_argument("--seeds", nargs="*", type=int, default=[42])
     options, extra = parser.parse_known_args()
     extra = extra_options(extra)
-    runs = [(name, VARIANTS[name]) for name in options.variants] + [(spec, spec) for spec in options.combination]
-    rows = []
+    runs = {name: variants[name] for name in options.variants}
+    if options.pairs:
+        runs.update(registered_pairs())
+    runs.update({spec: spec for spec in options.combination})
+    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in runs}
     with tempfile.TemporaryDirectory() as scratch:
-        for index, (name, tricks) in enumerate(runs):
-            metrics, wall = timed_fit(Path(scratch) / str(index), ["--model.tricks", tricks, *extra])
-            rows.append((name, metrics["test/acc"], metrics["test/f1"], wall))
-            print(f"{name}: acc {metrics['test/acc']:.4f} f1 {metrics['test/f1']:.4f} {wall:.0f} s", file=sys.stderr)
+        for seed in options.seeds:  # seeds outermost: a partial log already compares every variant
+            for index, (name, tricks) in enumerate(runs.items()):
+                root = Path(scratch) / f"{seed}-{index}"
+                metrics, wall = timed_fit(root, ["--model.tricks", tricks, "--seed_everything", str(seed), *extra])
+                results[name].append((metrics["test/acc"], metrics["test/f1"], wall))
+                print(f"seed {seed}, {name}: acc {metrics['test/acc']:.4f} f1 {metrics['test/f1']:.4f} {wall:.0f} s",
+                      file=sys.stderr)  # fmt: skip
+
+    def spread(values: list[float]) -> str:
+        deviation = f" ± {100 * statistics.stdev(values):.1f}" if len(values) > 1 else ""
+        return f"{100 * statistics.mean(values):.1f}%{deviation}"
+
     print_table(
-        f"Options: defaults {' '.join(extra)}",
+        f"Options: defaults {' '.join(extra)}; seeds {options.seeds}, mean ± std.",
         ["tricks", "test acc", "test macro-F1", "wall time (s)"],
-        [[f"`{name}`", f"{accuracy:.4f}", f"{f1:.4f}", f"{wall:.0f}"] for name, accuracy, f1, wall in rows],
-    )
+        [[f"`{name}`", spread([r[0] for r in rows]), spread([r[1] for r in rows]),
+          f"{statistics.mean(r[2] for r in rows):.0f}"] for name, rows in results.items()],
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
