@@ -3,12 +3,10 @@ labelled matrix. torchmetrics draws the confusion matrix itself (`MulticlassConf
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on a server or in CI
-
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+# Figure objects, never pyplot's global state: no backend is chosen here, so a notebook that trains keeps showing its
+# own plots, and a server without a display needs none.
+import numpy as np
+from matplotlib.figure import Figure
 
 
 def reliability_diagram(confidence: np.ndarray, correct: np.ndarray, bins: int, ece: float) -> Figure:
