@@ -1,12 +1,17 @@
 """Training samples/s on the embedded default model and data: this project vs Hugging Face's Trainer vs a plain
 PyTorch loop fed the identical batches. Same batch size, max_length, precision and number of optimizer steps.
 
-    python bench/train_throughput.py [--steps 50] [--warmup 10] [--window 5] [--rounds 2] [--max-length 64]
-                                     [--precision bf16-mixed|32-true]   (default: what `fit` picks on this machine)
+    python bench/train_throughput.py [--steps 30] [--warmup 10] [--window 5] [--rounds 6] [--max-length 64]
+                                     [--precision bf16-mixed|32-true] [--profile]
+                                     (precision default: what `fit` picks on this machine)
 
 Each variant trains in a fresh process and times every optimizer step, from one step's start to the next;
-samples/s is the median over windows of `--window` steps after `--warmup` steps. Rounds run the variants in
-alternating order (this machine is noisy), and the ratios compare medians from the same invocation. Variants:
+samples/s is the median over windows of `--window` steps after `--warmup` steps. Many short rounds run the variants
+in alternating order (this machine is noisy); the ratios to `raw` and `hf` are computed round by round (each pair
+ran back to back) and shown as the median with the range. Model FLOP/s counts each measured step's FLOPs with
+torch's FlopCounterMode at that step's batch shape (`bench/flops.py`), and MFU divides it by the GEMM peak this
+script measures on the same machine, in the same dtype, at the model's dominant matmul shapes. `--profile` adds the
+share of `ours`' CPU time spent in matrix multiplications and the largest other ops. Variants:
   ours          `python -m project.fit`'s own Trainer and callbacks (logging every step, NaN guard, LR monitor),
                 length-grouped batches (the default)
   ours-shuffled the same with `--data.group_by_length false`
@@ -29,6 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.flops import StepFlops, gemm_peak, matmul_share  # noqa: E402
 from bench.machine import print_table  # noqa: E402
 from project.training.precision import fastest_precision  # noqa: E402
 
@@ -52,16 +58,48 @@ def time_ours(options, root: Path, grouped: bool) -> list[float]:
 
     class StepStarts(Callback):
         def __init__(self):
-            self.starts = []
+            self.starts, self.shapes, self.profiler, self.shares = [], [], None, {}
 
         def on_train_batch_start(self, trainer, module, batch, batch_idx):
             self.starts.append(time.perf_counter())
+            self.shapes.append(list(batch["input_ids"].shape))
+            if options.profile and batch_idx == options.warmup:
+                from torch.profiler import ProfilerActivity, profile
+
+                self.profiler = profile(activities=[ProfilerActivity.CPU])
+                self.profiler.start()
+            if self.profiler is not None and batch_idx == options.warmup + options.window:
+                self.profiler.stop()
+                self.shares, self.profiler = matmul_share(self.profiler), None
 
     cli = FitCLI(args=fit_args(options, root, grouped))
     timer = StepStarts()
     cli.trainer.callbacks.append(timer)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    return step_times(timer.starts)
+    return measured(step_times(timer.starts), timer.shapes, classifier_step(cli.model, options), timer.shares)
+
+
+def classifier_step(model, options):
+    """`StepFlops` of our model: a training step's loss on a batch of that shape, under the run's precision."""
+    import torch
+
+    def step(batch):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=options.precision == "bf16-mixed"):
+            return model.shared_step(batch)[0]
+
+    def make_batch(batch_size, length):
+        ids = torch.randint(1000, 2000, (batch_size, length))
+        return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids),
+                "labels": torch.zeros(batch_size, dtype=torch.long)}  # fmt: skip
+
+    model.train()
+    return StepFlops(step, make_batch)
+
+
+def measured(times: list[float], shapes: list[list[int]], flops: StepFlops, shares: dict | None = None) -> dict:
+    """The worker's answer: each step's wall time and FLOPs (step i runs from start i to start i+1)."""
+    counted = [flops(*shape) for shape in shapes[: len(times)]]
+    return {"times": times, "flops": counted, "shapes": shapes[: len(times)], "shares": shares or {}}
 
 
 def step_times(starts: list[float]) -> list[float]:
@@ -80,9 +118,10 @@ def time_raw(options, root: Path) -> list[float]:
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01, fused=True)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / 10))
-    starts = []
+    starts, shapes = [], []
     for step, batch in enumerate(data.train_dataloader()):
         starts.append(time.perf_counter())
+        shapes.append(list(batch["input_ids"].shape))
         if step == options.steps:
             break
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=options.precision == "bf16-mixed"):
@@ -91,7 +130,7 @@ def time_raw(options, root: Path) -> list[float]:
         optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
-    return step_times(starts)
+    return measured(step_times(starts), shapes, classifier_step(model, options))
 
 
 def time_hf(options, root: Path, grouped: bool) -> list[float]:
@@ -125,12 +164,29 @@ def time_hf(options, root: Path, grouped: bool) -> list[float]:
         train_sampling_strategy="group_by_length" if grouped else "random", learning_rate=5e-5, warmup_steps=5,
     )  # fmt: skip
     timer = StepStarts()
+    collate, shapes = DataCollatorWithPadding(data.tokenizer), []
+
+    def recording(features):  # the shape of every batch the Trainer trains on
+        batch = collate(features)
+        shapes.append(list(batch["input_ids"].shape))
+        return batch
+
     trainer = Trainer(
-        model=model, args=arguments, train_dataset=data.datasets["train"],
-        data_collator=DataCollatorWithPadding(data.tokenizer), callbacks=[timer],
+        model=model, args=arguments, train_dataset=data.datasets["train"], data_collator=recording, callbacks=[timer],
     )  # fmt: skip
     trainer.train()
-    return step_times(timer.starts)
+    import torch
+
+    def step(batch):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=options.precision == "bf16-mixed"):
+            return model(**batch).loss
+
+    def make_batch(batch_size, length):
+        ids = torch.randint(1000, 2000, (batch_size, length))
+        return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids),
+                "labels": torch.zeros(batch_size, dtype=torch.long)}  # fmt: skip
+
+    return measured(step_times(timer.starts), shapes, StepFlops(step, make_batch))
 
 
 def worker(options) -> None:
@@ -145,29 +201,34 @@ def worker(options) -> None:
     Path(options.out).write_text(json.dumps(runners[options.worker]()))
 
 
-def samples_per_second(times: list[float], options) -> float:
-    measured = times[options.warmup :]
-    windows = [sum(measured[start : start + options.window]) for start in range(0, len(measured), options.window)]
-    windows = [total for total in windows if total > 0][: len(measured) // options.window]
-    return options.batch_size * options.window / statistics.median(windows)
+def window_rates(result: dict, options) -> tuple[float, float]:
+    """(samples/s, model FLOP/s): medians over windows of `--window` steps after `--warmup`."""
+    times, flops = result["times"][options.warmup :], result["flops"][options.warmup :]
+    spans = range(0, len(times) - options.window + 1, options.window)
+    seconds = [sum(times[start : start + options.window]) for start in spans]
+    work = [sum(flops[start : start + options.window]) for start in spans]
+    samples = statistics.median(options.batch_size * options.window / total for total in seconds)
+    return samples, statistics.median(w / total for w, total in zip(work, seconds, strict=True))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--window", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--precision", choices=["bf16-mixed", "32-true"], default=fastest_precision("cpu")[0])
     parser.add_argument("--variants", nargs="*", default=VARIANTS, choices=VARIANTS)
     parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--profile", action="store_true", help="profile ours' steps: matmul share of CPU time")
     options = parser.parse_args()
     if options.worker:
         return worker(options)
-    results: dict[str, list[float]] = {variant: [] for variant in options.variants}
+    results: dict[str, list[tuple[float, float]]] = {variant: [] for variant in options.variants}
+    shapes, shares = [], {}
     with tempfile.TemporaryDirectory() as scratch:
         for round_index in range(options.rounds):
             order = options.variants if round_index % 2 == 0 else options.variants[::-1]
@@ -177,24 +238,50 @@ def main() -> None:
                 command = [sys.executable, __file__, "--worker", variant, "--out", str(out)]
                 command += [f"--{key.replace('_', '-')}={value}" for key, value in
                             (("steps", options.steps), ("batch_size", options.batch_size),
-                             ("max_length", options.max_length), ("precision", options.precision))]  # fmt: skip
+                             ("max_length", options.max_length), ("precision", options.precision),
+                             ("warmup", options.warmup), ("window", options.window))]  # fmt: skip
+                command += ["--profile"] if options.profile and variant == "ours" and not shares else []
                 subprocess.run(command, check=True, capture_output=True)
-                speed = samples_per_second(json.loads(out.read_text()), options)
-                results[variant].append(speed)
-                print(f"round {round_index}: {variant} {speed:.1f} samples/s", file=sys.stderr)
-    medians = {variant: statistics.median(speeds) for variant, speeds in results.items()}
+                result = json.loads(out.read_text())
+                results[variant].append(window_rates(result, options))
+                shapes += result["shapes"] if variant == "ours" else []
+                shares = shares or result["shares"]
+                print(f"round {round_index}: {variant} {results[variant][-1][0]:.1f} samples/s", file=sys.stderr)
+    print_results(options, results, shapes, shares)
+
+
+def print_results(options, results: dict, shapes: list, shares: dict) -> None:
+    import torch
+
+    dtype = torch.bfloat16 if options.precision == "bf16-mixed" else torch.float32
+    tokens = options.batch_size * int(statistics.median(shape[1] for shape in shapes)) if shapes else 2048
+    peak = gemm_peak(tokens, 384, dtype)  # MiniLM's hidden size; 4x it for the feed-forward matmuls
+    medians = {variant: statistics.median(speed for speed, _ in rounds) for variant, rounds in results.items()}
     rows = []
-    for variant, speed in medians.items():
-        rounds = " / ".join(f"{value:.1f}" for value in results[variant])
-        versus = [f"{speed / medians[name]:.2f}×" if name in medians else "" for name in ("hf", "hf-grouped")]
-        overhead = f"{speed / medians['ours']:.3f}×" if "ours" in medians else ""
-        rows.append([f"`{variant}`", f"{speed:.1f}", rounds, *versus, overhead])
+    for variant, rounds in results.items():
+        flops = statistics.median(rate for _, rate in rounds)
+        ratios = []
+        for name in ("raw", "hf"):  # round by round: each round's pair ran back to back
+            if name in results and name != variant:
+                per_round = [ours[0] / other[0] for ours, other in zip(rounds, results[name], strict=True)]
+                ratios.append(f"{statistics.median(per_round):.3f}× ({min(per_round):.2f}–{max(per_round):.2f})")
+            else:
+                ratios.append("")
+        rows.append([
+            f"`{variant}`", f"{medians[variant]:.1f}", " / ".join(f"{speed:.1f}" for speed, _ in rounds),
+            f"{flops / 1e9:.0f}", f"{flops / peak:.0%}", *ratios,
+        ])  # fmt: skip
     settings = (
         f"Batch {options.batch_size}, max_length {options.max_length}, {options.precision}, {options.steps} optimizer "
-        f"steps, median of {options.window}-step windows after {options.warmup}, {options.rounds} alternating rounds."
+        f"steps, median of {options.window}-step windows after {options.warmup}, {options.rounds} alternating rounds. "
+        f"GEMM peak measured here in {str(dtype).removeprefix('torch.')} at {tokens} tokens x 384 x (384 | 1536): "
+        f"{peak / 1e9:.0f} GFLOP/s."
     )
-    columns = ["variant", "samples/s (median)", "per round", "vs `hf`", "vs `hf-grouped`"]
-    print_table(settings, [*columns, "`ours` wall per step vs this"], rows)
+    columns = ["variant", "samples/s (median)", "per round", "model GFLOP/s", "MFU vs GEMM peak"]
+    print_table(settings, [*columns, "this / `raw`, by round (range)", "this / `hf`, by round (range)"], rows)
+    if shares:
+        shown = ", ".join(f"{name} {share:.0%}" for name, share in shares.items())
+        print(f"\nProfile of `ours`, {options.window} steps after {options.warmup} (self CPU time): {shown}")
 
 
 if __name__ == "__main__":

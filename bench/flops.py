@@ -1,0 +1,69 @@
+"""Model FLOPs and the machine's own GEMM peak, for model FLOPs utilisation (MFU) in the training benchmarks.
+
+- `StepFlops` counts a training step's FLOPs with `torch.utils.flop_counter.FlopCounterMode` on the real model, at
+  the real batch's shape (batch x padded length; the token values do not change the count): forward and backward,
+  every matmul-like op torch knows the FLOPs of. The optimizer and elementwise work add time, not counted FLOPs,
+  as in every MFU figure.
+- `gemm_peak` times `torch.mm` at the shapes that dominate the model (the step's tokens x hidden x hidden and
+  x 4 hidden) in the step's dtype, best of several timed runs: the ceiling this machine reaches on that work.
+- `matmul_share` splits a profiled step's CPU time into matrix multiplications and the rest.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+MATMUL_NAMES = ("mm", "matmul", "linear", "scaled_dot_product")  # aten::mm, addmm, bmm, mkldnn_matmul, sdpa...
+
+
+class StepFlops:
+    """FLOPs of one training step of `step(batch) -> loss` by batch shape, counted once per shape."""
+
+    def __init__(self, step, make_batch):
+        self.step, self.make_batch, self.counted = step, make_batch, {}
+
+    def __call__(self, batch_size: int, length: int) -> int:
+        key = (batch_size, length)
+        if key not in self.counted:
+            counter = FlopCounterMode(display=False)
+            with counter:
+                self.step(self.make_batch(batch_size, length)).backward()
+            self.counted[key] = counter.get_total_flops()
+        return self.counted[key]
+
+
+def gemm_peak(tokens: int, hidden: int, dtype: torch.dtype, device: str = "cpu", seconds: float = 0.5) -> float:
+    """FLOP/s of the best of several timed runs of (tokens x hidden) @ (hidden x hidden) and (hidden x 4 hidden)."""
+    best = 0.0
+    for width in (hidden, 4 * hidden):
+        a = torch.randn(tokens, hidden, dtype=dtype, device=device)
+        b = torch.randn(hidden, width, dtype=dtype, device=device)
+        for _ in range(3):
+            torch.mm(a, b)  # warm-up: first calls pick kernels
+        for _ in range(5):
+            count, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds / 5:
+                torch.mm(a, b)
+                count += 1
+            if device != "cpu":
+                torch.cuda.synchronize()
+            best = max(best, 2 * tokens * hidden * width * count / (time.perf_counter() - start))
+    return best
+
+
+def matmul_share(profiler) -> dict[str, float]:
+    """A finished `torch.profiler.profile`'s self CPU time: the share in matrix multiplications (attention's
+    included), and the largest other ops' shares."""
+    events = profiler.key_averages()
+    total = sum(event.self_cpu_time_total for event in events) or 1
+    shares = {"matmuls": 0.0}
+    for event in sorted(events, key=lambda event: -event.self_cpu_time_total):
+        share = event.self_cpu_time_total / total
+        if any(name in event.key for name in MATMUL_NAMES):
+            shares["matmuls"] += share
+        elif len(shares) < 8:
+            shares[event.key] = share
+    return shares
