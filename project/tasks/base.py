@@ -148,6 +148,8 @@ class Task:
     def metric_values(self, scores: Tensor, targets: Tensor) -> dict[str, float]:
         """This task's metrics (unprefixed: acc, f1...) of `scores` (as `scores()` gives them) against `targets`."""
         metrics = self.metrics()
+        if scores.numel() == targets.numel():  # one value a row, as (N, 1) from batched prediction or (N,)
+            scores = scores.reshape(targets.shape)
         metrics.update(scores, self.metric_targets(targets))
         return {name: float(value) for name, value in metrics.compute().items()}
 

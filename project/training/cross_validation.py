@@ -34,7 +34,7 @@ from project.inference.ensemble import CV_FILE
 from project.inference.predictions import predict_scores
 from project.model.encoder import from_pretrained
 from project.tasks import TASKS
-from project.training.cli import FitCLI, resolved_config
+from project.training.cli import FitCLI, resolved_config, split_seed
 from project.training.run_folder import RUNS_NAME
 
 
@@ -88,9 +88,10 @@ class Pool:
 def cross_validate(out: Path, folds: int, group_column: str | None, fit_arguments: list[str]) -> str:
     """Run (or resume) the folds and write the summary files; returns the Markdown report."""
     config = resolved_config(fit_arguments)
-    seed = config.get("seed_everything")
-    seed = 0 if isinstance(seed, bool) else int(seed)
-    data = TextDataModule(**config["data"])
+    seed = split_seed(config.get("seed_everything"))
+    # The printed config leaves out the linked keys; they are set here as the fit's links set them.
+    links = {"task": config["model"]["task"], "tokenizer": config["model"]["encoder"], "seed": seed}
+    data = TextDataModule(**{**config["data"], **links})
     task = TASKS.lookup(config["model"]["task"])
     settings = {"folds": folds, "group_column": group_column, "fit_arguments": fit_arguments}
     record = existing_record(out, settings)

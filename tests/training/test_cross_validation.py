@@ -192,3 +192,18 @@ def test_bad_cross_validation_options_fail_in_one_line_and_write_nothing(case, m
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and error[0].startswith("error: ") and message in error[0]
     assert sorted(path.name for path in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.slow
+def test_cross_validation_of_a_regression_without_a_test_split(tmp_path, tiny_encoder):
+    rows = [{"review": row["review"], "sentiment": str(float(len(row["review"]) % 5))} for row in make_rows(40)]
+    train = write_csv(tmp_path / "train.csv", rows)
+    arguments = cv_arguments(tmp_path, tiny_encoder, train, "--model.task", "regression", "--data.test_ratio", "0",
+                             "--folds", "2")  # fmt: skip
+    cv_main(arguments)
+    out = tmp_path / "cv"
+    metrics = json.loads((out / "cv_metrics.json").read_text())
+    assert {"mse", "pearson"} <= set(metrics["out_of_fold"]) and "ensemble_test" not in metrics
+    oof = read(out / "oof_predictions.csv")
+    assert len(oof) == 40 and all(float(row["predicted"]) == float(row["predicted"]) for row in oof)
+    assert not (out / "test_predictions.csv").exists()
