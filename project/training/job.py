@@ -156,8 +156,9 @@ def report_evaluation(trainer, model, data, outputs: CollectOutputs, run_dir: Pa
     if hasattr(experiment, "flush"):  # the images are in the event file before the command returns
         experiment.flush()
     if written:
-        names = ", ".join(path.name for path in written)
-        print(f"evaluation report in {run_dir}: {names}")
+        main = [path.name for path in written if path.name in ("test_report.md", "test_errors.csv")]
+        shown = ", ".join(main) if main else written[0].name
+        print(f"evaluation report: {shown} and {len(written) - len(main or [1])} more files in {run_dir}")
 
 
 @rank_zero_only

@@ -127,7 +127,7 @@ def test_a_fit_writes_both_reports_images_and_hparams_with_its_metrics(tmp_path,
         assert report["summary"]["rows"] == rows
     metrics = json.loads((run / "test_metrics.json").read_text())
     assert json.loads((run / "test_report.json").read_text())["summary"]["acc"] == pytest.approx(metrics["test/acc"])
-    assert "evaluation report in" in capsys.readouterr().out
+    assert "evaluation report: test_report.md, test_errors.csv and " in capsys.readouterr().out
     events = read_events(run)
     images = {tag for accumulator in events for tag in accumulator.Tags()["images"]}
     assert {"test/confusion", "test/reliability", "val/confusion"} <= images
