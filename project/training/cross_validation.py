@@ -201,10 +201,15 @@ def run_fold(root: Path, files: dict, fit_arguments: list[str]) -> Path:
 
 
 def best_checkpoint(run_dir: Path) -> Path:
-    checkpoints = sorted((run_dir / "checkpoints").glob("best-*.ckpt"))
-    if not checkpoints:
-        raise ConfigError(f"{run_dir}: the fold wrote no best checkpoint (did it validate?)")
-    return checkpoints[-1]
+    """The checkpoint the fold's own test used (test_metrics.json names it), else its one best-*.ckpt."""
+    metrics = run_dir / "test_metrics.json"
+    named = json.loads(metrics.read_text()).get("checkpoint") if metrics.is_file() else None
+    if named and Path(named).is_file():  # (a moved CV folder names the old place: then the glob below)
+        return Path(named)
+    checkpoints = list((run_dir / "checkpoints").glob("best-*.ckpt"))
+    if len(checkpoints) != 1:
+        raise ConfigError(f"{run_dir}: {len(checkpoints)} best checkpoints; a fold keeps one (checkpoint.save_top_k 1)")
+    return checkpoints[0]
 
 
 def summarise(out: Path, record: dict, pool: Pool, assigned, targets, task, data, test, test_targets) -> str:
