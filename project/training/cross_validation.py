@@ -123,7 +123,8 @@ def cross_validate(out: Path, folds: int, group_column: str | None, fit_argument
 
         oof = scores_of([pool.texts[i] for i in held], [pool.pairs[i] for i in held] if pool.pairs else None)
         torch.save({"rows": torch.as_tensor(held), "scores": oof}, out / f"fold_{fold}" / "oof_scores.pt")
-        entry = {"checkpoint": str(best.relative_to(out)), "val": model.task.metric_values(oof, targets[held])}
+        checkpoint = str(best.resolve().relative_to(out.resolve()))  # the folder may move: paths inside it
+        entry = {"checkpoint": checkpoint, "val": model.task.metric_values(oof, targets[held])}
         if test is not None:
             test_scores = scores_of(test_texts, test_pairs)
             torch.save(test_scores, out / f"fold_{fold}" / "test_scores.pt")

@@ -67,7 +67,8 @@ def read(path):
 def test_cross_validation_predicts_every_row_out_of_fold_and_resumes_after_a_kill(tmp_path, tiny_encoder, monkeypatch):
     rows = [{**row, "user": str(index // 3)} for index, row in enumerate(make_rows(90))]
     train = write_csv(tmp_path / "train.csv", rows)
-    arguments = cv_arguments(tmp_path, tiny_encoder, train, "--group_column", "user")
+    monkeypatch.chdir(tmp_path)  # a relative --out, as the default runs/cv is
+    arguments = cv_arguments(tmp_path, tiny_encoder, train, "--group_column", "user", "--out", "cv")
     real_run_fold, started, kill = cross_validation.run_fold, [], [True]
 
     def killed_in_fold_1(root, files, fit_arguments):
@@ -120,7 +121,7 @@ def test_cross_validation_predicts_every_row_out_of_fold_and_resumes_after_a_kil
     assert torch.allclose(mean, sum(singles) / 3, atol=1e-6)
 
     with pytest.raises(SystemExit) as exit_info:  # resuming with other options
-        cv_main([*arguments[:-2], "--folds", "4"])
+        cv_main([*arguments, "--folds", "4"])
     assert exit_info.value.code == 2
 
 
@@ -195,13 +196,14 @@ def test_bad_cross_validation_options_fail_in_one_line_and_write_nothing(case, m
 
 
 @pytest.mark.slow
-def test_cross_validation_of_a_regression_without_a_test_split(tmp_path, tiny_encoder):
+def test_cross_validation_of_a_regression_without_a_test_split(tmp_path, tiny_encoder, monkeypatch):
     rows = [{"review": row["review"], "sentiment": str(float(len(row["review"]) % 5))} for row in make_rows(40)]
     train = write_csv(tmp_path / "train.csv", rows)
+    monkeypatch.chdir(tmp_path)  # and a relative --out, as the default runs/cv is
     arguments = cv_arguments(tmp_path, tiny_encoder, train, "--model.task", "regression", "--data.test_ratio", "0",
-                             "--folds", "2")  # fmt: skip
+                             "--folds", "2", "--out", "relative/cv")  # fmt: skip
     cv_main(arguments)
-    out = tmp_path / "cv"
+    out = tmp_path / "relative" / "cv"
     metrics = json.loads((out / "cv_metrics.json").read_text())
     assert {"mse", "pearson"} <= set(metrics["out_of_fold"]) and "ensemble_test" not in metrics
     oof = read(out / "oof_predictions.csv")
