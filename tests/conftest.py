@@ -131,3 +131,20 @@ class RecordLoss(Callback):
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         self.losses.append(outputs["loss"].item())
+
+
+def hparams_summary(folder):
+    """(the metric tags the HParams experiment lists, the hyper-parameter names its session carries)."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    metrics, names = set(), set()
+    for path in folder.glob("events.out.tfevents.*"):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name != "hparams":
+                    continue
+                data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+                metrics |= {info.name.tag for info in data.experiment.metric_infos}
+                names |= set(data.session_start_info.hparams)
+    return metrics, names

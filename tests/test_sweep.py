@@ -10,7 +10,7 @@ from project import sweep
 from project.core.errors import ConfigError
 from project.training import sweeps
 from project.training.sweep_space import read_space
-from tests.conftest import make_rows, write_csv
+from tests.conftest import hparams_summary, make_rows, write_csv
 
 REPO = Path(__file__).parents[1]
 SPACE = {
@@ -64,6 +64,8 @@ def test_a_sweep_runs_its_trials_and_a_rerun_resumes_the_same_study(tmp_path, ti
         assert config["model"]["learning_rate"] == pytest.approx(trial.params["model.learning_rate"])
         assert trial.value == pytest.approx(min(trial.intermediate_values.values()))
         assert not (run_dir / "test_metrics.json").exists()  # trials are never tested
+        metrics, hyperparameters = hparams_summary(run_dir)  # the trial is a row of TensorBoard's HParams tab
+        assert "hparams/val/loss" in metrics and {"model/pooling", "model/learning_rate"} <= hyperparameters
 
     printed = capsys.readouterr().out
     table = [line for line in printed.splitlines() if line.startswith("| ")]

@@ -10,7 +10,7 @@ from project.data.splits import Split
 from project.evaluation.report import write_report
 from project.fit import main
 from project.tasks import TASKS, build_task
-from tests.conftest import make_rows, write_csv
+from tests.conftest import hparams_summary, make_rows, write_csv
 
 NAMES = ["a", "b", "c"]
 # Eight rows, true class and probabilities; the argmax is the predicted class.
@@ -139,20 +139,3 @@ def test_a_fit_writes_both_reports_images_and_hparams_with_its_metrics(tmp_path,
     experiment, hyperparameters = hparams_summary(run)
     assert {"hparams/test/acc", "hparams/val/acc", "hparams/baseline/test/acc"} <= experiment
     assert {"model/learning_rate", "model/pooling", "data/batch_size", "optimizer_steps"} <= hyperparameters
-
-
-def hparams_summary(folder):
-    """(the metric tags the HParams experiment lists, the hyper-parameter names its session carries)."""
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-    from tensorboard.plugins.hparams import plugin_data_pb2
-
-    metrics, names = set(), set()
-    for path in folder.glob("events.out.tfevents.*"):
-        for event in EventFileLoader(str(path)).Load():
-            for value in event.summary.value:
-                if value.metadata.plugin_data.plugin_name != "hparams":
-                    continue
-                data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
-                metrics |= {info.name.tag for info in data.experiment.metric_infos}
-                names |= set(data.session_start_info.hparams)
-    return metrics, names
