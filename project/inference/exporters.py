@@ -101,7 +101,9 @@ def export_onnx(model: PooledClassifier, tokenizer, config: dict, folder: Path) 
 
         full = folder / f"{ONNX_FILE}.fp32"
         (folder / ONNX_FILE).rename(full)
-        quantize_dynamic(full, folder / ONNX_FILE, weight_type=QuantType.QInt8)
+        # Per output channel: one scale per weight column. Per-tensor scales cost a default-recipe model 1.6 points of
+        # test accuracy (83.6% -> 82.0%), per-channel 0.3 (83.3%), at about the same speed.
+        quantize_dynamic(full, folder / ONNX_FILE, weight_type=QuantType.QInt8, per_channel=True)
         full.unlink()
     tokenizer.save_pretrained(folder)
     (folder / CLASSIFIER_CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
+import warnings
 from datetime import datetime
 from pathlib import Path
 
@@ -43,22 +44,27 @@ class FitCLI(LightningCLI):
         self.claimed_version: int | None = None  # a new run's folder, created (claimed) with the trainer
         self.created_root = False  # whether claiming it created trainer.default_root_dir too
         check_config_files(sys.argv[1:] if args is None else args)
-        super().__init__(
-            self.MODULE,
-            self.DATA,
-            seed_everything_default=42,
-            args=args,
-            run=False,  # one job, no subcommand: `python -m project.fit --model.pooling cls`
-            # The module's configure_optimizers owns parameter groups, warmup and per-step scheduling; LightningCLI's
-            # --optimizer/--lr_scheduler would silently replace all three.
-            auto_configure_optimizers=False,
-            parser_kwargs={
-                "description": self.DESCRIPTION,
-                # Raise instead of printing the whole usage: `run_with_user_errors` prints the one line that matters.
-                "exit_on_error": False,
-            },
-            **kwargs,
-        )
+        with warnings.catch_warnings():
+            # Commands built on this one (cv, sweep, the notebook, tests) pass `args` on purpose while sys.argv holds
+            # their own options; LightningCLI's warning about that would repeat for every fold or trial.
+            warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+            super().__init__(
+                self.MODULE,
+                self.DATA,
+                seed_everything_default=42,
+                args=args,
+                run=False,  # one job, no subcommand: `python -m project.fit --model.pooling cls`
+                # The module's configure_optimizers owns parameter groups, warmup and per-step scheduling;
+                # LightningCLI's --optimizer/--lr_scheduler would silently replace all three.
+                auto_configure_optimizers=False,
+                parser_kwargs={
+                    "description": self.DESCRIPTION,
+                    # Raise instead of printing the whole usage: `run_with_user_errors` prints the one line that
+                    # matters.
+                    "exit_on_error": False,
+                },
+                **kwargs,
+            )
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         self.add_run_arguments(parser)
