@@ -87,13 +87,17 @@ def classifier_step(model, options):
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=options.precision == "bf16-mixed"):
             return model.shared_step(batch)[0]
 
-    def make_batch(batch_size, length):
-        ids = torch.randint(1000, 2000, (batch_size, length))
-        return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids),
-                "labels": torch.zeros(batch_size, dtype=torch.long)}  # fmt: skip
-
     model.train()
-    return StepFlops(step, make_batch)
+    return StepFlops(step, synthetic_batch)
+
+
+def synthetic_batch(batch_size: int, length: int) -> dict:
+    """A batch of that shape for counting FLOPs (the count depends on the shape only)."""
+    import torch
+
+    ids = torch.randint(1000, 2000, (batch_size, length))
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids),
+            "labels": torch.zeros(batch_size, dtype=torch.long)}  # fmt: skip
 
 
 def measured(times: list[float], shapes: list[list[int]], flops: StepFlops, shares: dict | None = None) -> dict:
@@ -181,12 +185,7 @@ def time_hf(options, root: Path, grouped: bool) -> list[float]:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=options.precision == "bf16-mixed"):
             return model(**batch).loss
 
-    def make_batch(batch_size, length):
-        ids = torch.randint(1000, 2000, (batch_size, length))
-        return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids),
-                "labels": torch.zeros(batch_size, dtype=torch.long)}  # fmt: skip
-
-    return measured(step_times(timer.starts), shapes, StepFlops(step, make_batch))
+    return measured(step_times(timer.starts), shapes, StepFlops(step, synthetic_batch))
 
 
 def worker(options) -> None:

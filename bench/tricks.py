@@ -14,7 +14,6 @@ std over seeds of test accuracy and macro-F1, and the mean wall time of the whol
 from __future__ import annotations
 
 import argparse
-import itertools
 import statistics
 import sys
 import tempfile
@@ -36,14 +35,10 @@ def registered_variants() -> dict[str, str]:
 
 def registered_pairs() -> dict[str, str]:
     from project.tricks import TRICKS
+    from project.tricks.base import compatible_pairs
 
-    names = sorted(name for name in TRICKS if name != "nan_guard")  # on in every run already
-    pairs = {}
-    for first, second in itertools.combinations(names, 2):
-        group = TRICKS[first].exclusive_group
-        if group is None or group != TRICKS[second].exclusive_group:
-            pairs[f"{first} + {second}"] = f"{{{first}: {{}}, {second}: {{}}}}"
-    return pairs
+    names = [name for name in TRICKS if name != "nan_guard"]  # on in every run already
+    return {f"{first} + {second}": f"{{{first}: {{}}, {second}: {{}}}}" for first, second in compatible_pairs(names)}
 
 
 def main() -> None:

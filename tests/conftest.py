@@ -148,3 +148,14 @@ def hparams_summary(folder):
                 metrics |= {info.name.tag for info in data.experiment.metric_infos}
                 names |= set(data.session_start_info.hparams)
     return metrics, names
+
+
+def trained_checkpoint(folder: Path, tiny_encoder: str) -> tuple[Path, TextClassifier]:
+    """A short fit of the tiny encoder on 120 toy rows with pairs, saved as `folder/model.ckpt`: (path, the model in
+    eval mode). The module-scoped fixtures of the inference tests share it."""
+    train = write_csv(folder / "train.csv", make_rows(120, pairs=True))
+    model, data = tiny_setup(train, tiny_encoder, learning_rate=1e-3)
+    run = trainer(max_epochs=2, enable_checkpointing=False, default_root_dir=folder)
+    run.fit(model, data)
+    run.save_checkpoint(folder / "model.ckpt")
+    return folder / "model.ckpt", model.eval()

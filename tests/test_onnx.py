@@ -9,18 +9,14 @@ import pytest
 
 from project.export import main as export_main
 from project.predict import main as predict_main
-from tests.conftest import make_rows, one_line_error, tiny_setup, trainer, write_csv
+from tests.conftest import make_rows, one_line_error, trained_checkpoint, write_csv
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, tiny_encoder):
     """(checkpoint, fp32 ONNX folder, int8 ONNX folder, a texts file with pairs)."""
     folder = tmp_path_factory.mktemp("onnx")
-    train = write_csv(folder / "train.csv", make_rows(120, pairs=True))
-    model, data = tiny_setup(train, tiny_encoder, learning_rate=1e-3)
-    run = trainer(max_epochs=2, enable_checkpointing=False, default_root_dir=folder)
-    run.fit(model, data)
-    run.save_checkpoint(folder / "model.ckpt")
+    trained_checkpoint(folder, tiny_encoder)
     for name, extra in (("fp32", []), ("int8", ["--quantize", "int8"])):
         export_main(["--checkpoint", str(folder / "model.ckpt"), "--output", str(folder / name), "--format", "onnx",
                      *extra])  # fmt: skip

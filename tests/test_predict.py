@@ -6,18 +6,12 @@ from transformers import AutoTokenizer
 
 from project.inference.predictions import predict_scores
 from project.predict import main
-from tests.conftest import make_rows, one_line_error, tiny_setup, trainer, write_csv
+from tests.conftest import make_rows, one_line_error, trained_checkpoint, write_csv
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, tiny_encoder):
-    folder = tmp_path_factory.mktemp("fit")
-    train = write_csv(folder / "train.csv", make_rows(120, pairs=True))
-    model, data = tiny_setup(train, tiny_encoder, learning_rate=1e-3)
-    run = trainer(max_epochs=2, enable_checkpointing=False, default_root_dir=folder)
-    run.fit(model, data)
-    run.save_checkpoint(folder / "model.ckpt")
-    return folder / "model.ckpt", model.eval()
+    return trained_checkpoint(tmp_path_factory.mktemp("fit"), tiny_encoder)
 
 
 def read_csv(path):

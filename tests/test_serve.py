@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from project.export import main as export_main
-from tests.conftest import make_rows, tiny_setup, trainer, write_csv
+from tests.conftest import make_rows, trained_checkpoint
 
 httpx = pytest.importorskip("httpx")
 
@@ -20,11 +20,7 @@ httpx = pytest.importorskip("httpx")
 def models(tmp_path_factory, tiny_encoder):
     """{"checkpoint": path, "onnx": folder} of one short fit."""
     folder = tmp_path_factory.mktemp("serve")
-    train = write_csv(folder / "train.csv", make_rows(120, pairs=True))
-    model, data = tiny_setup(train, tiny_encoder, learning_rate=1e-3)
-    run = trainer(max_epochs=2, enable_checkpointing=False, default_root_dir=folder)
-    run.fit(model, data)
-    run.save_checkpoint(folder / "model.ckpt")
+    trained_checkpoint(folder, tiny_encoder)
     export_main(["--checkpoint", str(folder / "model.ckpt"), "--output", str(folder / "onnx"), "--format", "onnx"])
     return {"checkpoint": folder / "model.ckpt", "onnx": folder / "onnx"}
 

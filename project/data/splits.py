@@ -73,7 +73,7 @@ class Table:
 
     def read_texts(self, positions: np.ndarray) -> list[str]:
         """The texts at `positions` (any order), read again from the source."""
-        return self._gather(((text for text in texts) for texts, _ in self.text_chunks()), positions)
+        return self._gather((texts for texts, _ in self.text_chunks()), positions)
 
     def read_pairs(self, positions: np.ndarray) -> list[str] | None:
         """The text pairs at `positions`, or None without a pair column."""
@@ -149,6 +149,20 @@ class Split:
         rows = [{"text": text, "label": label, **({"pair": pairs[i]} if pairs is not None else {})}
                 for i, (text, label) in enumerate(zip(texts, labels, strict=True))]  # fmt: skip
         return read_split(lambda: rows, source, columns)
+
+
+def read_texts(splits: dict[str, Split]) -> dict[str, list[str]]:
+    """Each split's texts, read again with one pass per source, however many splits were carved from it."""
+    by_table: dict[int, list[str]] = {}
+    for name, split in splits.items():
+        by_table.setdefault(id(split.table), []).append(name)
+    texts = {}
+    for names in by_table.values():
+        table, positions = splits[names[0]].table, [splits[name].positions for name in names]
+        found = table.read_texts(np.concatenate(positions))
+        for name, part in zip(names, positions, strict=True):
+            texts[name], found = found[: len(part)], found[len(part) :]
+    return texts
 
 
 def read_split(

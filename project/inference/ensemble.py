@@ -56,7 +56,6 @@ class Ensemble:
                     )
         # Each model reads the length it trained with (unless overridden), as it would alone.
         self.lengths = [input_length(model, trained, max_length) for model, trained in loaded]
-        self.task = first.task
 
     @property
     def first(self):

@@ -36,13 +36,13 @@ from project.core.errors import ConfigError, optional
 from project.core.registry import Registry
 from project.inference.batching import check_precision
 from project.inference.checkpoint import load_trained
+from project.inference.onnx_predict import ONNX_FILE
 from project.inference.reload import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, classifier_config
 from project.model.classifier import PooledClassifier
 from project.model.encoder import from_pretrained
 from project.tasks import build_task
 
 TORCHSCRIPT_FILE = "model.pt"
-ONNX_FILE = "model.onnx"
 QUANTIZATIONS = (None, "int8")
 
 EXPORTERS: Registry = Registry("export format")

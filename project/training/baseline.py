@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from project.data.splits import read_texts
+
 CHOICES = (0.25, 1.0, 4.0, 16.0)  # C (classes) or 1 / alpha (ridge): the regularisation tried on val
 # Word bigrams of a million texts need gigabytes and many minutes; this many rows give a baseline's answer in
 # seconds, and a linear model on TF-IDF gains little beyond them.
@@ -41,7 +43,7 @@ def baseline_metrics(splits: dict, datasets: dict, task: str) -> dict[str, float
     if len(splits["train"]) > MAX_TRAIN_ROWS:  # a seeded sample, the same in every run on this split
         kept = np.sort(np.random.default_rng(0).choice(len(splits["train"]), MAX_TRAIN_ROWS, replace=False))
         splits["train"], targets["train"] = splits["train"].take(kept), targets["train"][kept]
-    texts = {name: split.read_texts() for name, split in splits.items()}
+    texts = read_texts(splits)
     features = vectorizer(texts["train"])
     try:
         train = features.fit_transform(texts["train"])

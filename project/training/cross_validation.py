@@ -100,14 +100,15 @@ def cross_validate(out: Path, folds: int, group_column: str | None, fit_argument
     if record is None:
         record = {"settings": settings, "done": {}, "folds": []}
         write_text(out / CV_FILE, json.dumps(record, indent=2) + "\n")
-    columns = data.hparams.text_column, data.hparams.text_pair_column, data.hparams.label_column
-    files = write_fold_files(out / "data", pool, assigned, folds, data, columns)
     codec = data.codec
     targets = torch.as_tensor(codec.encode_all(pool.labels, lambda i: f"{pool.sources[i]}: row {pool.rows[i]}"))
     test = data.splits.get("test")
     test_targets = torch.as_tensor(codec.encode_all(test.labels, test.where)) if test is not None else None
     test_texts = test.read_texts() if test is not None else None
     test_pairs = test.table.read_pairs(test.positions) if test is not None else None
+    columns = data.hparams.text_column, data.hparams.text_pair_column, data.hparams.label_column
+    test_rows = zip(test_texts, test_pairs or [None] * len(test), test.labels, strict=True) if test else None
+    files = write_fold_files(out / "data", pool, assigned, folds, test_rows, columns)
     for fold in range(folds):
         if str(fold) in record["done"]:
             continue
@@ -132,7 +133,7 @@ def cross_validate(out: Path, folds: int, group_column: str | None, fit_argument
         entry["label_names"] = model.hparams.get("label_names")
         record["done"][str(fold)] = entry
         write_text(out / CV_FILE, json.dumps(record, indent=2) + "\n")
-    return summarise(out, record, pool, assigned, targets, task, data, test, test_targets)
+    return summarise(out, record, pool, assigned, targets, test, test_targets)
 
 
 def existing_record(out: Path, settings: dict) -> dict | None:
@@ -151,8 +152,11 @@ def existing_record(out: Path, settings: dict) -> dict | None:
     return None
 
 
-def write_fold_files(folder: Path, pool: Pool, assigned, folds: int, data, columns) -> list[dict[str, Path | None]]:
-    """Per fold: the train and val CSVs (the data's own column names), and the test CSV all folds share."""
+def write_fold_files(
+    folder: Path, pool: Pool, assigned, folds: int, test_rows, columns
+) -> list[dict[str, Path | None]]:
+    """Per fold: the train and val CSVs (the data's own column names), and the test CSV all folds share (from
+    `test_rows`: (text, pair, label) each, or None without a test split)."""
     text_column, pair_column, label_column = columns
     header = [text_column, *([pair_column] if pair_column else []), label_column]
 
@@ -161,12 +165,9 @@ def write_fold_files(folder: Path, pool: Pool, assigned, folds: int, data, colum
         for i in indices:
             yield [pool.texts[i], *([pool.pairs[i]] if pool.pairs else []), pool.labels[i]]
 
-    test = data.splits.get("test")
-    test_file = folder / "test.csv" if test is not None else None
-    if test is not None and not test_file.exists():
-        pairs = test.table.read_pairs(test.positions)
-        rows = zip(test.read_texts(), pairs or [None] * len(test), test.labels, strict=True)
-        write_csv(test_file, [header, *([t, *([p] if pair_column else []), y] for t, p, y in rows)])
+    test_file = folder / "test.csv" if test_rows is not None else None
+    if test_rows is not None and not test_file.exists():
+        write_csv(test_file, [header, *([t, *([p] if pair_column else []), y] for t, p, y in test_rows)])
     files = []
     for fold in range(folds):
         train, val = folder / f"fold_{fold}_train.csv", folder / f"fold_{fold}_val.csv"
@@ -213,7 +214,7 @@ def best_checkpoint(run_dir: Path) -> Path:
     return checkpoints[0]
 
 
-def summarise(out: Path, record: dict, pool: Pool, assigned, targets, task, data, test, test_targets) -> str:
+def summarise(out: Path, record: dict, pool: Pool, assigned, targets, test, test_targets) -> str:
     folds = len(record["done"])
     names = {json.dumps(entry["label_names"]) for entry in record["done"].values()}
     if len(names) > 1:

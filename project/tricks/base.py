@@ -13,6 +13,7 @@ e.g. `{fgm: {epsilon: 1.0}, ema: {}}`; `{name: false}` switches off a trick that
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Protocol
 
@@ -98,6 +99,18 @@ def build_tricks(spec: dict[str, dict[str, Any] | bool | None]) -> list[Trick]:
         if len(names) > 1:
             raise ConfigError(f"model.tricks: {' and '.join(names)} are both {group}; choose one")
     return list(chosen.values())
+
+
+def compatible_pairs(names: list[str] | None = None) -> list[tuple[str, str]]:
+    """Every pair of registered tricks (of `names`, default all) that may run together: `build_tricks` refuses two
+    of one exclusive group."""
+    names = sorted(TRICKS) if names is None else sorted(names)
+    pairs = []
+    for first, second in itertools.combinations(names, 2):
+        group = TRICKS[first].exclusive_group
+        if group is None or group != TRICKS[second].exclusive_group:
+            pairs.append((first, second))
+    return pairs
 
 
 def require(condition: bool, key: str, message: str) -> None:

@@ -173,3 +173,21 @@ def test_a_file_edited_between_reading_and_tokenizing_is_refused_in_one_line(tmp
     write_csv(path, rows)
     with pytest.raises(DataError, match=r"reviews.csv: the file changed while this run was reading it"):
         data.setup("fit")
+
+
+def test_splits_carved_from_one_file_read_their_texts_back_in_one_pass():
+    from project.data.splits import Columns, carve, read_split, read_texts
+
+    rows = [{"text": f"text {i}", "label": "ab"[i % 2]} for i in range(50)]
+    opened = []
+
+    def open_rows():
+        opened.append(1)
+        return iter(rows)
+
+    splits = carve({"train": read_split(open_rows, "x.csv", Columns("text", "label"))}, 0.2, 0.2, seed=3)
+    opened.clear()
+    texts = read_texts(splits)
+    assert len(opened) == 1  # not one pass per split
+    for name, split in splits.items():
+        assert texts[name] == [rows[number - 1]["text"] for number in split.rows]

@@ -1,13 +1,12 @@
 """Every registered trick under the settings users combine it with: accumulation, clipping, bf16 and warmup."""
 
-import itertools
-
 import pytest
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging
 
 from project.core.errors import ConfigError
 from project.tricks import TRICKS, build_tricks
+from project.tricks.base import compatible_pairs
 from project.tricks.nan_guard import NonFiniteGuard
 from tests.conftest import RecordLoss, tiny_setup, trainer
 
@@ -45,16 +44,6 @@ def test_trick_trains_with_accumulation_clipping_bf16_and_warmup(tiny_csv, tiny_
     assert len(losses.losses) == 2 * 12 and all(torch.isfinite(torch.tensor(losses.losses)))
     assert run.global_step == 12  # 96 training rows / batch 8 / accumulation 2, for two epochs
     assert any(not torch.equal(value, before[key]) for key, value in model.state_dict().items())
-
-
-def compatible_pairs() -> list[tuple[str, str]]:
-    """Every pair of registered tricks that may run together (two of one exclusive group are refused instead)."""
-    pairs = []
-    for first, second in itertools.combinations(sorted(TRICKS), 2):
-        group = TRICKS[first].exclusive_group
-        if group is None or group != TRICKS[second].exclusive_group:
-            pairs.append((first, second))
-    return pairs
 
 
 @pytest.mark.slow
