@@ -54,16 +54,47 @@ def gemm_peak(tokens: int, hidden: int, dtype: torch.dtype, device: str = "cpu",
     return best
 
 
-def matmul_share(profiler) -> dict[str, float]:
-    """A finished `torch.profiler.profile`'s self CPU time: the share in matrix multiplications (attention's
-    included), and the largest other ops' shares."""
-    events = profiler.key_averages()
-    total = sum(event.self_cpu_time_total for event in events) or 1
+class WindowProfile:
+    """Profiles the steps from `first` to `first + count` (call `at(step)` at each step's start): each op's self CPU
+    time, and the wall time of the window, so that what runs outside torch ops (Python, hooks) shows as the rest."""
+
+    def __init__(self, first: int, count: int):
+        self.first, self.count, self.profiler, self.started, self.result = first, count, None, 0.0, {}
+
+    def at(self, step: int) -> None:
+        from torch.profiler import ProfilerActivity, profile
+
+        if step == self.first:
+            self.profiler = profile(activities=[ProfilerActivity.CPU])
+            self.profiler.start()
+            self.started = time.perf_counter()
+        elif self.profiler is not None and step == self.first + self.count:
+            wall = time.perf_counter() - self.started
+            self.profiler.stop()
+            ops = {event.key: event.self_cpu_time_total / 1e6 for event in self.profiler.key_averages()}
+            self.result, self.profiler = {"ops": ops, "wall": wall, "steps": self.count}, None
+
+
+def per_step(profile: dict) -> dict[str, float]:
+    """A `WindowProfile` result as seconds per step: every op, `matmuls` (their sum, attention's included) and
+    `outside ops` (the window's wall time no op accounts for: Python, hooks, logging)."""
+    steps = profile["steps"]
+    seconds = {name: total / steps for name, total in profile["ops"].items()}
+    seconds["matmuls"] = sum(value for name, value in seconds.items() if any(m in name for m in MATMUL_NAMES))
+    in_ops = sum(profile["ops"].values()) / steps
+    seconds["outside ops"] = max(0.0, profile["wall"] / steps - in_ops)
+    return seconds
+
+
+def matmul_share(profile: dict) -> dict[str, float]:
+    """A `WindowProfile` result's self CPU time: the share in matrix multiplications (attention's included), and
+    the largest other ops' shares."""
+    ops = profile["ops"]
+    total = sum(ops.values()) or 1
     shares = {"matmuls": 0.0}
-    for event in sorted(events, key=lambda event: -event.self_cpu_time_total):
-        share = event.self_cpu_time_total / total
-        if any(name in event.key for name in MATMUL_NAMES):
-            shares["matmuls"] += share
+    for name, seconds in sorted(ops.items(), key=lambda item: -item[1]):
+        if any(m in name for m in MATMUL_NAMES):
+            shares["matmuls"] += seconds / total
         elif len(shares) < 8:
-            shares[event.key] = share
+            shares[name] = seconds / total
     return shares

@@ -11,7 +11,8 @@ in alternating order (this machine is noisy); the ratios to `raw` and `hf` are c
 ran back to back) and shown as the median with the range. Model FLOP/s counts each measured step's FLOPs with
 torch's FlopCounterMode at that step's batch shape (`bench/flops.py`), and MFU divides it by the GEMM peak this
 script measures on the same machine, in the same dtype, at the model's dominant matmul shapes. `--profile` adds the
-share of `ours`' CPU time spent in matrix multiplications and the largest other ops. Variants:
+share of `ours`' CPU time spent in matrix multiplications and the largest other ops, and a per-step table of
+what `ours` spends that `raw` does not, op by op, plus the wall time outside any torch op (Python, hooks). Variants:
   ours          `python -m project.fit`'s own Trainer and callbacks (logging every step, NaN guard, LR monitor),
                 length-grouped batches (the default)
   ours-shuffled the same with `--data.group_by_length false`
@@ -34,11 +35,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.flops import StepFlops, gemm_peak, matmul_share  # noqa: E402
+from bench.flops import StepFlops, WindowProfile, gemm_peak, matmul_share, per_step  # noqa: E402
 from bench.machine import print_table  # noqa: E402
 from project.training.precision import fastest_precision  # noqa: E402
 
 VARIANTS = ["ours", "ours-shuffled", "raw", "hf", "hf-grouped"]
+PROFILED = ("ours", "raw")  # --profile: their first rounds
 
 
 def fit_args(options, root: Path, grouped: bool) -> list[str]:
@@ -58,25 +60,21 @@ def time_ours(options, root: Path, grouped: bool) -> list[float]:
 
     class StepStarts(Callback):
         def __init__(self):
-            self.starts, self.shapes, self.profiler, self.shares = [], [], None, {}
+            self.starts, self.shapes = [], []
+            self.profile = WindowProfile(options.warmup, options.window) if options.profile else None
 
         def on_train_batch_start(self, trainer, module, batch, batch_idx):
             self.starts.append(time.perf_counter())
             self.shapes.append(list(batch["input_ids"].shape))
-            if options.profile and batch_idx == options.warmup:
-                from torch.profiler import ProfilerActivity, profile
-
-                self.profiler = profile(activities=[ProfilerActivity.CPU])
-                self.profiler.start()
-            if self.profiler is not None and batch_idx == options.warmup + options.window:
-                self.profiler.stop()
-                self.shares, self.profiler = matmul_share(self.profiler), None
+            if self.profile is not None:
+                self.profile.at(batch_idx)
 
     cli = FitCLI(args=fit_args(options, root, grouped))
     timer = StepStarts()
     cli.trainer.callbacks.append(timer)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    return measured(step_times(timer.starts), timer.shapes, classifier_step(cli.model, options), timer.shares)
+    profile = timer.profile.result if timer.profile else {}
+    return measured(step_times(timer.starts), timer.shapes, classifier_step(cli.model, options), profile)
 
 
 def classifier_step(model, options):
@@ -100,10 +98,11 @@ def synthetic_batch(batch_size: int, length: int) -> dict:
             "labels": torch.zeros(batch_size, dtype=torch.long)}  # fmt: skip
 
 
-def measured(times: list[float], shapes: list[list[int]], flops: StepFlops, shares: dict | None = None) -> dict:
-    """The worker's answer: each step's wall time and FLOPs (step i runs from start i to start i+1)."""
+def measured(times: list[float], shapes: list[list[int]], flops: StepFlops, profile: dict | None = None) -> dict:
+    """The worker's answer: each step's wall time and FLOPs (step i runs from start i to start i+1), and the
+    `WindowProfile` result with --profile."""
     counted = [flops(*shape) for shape in shapes[: len(times)]]
-    return {"times": times, "flops": counted, "shapes": shapes[: len(times)], "shares": shares or {}}
+    return {"times": times, "flops": counted, "shapes": shapes[: len(times)], "profile": profile or {}}
 
 
 def step_times(starts: list[float]) -> list[float]:
@@ -123,9 +122,12 @@ def time_raw(options, root: Path) -> list[float]:
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01, fused=True)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / 10))
     starts, shapes = [], []
+    profile = WindowProfile(options.warmup, options.window) if options.profile else None
     for step, batch in enumerate(data.train_dataloader()):
         starts.append(time.perf_counter())
         shapes.append(list(batch["input_ids"].shape))
+        if profile is not None:
+            profile.at(step)
         if step == options.steps:
             break
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=options.precision == "bf16-mixed"):
@@ -134,7 +136,7 @@ def time_raw(options, root: Path) -> list[float]:
         optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
-    return measured(step_times(starts), shapes, classifier_step(model, options))
+    return measured(step_times(starts), shapes, classifier_step(model, options), profile.result if profile else {})
 
 
 def time_hf(options, root: Path, grouped: bool) -> list[float]:
@@ -227,7 +229,7 @@ def main() -> None:
     if options.worker:
         return worker(options)
     results: dict[str, list[tuple[float, float]]] = {variant: [] for variant in options.variants}
-    shapes, shares = [], {}
+    shapes, profiles = [], {}
     with tempfile.TemporaryDirectory() as scratch:
         for round_index in range(options.rounds):
             order = options.variants if round_index % 2 == 0 else options.variants[::-1]
@@ -239,17 +241,18 @@ def main() -> None:
                             (("steps", options.steps), ("batch_size", options.batch_size),
                              ("max_length", options.max_length), ("precision", options.precision),
                              ("warmup", options.warmup), ("window", options.window))]  # fmt: skip
-                command += ["--profile"] if options.profile and variant == "ours" and not shares else []
+                command += ["--profile"] if options.profile and variant in PROFILED and variant not in profiles else []
                 subprocess.run(command, check=True, capture_output=True)
                 result = json.loads(out.read_text())
                 results[variant].append(window_rates(result, options))
                 shapes += result["shapes"] if variant == "ours" else []
-                shares = shares or result["shares"]
+                if result["profile"]:
+                    profiles[variant] = result["profile"]
                 print(f"round {round_index}: {variant} {results[variant][-1][0]:.1f} samples/s", file=sys.stderr)
-    print_results(options, results, shapes, shares)
+    print_results(options, results, shapes, profiles)
 
 
-def print_results(options, results: dict, shapes: list, shares: dict) -> None:
+def print_results(options, results: dict, shapes: list, profiles: dict) -> None:
     import torch
 
     dtype = torch.bfloat16 if options.precision == "bf16-mixed" else torch.float32
@@ -278,9 +281,28 @@ def print_results(options, results: dict, shapes: list, shares: dict) -> None:
     )
     columns = ["variant", "samples/s (median)", "per round", "model GFLOP/s", "MFU vs GEMM peak"]
     print_table(settings, [*columns, "this / `raw`, by round (range)", "this / `hf`, by round (range)"], rows)
-    if shares:
-        shown = ", ".join(f"{name} {share:.0%}" for name, share in shares.items())
+    if "ours" in profiles:
+        shown = ", ".join(f"{name} {share:.0%}" for name, share in matmul_share(profiles["ours"]).items())
         print(f"\nProfile of `ours`, {options.window} steps after {options.warmup} (self CPU time): {shown}")
+    if {"ours", "raw"} <= profiles.keys():
+        print_difference(options, per_step(profiles["ours"]), per_step(profiles["raw"]))
+
+
+def print_difference(options, ours: dict[str, float], raw: dict[str, float], shown: int = 12) -> None:
+    """What `ours` spends per step that `raw` does not, op by op (the first round's profiles of each)."""
+    names = sorted(ours.keys() | raw.keys(), key=lambda name: -abs(ours.get(name, 0.0) - raw.get(name, 0.0)))
+    rows = [[f"`{name}`", f"{1e3 * ours.get(name, 0.0):.2f}", f"{1e3 * raw.get(name, 0.0):.2f}",
+             f"{1e3 * (ours.get(name, 0.0) - raw.get(name, 0.0)):+.2f}"] for name in names[:shown]]  # fmt: skip
+    total_ours, total_raw = (sum(v for k, v in side.items() if k != "matmuls") for side in (ours, raw))
+    rows.append(["all (wall per step)", f"{1e3 * total_ours:.1f}", f"{1e3 * total_raw:.1f}",
+                 f"{1e3 * (total_ours - total_raw):+.1f}"])  # fmt: skip
+    print()
+    print_table(
+        f"Per step, {options.window} profiled steps after {options.warmup}, ms; largest differences first "
+        "(`matmuls` sums the matrix multiplications above; `outside ops` is wall time in no torch op).",
+        ["op", "`ours`", "`raw`", "ours − raw"],
+        rows,
+    )
 
 
 if __name__ == "__main__":

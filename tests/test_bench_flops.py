@@ -1,0 +1,33 @@
+"""bench/flops.py: the profile the training benchmarks compare `ours` and `raw` by."""
+
+import time
+
+import torch
+
+from bench.flops import WindowProfile, matmul_share, per_step
+
+
+def test_a_window_profile_covers_exactly_its_steps_and_splits_matmuls_from_the_rest():
+    a, b = torch.randn(64, 64), torch.randn(64, 64)
+    profile = WindowProfile(first=2, count=3)
+    for step in range(7):
+        profile.at(step)
+        torch.mm(a, b)
+        (a * 2).sum()
+        time.sleep(0.01 if 2 <= step < 5 else 0.0)  # outside any torch op, inside the window
+    assert profile.profiler is None and profile.result["steps"] == 3
+    seconds = per_step(profile.result)
+    assert seconds["matmuls"] == seconds["aten::mm"] > 0
+    assert 0.009 < seconds["outside ops"] < 0.05  # the sleep shows as time no op accounts for
+    total = sum(value for name, value in seconds.items() if name != "matmuls")
+    assert abs(total - profile.result["wall"] / 3) < 1e-9  # ops plus outside ops is the wall time of a step
+    shares = matmul_share(profile.result)
+    assert 0 < shares["matmuls"] < 1 and "aten::mm" not in shares and "aten::mul" in shares
+
+
+def test_a_window_that_never_closed_has_no_result():
+    profile = WindowProfile(first=1, count=5)
+    for step in range(3):
+        profile.at(step)
+    assert profile.result == {}
+    profile.profiler.stop()
