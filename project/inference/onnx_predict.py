@@ -18,6 +18,7 @@ import numpy as np
 from project.core.atomic import check_output, write_csv
 from project.core.errors import ConfigError, UserError, optional
 from project.data.readers import read_table, require_columns, require_text
+from project.inference.rows import predictions_table
 
 ONNX_FILE = "model.onnx"  # as project.inference.exporters writes it
 CLASSIFIER_CONFIG = "classifier.json"
@@ -136,9 +137,6 @@ def predict_onnx(
     texts = [row[text_column] for row in rows]
     pairs = [row[text_pair_column] or "" for row in rows] if text_pair_column else None
     scores = classifier.scores(texts, pairs, batch_size, max_length)
-    lines = [["id", "label", *classifier.score_columns()]]
-    shown = scores.tolist() if classifier.score_columns() else [[] for _ in rows]
-    for number, (row, label, row_scores) in enumerate(zip(rows, classifier.decode(scores), shown, strict=True), 1):
-        lines.append([row[id_column] if id_column else number, label, *(f"{score:.6f}" for score in row_scores)])
-    write_csv(output, lines)
+    labels = classifier.decode(scores)
+    write_csv(output, predictions_table(rows, id_column, labels, scores, classifier.score_columns()))
     print(f"wrote {len(rows)} predictions to {output} (onnxruntime)")

@@ -18,6 +18,7 @@ from project.core.atomic import check_output, write_csv
 from project.data.readers import read_table, require_columns, require_text
 from project.inference.batching import batched_outputs, check_precision
 from project.inference.ensemble import Ensemble, checkpoint_paths
+from project.inference.rows import predictions_table
 from project.model.encoder import from_pretrained
 from project.training.module import TextClassifier
 
@@ -82,9 +83,4 @@ def predict(
 def write_predictions(output: str, rows, id_column: str | None, model: TextClassifier, scores: torch.Tensor) -> None:
     """One CSV row per input row: its id, the task's label text and the task's score columns."""
     task = model.task
-    lines = [["id", "label", *task.score_columns()]]
-    labels = task.decode(scores)
-    shown = scores.tolist() if task.score_columns() else [[] for _ in labels]
-    for number, (row, label, row_scores) in enumerate(zip(rows, labels, shown, strict=True), start=1):
-        lines.append([row[id_column] if id_column else number, label, *(f"{score:.6f}" for score in row_scores)])
-    write_csv(output, lines)
+    write_csv(output, predictions_table(rows, id_column, task.decode(scores), scores, task.score_columns()))

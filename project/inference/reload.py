@@ -22,13 +22,13 @@ from transformers import AutoTokenizer
 
 from project.core.errors import UserError
 from project.inference.batching import batched_outputs
+from project.inference.onnx_predict import CLASSIFIER_CONFIG  # torch-free, so it owns the name
 from project.model.classifier import PooledClassifier
 from project.model.encoder import from_pretrained, load_encoder
 from project.model.heads import ClassifierHead, head_options
 from project.model.pooling import build_pooler
 from project.tasks import build_task
 
-CLASSIFIER_CONFIG = "classifier.json"
 CLASSIFIER_WEIGHTS = "classifier.safetensors"
 
 

@@ -32,6 +32,7 @@ from project.data.datamodule import TextDataModule
 from project.inference.checkpoint import load_trained
 from project.inference.ensemble import CV_FILE
 from project.inference.predictions import predict_scores
+from project.inference.rows import prediction_cells
 from project.model.encoder import from_pretrained
 from project.tasks import TASKS
 from project.training.cli import FitCLI, resolved_config, split_seed
@@ -229,13 +230,11 @@ def summarise(out: Path, record: dict, pool: Pool, assigned, targets, test, test
         if oof is None:
             oof = torch.zeros((len(pool), *saved["scores"].shape[1:]))
         oof[saved["rows"]] = saved["scores"]
-    decoded = fold_task.decode(oof)
-    shown = oof.tolist() if fold_task.score_columns() else [[] for _ in decoded]
-    lines = [["source", "row", "fold", "label", "predicted", *fold_task.score_columns()]]
-    for i in range(len(pool)):
-        lines.append([pool.sources[i], int(pool.rows[i]), int(assigned[i]), pool.labels[i], decoded[i],
-                      *(f"{value:.6f}" for value in shown[i])])  # fmt: skip
-    write_csv(out / "oof_predictions.csv", lines)
+    cells = prediction_cells(fold_task.decode(oof), oof.tolist() if fold_task.score_columns() else None)
+    lines = [[pool.sources[i], int(pool.rows[i]), int(assigned[i]), pool.labels[i], *cell]
+             for i, cell in enumerate(cells)]  # fmt: skip
+    write_csv(out / "oof_predictions.csv", [["source", "row", "fold", "label", "predicted", *fold_task.score_columns()],
+                                            *lines])  # fmt: skip
     summary = {"folds": [dict(fold=int(k), **v) for k, v in sorted(record["done"].items(), key=lambda x: int(x[0]))]}
     summary["out_of_fold"] = fold_task.metric_values(oof, targets)
     for stage in ("val", "test"):
@@ -246,12 +245,11 @@ def summarise(out: Path, record: dict, pool: Pool, assigned, targets, test, test
     if test is not None:
         mean = sum(torch.load(out / f"fold_{k}" / "test_scores.pt", weights_only=True) for k in range(folds)) / folds
         summary["ensemble_test"] = fold_task.metric_values(mean, test_targets)
-        decoded = fold_task.decode(mean)
-        shown = mean.tolist() if fold_task.score_columns() else [[] for _ in decoded]
-        rows = [["source", "row", "label", "predicted", *fold_task.score_columns()]]
-        for i, (label, predicted) in enumerate(zip(test.labels, decoded, strict=True)):
-            rows.append([test.source, int(test.rows[i]), label, predicted, *(f"{v:.6f}" for v in shown[i])])
-        write_csv(out / "test_predictions.csv", rows)
+        cells = prediction_cells(fold_task.decode(mean), mean.tolist() if fold_task.score_columns() else None)
+        rows = [[test.source, int(test.rows[i]), label, *cell]
+                for i, (label, cell) in enumerate(zip(test.labels, cells, strict=True))]  # fmt: skip
+        write_csv(out / "test_predictions.csv", [["source", "row", "label", "predicted", *fold_task.score_columns()],
+                                                 *rows])  # fmt: skip
     record["folds"] = [{"fold": entry["fold"], "checkpoint": entry["checkpoint"]} for entry in summary["folds"]]
     write_text(out / CV_FILE, json.dumps(record, indent=2) + "\n")
     write_text(out / "cv_metrics.json", json.dumps(summary, indent=2) + "\n")
