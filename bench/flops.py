@@ -86,6 +86,33 @@ def per_step(profile: dict) -> dict[str, float]:
     return seconds
 
 
+# Where a step's time goes, by op name (first match wins; anything else is "other ops").
+CATEGORIES = {
+    "matmuls": MATMUL_NAMES,
+    "casts and copies (autocast, layout)": ("copy_", "_to_copy", "contiguous", "clone"),
+    "dropout masks": ("bernoulli", "dropout"),
+    "softmax": ("softmax",),
+    "layer norm": ("layer_norm",),
+    "GELU": ("gelu",),
+    "embeddings": ("embedding",),
+    "optimizer": ("adam", "Optimizer.", "zero_", "foreach"),
+    "elementwise (add, mul, div, sum...)": ("add", "mul", "div", "sum", "sub", "neg", "where", "fill_", "masked"),
+}
+
+
+def by_category(seconds: dict[str, float]) -> dict[str, float]:
+    """`per_step` seconds summed into `CATEGORIES`, then "other ops" and "outside ops" (Python, hooks, logging)."""
+    totals = dict.fromkeys([*CATEGORIES, "other ops", "outside ops"], 0.0)
+    for name, value in seconds.items():
+        if name == "matmuls":  # per_step's sum of the matmul ops, which are counted one by one below
+            continue
+        category = "outside ops" if name == "outside ops" else next(
+            (category for category, parts in CATEGORIES.items() if any(part in name for part in parts)), "other ops"
+        )  # fmt: skip
+        totals[category] += value
+    return totals
+
+
 def matmul_share(profile: dict) -> dict[str, float]:
     """A `WindowProfile` result's self CPU time: the share in matrix multiplications (attention's included), and
     the largest other ops' shares."""

@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.flops import StepFlops, WindowProfile, gemm_peak, matmul_share, per_step  # noqa: E402
+from bench.flops import StepFlops, WindowProfile, by_category, gemm_peak, matmul_share, per_step  # noqa: E402
 from bench.machine import print_table  # noqa: E402
 from project.training.precision import fastest_precision  # noqa: E402
 
@@ -285,7 +285,24 @@ def print_results(options, results: dict, shapes: list, profiles: dict) -> None:
         shown = ", ".join(f"{name} {share:.0%}" for name, share in matmul_share(profiles["ours"]).items())
         print(f"\nProfile of `ours`, {options.window} steps after {options.warmup} (self CPU time): {shown}")
     if {"ours", "raw"} <= profiles.keys():
-        print_difference(options, per_step(profiles["ours"]), per_step(profiles["raw"]))
+        ours, raw = per_step(profiles["ours"]), per_step(profiles["raw"])
+        print_categories(options, by_category(ours), by_category(raw))
+        print_difference(options, ours, raw)
+
+
+def print_categories(options, ours: dict[str, float], raw: dict[str, float]) -> None:
+    """Where a step's time goes, for `ours` and `raw`: matmuls against the rest."""
+    total_ours, total_raw = sum(ours.values()), sum(raw.values())
+    rows = [[name, f"{1e3 * ours[name]:.1f}", f"{ours[name] / total_ours:.0%}", f"{1e3 * raw[name]:.1f}",
+             f"{raw[name] / total_raw:.0%}"] for name in ours]  # fmt: skip
+    rows.append(["all (wall per step)", f"{1e3 * total_ours:.1f}", "100%", f"{1e3 * total_raw:.1f}", "100%"])
+    print()
+    print_table(
+        f"Where a step's time goes: {options.window} profiled steps after {options.warmup}, self CPU time by op "
+        "category, ms per step (`bench/flops.py` CATEGORIES).",
+        ["category", "`ours` ms", "`ours` share", "`raw` ms", "`raw` share"],
+        rows,
+    )
 
 
 def print_difference(options, ours: dict[str, float], raw: dict[str, float], shown: int = 12) -> None:

@@ -4,7 +4,7 @@ import time
 
 import torch
 
-from bench.flops import WindowProfile, matmul_share, per_step
+from bench.flops import WindowProfile, by_category, matmul_share, per_step
 
 
 def test_a_window_profile_covers_exactly_its_steps_and_splits_matmuls_from_the_rest():
@@ -21,6 +21,10 @@ def test_a_window_profile_covers_exactly_its_steps_and_splits_matmuls_from_the_r
     assert 0.009 < seconds["outside ops"] < 0.05  # the sleep shows as time no op accounts for
     total = sum(value for name, value in seconds.items() if name != "matmuls")
     assert abs(total - profile.result["wall"] / 3) < 1e-9  # ops plus outside ops is the wall time of a step
+    categories = by_category(seconds)
+    assert categories["matmuls"] == seconds["aten::mm"] and categories["outside ops"] == seconds["outside ops"]
+    assert categories["elementwise (add, mul, div, sum...)"] >= seconds["aten::mul"] + seconds["aten::sum"]
+    assert abs(sum(categories.values()) - total) < 1e-9  # every op counted once
     shares = matmul_share(profile.result)
     assert 0 < shares["matmuls"] < 1 and "aten::mm" not in shares and "aten::mul" in shares
 
