@@ -16,6 +16,9 @@ what `ours` spends that `raw` does not, op by op, plus the wall time outside any
   ours          `python -m project.fit`'s own Trainer and callbacks (logging every step, NaN guard, LR monitor),
                 length-grouped batches (the default)
   ours-shuffled the same with `--data.group_by_length false`
+  ours-fused-attention  the same with `--model.encoder_attention_dropout 0`: without attention dropout, torch's
+                scaled_dot_product_attention takes its fused CPU kernel instead of the math path (a model change:
+                MiniLM was pretrained with attention dropout 0.1)
   raw           a hand-written loop over ours' exact batches: autocast, backward, fused AdamW, schedule step
   hf            transformers' Trainer with its defaults and DataCollatorWithPadding (random batches)
   hf-grouped    the same with train_sampling_strategy="group_by_length"
@@ -39,7 +42,7 @@ from bench.flops import StepFlops, WindowProfile, by_category, gemm_peak, matmul
 from bench.machine import print_table  # noqa: E402
 from project.training.precision import fastest_precision  # noqa: E402
 
-VARIANTS = ["ours", "ours-shuffled", "raw", "hf", "hf-grouped"]
+VARIANTS = ["ours", "ours-shuffled", "ours-fused-attention", "raw", "hf", "hf-grouped"]
 PROFILED = ("ours", "raw")  # --profile: their first rounds
 
 
@@ -53,7 +56,7 @@ def fit_args(options, root: Path, grouped: bool) -> list[str]:
     ]  # fmt: skip
 
 
-def time_ours(options, root: Path, grouped: bool) -> list[float]:
+def time_ours(options, root: Path, grouped: bool, extra: tuple[str, ...] = ()) -> list[float]:
     from lightning.pytorch import Callback
 
     from project.training.cli import FitCLI
@@ -69,7 +72,7 @@ def time_ours(options, root: Path, grouped: bool) -> list[float]:
             if self.profile is not None:
                 self.profile.at(batch_idx)
 
-    cli = FitCLI(args=fit_args(options, root, grouped))
+    cli = FitCLI(args=[*fit_args(options, root, grouped), *extra])
     timer = StepStarts()
     cli.trainer.callbacks.append(timer)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
@@ -195,6 +198,7 @@ def worker(options) -> None:
     runners = {
         "ours": lambda: time_ours(options, root, grouped=True),
         "ours-shuffled": lambda: time_ours(options, root, grouped=False),
+        "ours-fused-attention": lambda: time_ours(options, root, True, ("--model.encoder_attention_dropout", "0")),
         "raw": lambda: time_raw(options, root),
         "hf": lambda: time_hf(options, root, grouped=False),
         "hf-grouped": lambda: time_hf(options, root, grouped=True),
