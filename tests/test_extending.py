@@ -55,7 +55,7 @@ def test_a_fit_chooses_every_new_entry_by_name(page_entries, tmp_path, tiny_enco
             "--model.pooling", "first_last_mean", "--model.pooling_options", "{first_layer: 2}",
             "--model.scheduler", "warmup_step_down", "--model.scheduler_options", "{at: 0.5}", "--model.warmup", "1",
             "--model.tricks", "{logit_penalty: {weight: 0.01}}", "--checkpoint.monitor", "val/auroc",
-            "--checkpoint.mode", "max", "--trainer.max_epochs", "2", "--trainer.default_root_dir", str(root),
+            "--trainer.max_epochs", "2", "--trainer.default_root_dir", str(root),
             "--trainer.enable_progress_bar", "false",
         ]
     )  # fmt: skip

@@ -93,7 +93,6 @@ class FitCLI(LightningCLI):
                 "lr_monitor.logging_interval": "step",
                 # Every task logs val/loss; a task-specific metric is one override away (configs/ show how).
                 "checkpoint.monitor": "val/loss",
-                "checkpoint.mode": "min",
                 # last.ckpt belongs to `resume` (ResumeCheckpoint): written every n steps, not only after validation.
                 "checkpoint.save_last": False,
                 # "/" in a metric name would become a folder, so the filename names no metric.

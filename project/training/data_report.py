@@ -107,7 +107,7 @@ def warnings_for(report: dict, max_length: int) -> list[str]:
         rare = min(counts, key=counts.get)
         found.append(
             f"heavy class imbalance in train ({max(counts.values())} vs {counts[rare]} for '{rare}'): monitor val/f1 "
-            "(checkpoint.monitor val/f1, checkpoint.mode max) rather than accuracy"
+            "(--checkpoint.monitor val/f1) rather than accuracy"
         )
     share = report["token_lengths"].get("train", {}).get("truncated_share", 0.0)
     if share > TRUNCATED_SHARE:

@@ -40,6 +40,8 @@ def train(cli, check: Callable[[], None] | None = None, callbacks: Sequence[Call
         checkpoint = trainer.checkpoint_callback
         if checkpoint is not None and checkpoint.monitor and hasattr(cli.model, "require_logged_metric"):
             cli.model.require_logged_metric(checkpoint.monitor, "checkpoint.monitor")
+            if hasattr(checkpoint, "follow_direction"):
+                checkpoint.follow_direction(cli.model.task.direction(checkpoint.monitor))
         labels = getattr(cli.model.hparams, "label_names", None)
         labels_file = run_dir / "labels.json"
         if labels and labels_file.exists() and json.loads(labels_file.read_text()) != {"label_names": list(labels)}:

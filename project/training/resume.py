@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -90,7 +91,24 @@ def relocated(state: dict, old: Path, new: Path) -> dict:
 
 
 class BestCheckpoint(RunRelativeCheckpoint):
-    """Lightning's ModelCheckpoint (the `checkpoint.*` options), run-relative."""
+    """Lightning's ModelCheckpoint (the `checkpoint.*` options), run-relative, whose `mode` follows the monitored
+    metric unless set: `--checkpoint.monitor val/acc` alone keeps the most accurate checkpoint, not (with
+    Lightning's default min) the least accurate one."""
+
+    def __init__(self, *args, mode: Literal["min", "max"] | None = None, **kwargs):
+        """The other options are Lightning's ModelCheckpoint's.
+
+        Args:
+            mode: min or max; null: the task's own direction for `monitor` (min for val/loss and val/mse, max for
+                val/acc, val/f1, val/auroc...).
+        """
+        super().__init__(*args, mode=mode or "min", **kwargs)
+        self.mode_from_task = mode is None
+
+    def follow_direction(self, direction: Literal["min", "max"]) -> None:
+        """Set the mode from the task once the monitored metric's direction is known (before training)."""
+        if self.mode_from_task and direction != self.mode:
+            self.mode, self.kth_value = direction, torch.tensor(torch.inf if direction == "min" else -torch.inf)
 
 
 class ResumeCheckpoint(RunRelativeCheckpoint):
