@@ -124,6 +124,10 @@ class Task:
 
     # Each metric's name (as `metrics()` keys it) -> whether lower or higher is better.
     metric_directions: ClassVar[dict[str, Direction]] = {}
+    # What `checkpoint.monitor: auto` keeps the best checkpoint by (`val/<this>`): a quality metric where the task
+    # has one, since val/loss keeps rising with overconfidence while the predictions still improve
+    # (docs/your_data.md measures it).
+    selection_metric: ClassVar[str] = "loss"
 
     def direction(self, logged_name: str) -> Direction:
         """min or max for a logged name such as `val/loss`, `val/acc` or `val/auroc/<label>`."""

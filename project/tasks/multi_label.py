@@ -66,6 +66,7 @@ class MultiLabelTask(Task):
     codec = MultiLabelCodec
     label_cells_may_be_empty = True
     metric_directions = {"f1_micro": "max", "f1_macro": "max", "auroc": "max"}
+    selection_metric = "f1_micro"
 
     def __init__(self, num_labels: int, label_names: list[str] | None = None, threshold: float = 0.5):
         """threshold: a label is predicted when its probability is at least this."""

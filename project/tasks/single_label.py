@@ -49,6 +49,7 @@ class SingleLabelTask(Task):
     codec = SingleLabelCodec
     supports_label_smoothing = True
     metric_directions = {"acc": "max", "f1": "max"}
+    selection_metric = "f1"  # macro: equals accuracy's ranking on balanced classes, and sees the rare ones
 
     def __init__(
         self,

@@ -72,6 +72,8 @@ class FitCLI(LightningCLI):
             "--baseline", type=bool, default=True,
             help="after testing, fit a TF-IDF + linear baseline on the same splits and report it beside the model",
         )  # fmt: skip
+        # The task's quality metric (BestCheckpoint); pretraining, which has no task, keeps val/loss.
+        parser.set_defaults({"checkpoint.monitor": "auto"})
         parser.link_arguments("model.task", "data.task")
         parser.link_arguments("data.num_labels", "model.num_labels", apply_on="instantiate")
         parser.link_arguments("data.label_names", "model.label_names", apply_on="instantiate")

@@ -21,7 +21,7 @@ from project.training.baseline import baseline_metrics
 from project.training.data_report import DataReport
 from project.training.hparams import log_comparison
 from project.training.interrupt import SaveOnCtrlC
-from project.training.resume import check_same_labels
+from project.training.resume import BestCheckpoint, check_same_labels
 
 
 def train(cli, check: Callable[[], None] | None = None, callbacks: Sequence[Callback] = ()) -> None:
@@ -39,9 +39,10 @@ def train(cli, check: Callable[[], None] | None = None, callbacks: Sequence[Call
         cli.datamodule.setup("fit")  # read and validate the data before anything is written
         checkpoint = trainer.checkpoint_callback
         if checkpoint is not None and checkpoint.monitor and hasattr(cli.model, "require_logged_metric"):
-            cli.model.require_logged_metric(checkpoint.monitor, "checkpoint.monitor")
-            if hasattr(checkpoint, "follow_direction"):
-                checkpoint.follow_direction(cli.model.task.direction(checkpoint.monitor))
+            if isinstance(checkpoint, BestCheckpoint):
+                checkpoint.follow_task(cli.model.task, cli.model.require_logged_metric)
+            else:  # a ModelCheckpoint of the user's own
+                cli.model.require_logged_metric(checkpoint.monitor, "checkpoint.monitor")
         labels = getattr(cli.model.hparams, "label_names", None)
         labels_file = run_dir / "labels.json"
         if labels and labels_file.exists() and json.loads(labels_file.read_text()) != {"label_names": list(labels)}:

@@ -91,22 +91,29 @@ def relocated(state: dict, old: Path, new: Path) -> dict:
 
 
 class BestCheckpoint(RunRelativeCheckpoint):
-    """Lightning's ModelCheckpoint (the `checkpoint.*` options), run-relative, whose `mode` follows the monitored
-    metric unless set: `--checkpoint.monitor val/acc` alone keeps the most accurate checkpoint, not (with
-    Lightning's default min) the least accurate one."""
+    """Lightning's ModelCheckpoint (the `checkpoint.*` options), run-relative, whose metric and `mode` come from the
+    task unless set: `auto` monitors the task's quality metric, and `--checkpoint.monitor val/acc` alone keeps the
+    most accurate checkpoint, not (with Lightning's default min) the least accurate one."""
 
-    def __init__(self, *args, mode: Literal["min", "max"] | None = None, **kwargs):
+    def __init__(self, *args, monitor: str | None = "val/loss", mode: Literal["min", "max"] | None = None, **kwargs):
         """The other options are Lightning's ModelCheckpoint's.
 
         Args:
+            monitor: a metric validation logs (val/loss, val/acc, val/f1...), or auto: the task's own quality
+                metric (val/f1, macro, for single-label; val/f1_micro for multi-label; val/loss for regression);
+                null keeps the latest checkpoint.
             mode: min or max; null: the task's own direction for `monitor` (min for val/loss and val/mse, max for
                 val/acc, val/f1, val/auroc...).
         """
-        super().__init__(*args, mode=mode or "min", **kwargs)
+        super().__init__(*args, monitor=monitor, mode=mode or "min", **kwargs)
         self.mode_from_task = mode is None
 
-    def follow_direction(self, direction: Literal["min", "max"]) -> None:
-        """Set the mode from the task once the monitored metric's direction is known (before training)."""
+    def follow_task(self, task, require_logged_metric) -> None:
+        """Before training: `auto` becomes the task's metric, which validation must log; the mode its direction."""
+        if self.monitor == "auto":
+            self.monitor = f"val/{task.selection_metric}"
+        require_logged_metric(self.monitor, "checkpoint.monitor")
+        direction = task.direction(self.monitor)
         if self.mode_from_task and direction != self.mode:
             self.mode, self.kth_value = direction, torch.tensor(torch.inf if direction == "min" else -torch.inf)
 
