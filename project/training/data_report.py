@@ -106,8 +106,8 @@ def warnings_for(report: dict, max_length: int) -> list[str]:
     if counts and min(counts.values()) > 0 and max(counts.values()) / min(counts.values()) >= IMBALANCE:
         rare = min(counts, key=counts.get)
         found.append(
-            f"heavy class imbalance in train ({max(counts.values())} vs {counts[rare]} for '{rare}'): judge by macro-F1 "
-            "(val/f1, which checkpoint.monitor auto keeps the best of) and try --model.task_options "
+            f"heavy class imbalance in train ({max(counts.values())} vs {counts[rare]} for '{rare}'): judge by "
+            "macro-F1 (val/f1, which checkpoint.monitor auto keeps the best of) and try --model.task_options "
             "'{class_weights: balanced}'"
         )
     share = report["token_lengths"].get("train", {}).get("truncated_share", 0.0)
