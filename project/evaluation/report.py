@@ -21,8 +21,10 @@ from project.evaluation.evaluation import Evaluation
 
 
 class CollectOutputs(Callback):
-    def __init__(self, monitor: str | None, mode: str = "min"):
-        self.monitor, self.mode = monitor, mode
+    def __init__(self, checkpoint=None):
+        """checkpoint: the ModelCheckpoint whose `monitor` and `mode` choose the best epoch, read as each validation
+        ends (the fit resolves `checkpoint.monitor: auto` only once training starts); None: the last epoch."""
+        self.checkpoint = checkpoint
         self.best_value: float | None = None
         self.outputs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.best_metrics: dict[str, float] = {}  # what validation logged at that epoch
@@ -42,9 +44,10 @@ class CollectOutputs(Callback):
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or not self._batches:
             return
-        value = trainer.callback_metrics.get(self.monitor) if self.monitor else None
+        monitor = self.checkpoint.monitor if self.checkpoint is not None else None
+        value = trainer.callback_metrics.get(monitor) if monitor else None
         value = float(value) if value is not None else None
-        if self.monitor is None or self._better(value):
+        if monitor is None or self._better(value):
             self.best_value = value
             self.outputs["val"] = _joined(self._batches)
             self.best_metrics = {
@@ -62,7 +65,7 @@ class CollectOutputs(Callback):
             return False
         if self.best_value is None:
             return True
-        return value < self.best_value if self.mode == "min" else value > self.best_value
+        return value < self.best_value if self.checkpoint.mode == "min" else value > self.best_value
 
 
 def _joined(batches: list) -> tuple[torch.Tensor, torch.Tensor]:

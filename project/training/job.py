@@ -96,7 +96,7 @@ def fit_and_test(cli, test: bool = True) -> None:
     choosing hyper-parameters by test metrics would leak the test set."""
     trainer, data = cli.trainer, cli.datamodule
     checkpoint = trainer.checkpoint_callback
-    outputs = CollectOutputs(checkpoint.monitor if checkpoint else None, checkpoint.mode if checkpoint else "min")
+    outputs = CollectOutputs(checkpoint)
     train(cli, callbacks=[DataReport(), outputs])
     if trainer.interrupted:
         return

@@ -136,6 +136,10 @@ def test_a_fit_writes_both_reports_images_and_hparams_with_its_metrics(tmp_path,
     }
     assert scalars["hparams/test/acc"] == pytest.approx(metrics["test/acc"])
     assert "hparams/val/loss" in scalars and "hp_metric" not in scalars
+    # The val report and the HParams val metrics are the best epoch's by the checkpoint's resolved `auto`: val/f1.
+    val_f1 = [value for accumulator in events if "val/f1" in accumulator.Tags()["scalars"]
+              for value in (event.value for event in accumulator.Scalars("val/f1"))]  # fmt: skip
+    assert len(val_f1) == 2 and scalars["hparams/val/f1"] == pytest.approx(max(val_f1))
     experiment, hyperparameters = hparams_summary(run)
     assert {"hparams/test/acc", "hparams/val/acc", "hparams/baseline/test/acc"} <= experiment
     assert {"model/learning_rate", "model/pooling", "data/batch_size", "optimizer_steps"} <= hyperparameters
