@@ -127,6 +127,10 @@ class FitCLI(LightningCLI):
         if trainer_config.get("max_epochs") is None and trainer_config.get("max_steps", -1) in (None, -1):
             # Set on the fit loop before anything reads it: the schedule's length, checkpoints and resume follow.
             trainer.fit_loop.max_epochs = self.budget_epochs(trainer)
+        task = getattr(self.model, "task", None)
+        if isinstance(trainer.checkpoint_callback, BestCheckpoint) and task is not None:
+            # Whatever then trains (a fit, the lr preview, a sweep trial) sees a metric name, never `auto`.
+            trainer.checkpoint_callback.resolve_auto(task)
         return trainer
 
     def budget_epochs(self, trainer) -> int:

@@ -108,12 +108,19 @@ class BestCheckpoint(RunRelativeCheckpoint):
         super().__init__(*args, monitor=monitor, mode=mode or "min", **kwargs)
         self.mode_from_task = mode is None
 
-    def follow_task(self, task, require_logged_metric) -> None:
-        """Before training: `auto` becomes the task's metric, which validation must log; the mode its direction."""
+    def resolve_auto(self, task) -> None:
+        """`auto` becomes the task's own metric (always one validation logs), with its direction."""
         if self.monitor == "auto":
             self.monitor = f"val/{task.selection_metric}"
+            self._follow(task.direction(self.monitor))
+
+    def follow_task(self, task, require_logged_metric) -> None:
+        """Before a fit trains: a metric named by the user must be one validation logs; the mode its direction."""
+        self.resolve_auto(task)
         require_logged_metric(self.monitor, "checkpoint.monitor")
-        direction = task.direction(self.monitor)
+        self._follow(task.direction(self.monitor))
+
+    def _follow(self, direction: Literal["min", "max"]) -> None:
         if self.mode_from_task and direction != self.mode:
             self.mode, self.kth_value = direction, torch.tensor(torch.inf if direction == "min" else -torch.inf)
 
