@@ -2,21 +2,25 @@
 over seeds, and wall time.
 
     python bench/tricks.py [--variants none fgm ...] [--pairs] [--combination '{fgm: {}, ema: {decay: 0.99}}']
-                           [--seeds 1 2 3] [-- extra fit options]
+                           [--seeds 1 2 3] [--jobs 2] [-- extra fit options]
 
 Each run is `python -m project.fit --model.tricks <tricks> --seed_everything <seed>` in a fresh process (the NaN
 guard stays on unless a variant switches it off: `no_guard` measures its cost). `--variants` defaults to `none` and
 every registered trick at its default options; `--pairs` adds every pair of registered tricks that may run together
 (the registry decides: two of one exclusive group, such as fgm and pgd, are not a pair). The table shows the mean ±
-std over seeds of test accuracy and macro-F1, and the mean wall time of the whole command.
+std over seeds of test accuracy and macro-F1, and the mean wall time of the whole command. `--jobs N` runs N fits at
+a time, each with cores / N threads: on 2 cores two 1-thread fits finish about as many runs per hour as one 2-thread
+fit, and wall times are then those of a 1-thread fit sharing the machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -48,21 +52,34 @@ def main() -> None:
     parser.add_argument("--pairs", action="store_true", help="add every compatible pair of registered tricks")
     parser.add_argument("--combination", action="append", default=[], help="extra model.tricks value to measure")
     parser.add_argument("--seeds", nargs="*", type=int, default=[42])
+    parser.add_argument("--jobs", type=int, default=1, help="fits at a time, each with cores / jobs threads")
     options, extra = parser.parse_known_args()
     extra = extra_options(extra)
     runs = {name: variants[name] for name in options.variants}
     if options.pairs:
         runs.update(registered_pairs())
     runs.update({spec: spec for spec in options.combination})
+    if options.jobs < 1:
+        parser.error(f"--jobs must be >= 1, got {options.jobs}")
+    threads = max(1, (os.cpu_count() or 1) // options.jobs) if options.jobs > 1 else None
+    # Seeds outermost: the fits start in this order, so a partial log already compares every variant.
+    queue = [(seed, name, tricks) for seed in options.seeds for name, tricks in runs.items()]
     results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in runs}
-    with tempfile.TemporaryDirectory() as scratch:
-        for seed in options.seeds:  # seeds outermost: a partial log already compares every variant
-            for index, (name, tricks) in enumerate(runs.items()):
-                root = Path(scratch) / f"{seed}-{index}"
-                metrics, wall = timed_fit(root, ["--model.tricks", tricks, "--seed_everything", str(seed), *extra])
-                results[name].append((metrics["test/acc"], metrics["test/f1"], wall))
-                print(f"seed {seed}, {name}: acc {metrics['test/acc']:.4f} f1 {metrics['test/f1']:.4f} {wall:.0f} s",
-                      file=sys.stderr)  # fmt: skip
+    with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(options.jobs) as pool:
+
+        def fit(index: int, seed: int, name: str, tricks: str) -> None:
+            fit_options = ["--model.tricks", tricks, "--seed_everything", str(seed), *extra]
+            metrics, wall = timed_fit(Path(scratch) / str(index), fit_options, threads)
+            results[name].append((metrics["test/acc"], metrics["test/f1"], wall))
+            print(f"seed {seed}, {name}: acc {metrics['test/acc']:.4f} f1 {metrics['test/f1']:.4f} {wall:.0f} s",
+                  file=sys.stderr, flush=True)  # fmt: skip
+
+        try:
+            for future in [pool.submit(fit, index, *job) for index, job in enumerate(queue)]:
+                future.result()
+        except BaseException:  # a failed fit (or Ctrl-C) stops the bench with its error, not after the queue
+            pool.shutdown(cancel_futures=True)
+            raise
 
     def spread(values: list[float]) -> str:
         deviation = f" ± {100 * statistics.stdev(values):.1f}" if len(values) > 1 else ""
