@@ -7,7 +7,9 @@ over seeds, and wall time.
 Each run is `python -m project.fit --model.tricks <tricks> --seed_everything <seed>` in a fresh process (the NaN
 guard stays on unless a variant switches it off: `no_guard` measures its cost). `--variants` defaults to `none` and
 every registered trick at its default options; `--pairs` adds every pair of registered tricks that may run together
-(the registry decides: two of one exclusive group, such as fgm and pgd, are not a pair). The table shows the mean ±
+(the registry decides: two of one exclusive group, such as fgm and pgd, are not a pair); `--exclude` leaves tricks
+out of both, for example `early_stopping` at a one-epoch budget, where it never fires and each of its runs repeats
+its partner's bit for bit. The table shows the mean ±
 std over seeds of test accuracy and macro-F1, and the mean wall time of the whole command. `--jobs N` runs N fits at
 a time, each with cores / N threads: on 2 cores two 1-thread fits finish about as many runs per hour as one 2-thread
 fit, and wall times are then those of a 1-thread fit sharing the machine.
@@ -37,11 +39,11 @@ def registered_variants() -> dict[str, str]:
     return variants
 
 
-def registered_pairs() -> dict[str, str]:
+def registered_pairs(excluded: tuple[str, ...] = ()) -> dict[str, str]:
     from project.tricks import TRICKS
     from project.tricks.base import compatible_pairs
 
-    names = [name for name in TRICKS if name != "nan_guard"]  # on in every run already
+    names = [name for name in TRICKS if name != "nan_guard" and name not in excluded]  # the guard is on in every run
     return {f"{first} + {second}": f"{{{first}: {{}}, {second}: {{}}}}" for first, second in compatible_pairs(names)}
 
 
@@ -50,14 +52,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="*", default=[n for n in variants if n != "no_guard"], choices=variants)
     parser.add_argument("--pairs", action="store_true", help="add every compatible pair of registered tricks")
+    parser.add_argument(
+        "--exclude", nargs="*", default=[], choices=variants, help="tricks left out of the variants and the pairs"
+    )
     parser.add_argument("--combination", action="append", default=[], help="extra model.tricks value to measure")
     parser.add_argument("--seeds", nargs="*", type=int, default=[42])
     parser.add_argument("--jobs", type=int, default=1, help="fits at a time, each with cores / jobs threads")
     options, extra = parser.parse_known_args()
     extra = extra_options(extra)
-    runs = {name: variants[name] for name in options.variants}
+    runs = {name: variants[name] for name in options.variants if name not in options.exclude}
     if options.pairs:
-        runs.update(registered_pairs())
+        runs.update(registered_pairs(tuple(options.exclude)))
     runs.update({spec: spec for spec in options.combination})
     if options.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {options.jobs}")
