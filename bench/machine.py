@@ -21,6 +21,11 @@ def print_table(settings: str, columns: list[str], rows: list[list[str]]) -> Non
     """A Markdown table of already formatted cells, headed by the machine and the run's settings."""
     print(f"Machine: {describe()}. {settings}".rstrip())
     print()
+    print_rows(columns, rows)
+
+
+def print_rows(columns: list[str], rows: list[list[str]]) -> None:
+    """A Markdown table of already formatted cells, without the machine line (a second table under `print_table`)."""
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
     for row in rows:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.machine import print_table  # noqa: E402
+from bench.machine import print_rows, print_table  # noqa: E402
 
 
 def starting_state(model, seed: int) -> dict:
@@ -62,14 +62,12 @@ def score(model, batches: list[dict]) -> dict[str, float]:
     import torch
     from sklearn.metrics import f1_score
 
-    predictions, targets, logits = [], [], []
     with torch.no_grad():
-        for batch in batches:
-            out = model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")).float()
-            logits.append(out)
-            predictions.append(out.argmax(-1))
-            targets.append(batch["labels"])
-    logit, predicted, target = torch.cat(logits), torch.cat(predictions), torch.cat(targets)
+        logit = torch.cat(
+            [model(b["input_ids"], b["attention_mask"], b.get("token_type_ids")).float() for b in batches]
+        )
+    target = torch.cat([batch["labels"] for batch in batches])
+    predicted = logit.argmax(-1)
     top = int(torch.bincount(predicted, minlength=logit.shape[1]).argmax())
     result = {
         "acc": float((predicted == target).float().mean()),
@@ -97,16 +95,20 @@ def main(argv: list[str] | None = None) -> None:
         if not path.is_file():
             parser.error(f"{path}: no such checkpoint")
 
+    from project.core.errors import UserError
     from project.data.datamodule import TextDataModule
     from project.inference.checkpoint import load_model
 
     moved, scores = [], []
     for path in options.checkpoints:
-        model = load_model(str(path))
-        if model.task.name != "single_label":
-            parser.error(f"{path}: a {model.task.name} model; this measures single-label classifiers")
-        data = TextDataModule.load_from_checkpoint(path)
-        data.setup("validate" if options.split == "val" else "test")
+        try:
+            model = load_model(str(path))
+            if model.task.name != "single_label":
+                parser.error(f"{path}: a {model.task.name} model; this measures single-label classifiers")
+            data = TextDataModule.load_from_checkpoint(path)
+            data.setup("validate" if options.split == "val" else "test")
+        except UserError as error:  # a truncated checkpoint, its data file gone: one line naming it
+            parser.error(f"{path}: {error}")
         batches = list(data.val_dataloader() if options.split == "val" else data.test_dataloader())
         trained = {name: value.detach().clone() for name, value in model.state_dict().items()}
         start = starting_state(model, data.hparams.seed)
@@ -117,25 +119,22 @@ def main(argv: list[str] | None = None) -> None:
             model.load_state_dict(pulled(trained, start, share))
             result = score(model.eval(), batches)
             margin = (
-                f"{result['margin_mean']:+.3f} | {result['margin_std']:.3f}" if "margin_mean" in result else "— | —"
+                [f"{result['margin_mean']:+.3f}", f"{result['margin_std']:.3f}"]
+                if "margin_mean" in result
+                else ["—"] * 2
             )
             top_label = labels[result["top_class"]]
             top = f"{100 * result['top_predicted']:.1f}% `{top_label}` ({100 * result['top_true']:.1f}%)"
             scores.append([f"`{path.name}`", f"{share:.2f}", f"{100 * result['acc']:.2f}%",
-                           f"{100 * result['macro_f1']:.2f}%", top, margin])  # fmt: skip
+                           f"{100 * result['macro_f1']:.2f}%", top, *margin])  # fmt: skip
     print_table(
         f"Distance from the start ({options.split} split of each run's data).",
         ["checkpoint", "weights", "|trained − start|", "|start|", "relative"],
         moved,
     )
     print()
-    print(
-        "| checkpoint | encoder pulled back | acc | macro-F1 | most predicted class (its true share) "
-        "| margin mean | margin std |"
-    )
-    print("|---|---|---|---|---|---|---|")
-    for row in scores:
-        print("| " + " | ".join(row) + " |")
+    columns = ["checkpoint", "encoder pulled back", "acc", "macro-F1", "most predicted class (its true share)"]
+    print_rows([*columns, "margin mean", "margin std"], scores)
 
 
 if __name__ == "__main__":

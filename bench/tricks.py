@@ -10,12 +10,11 @@ guard stays on unless a variant switches it off: `no_guard` measures its cost). 
 every registered trick at its default options; `--pairs` adds every pair of registered tricks that may run together
 (the registry decides: two of one exclusive group, such as fgm and pgd, are not a pair); `--exclude` leaves tricks
 out of both, for example `early_stopping` at a one-epoch budget, where it never fires and each of its runs repeats
-its partner's bit for bit. The table shows the mean ±
-std over seeds of test accuracy and macro-F1, and the mean wall time of the whole command. `--jobs N` runs N fits at
-a time, each with cores / N threads: on 2 cores two 1-thread fits finish about as many runs per hour as one 2-thread
-fit, and wall times are then those of a 1-thread fit sharing the machine. With pairs, a second table sets each pair
-beside its weaker member (the lower mean accuracy of its two tricks alone): the goal is no pair more than 2 of that
-member's std below its mean.
+its partner's bit for bit. The table shows the mean ± std over seeds of test accuracy and macro-F1, and the mean
+wall time of the whole command. `--jobs N` runs N fits at a time, each with cores / N threads: on 2 cores two
+1-thread fits finish about as many runs per hour as one 2-thread fit, and wall times are then those of a 1-thread
+fit sharing the machine. With pairs, a second table sets each pair beside its weaker member (the lower mean accuracy
+of its two tricks alone): the goal is no pair more than 2 of that member's std below its mean.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.fit_runs import extra_options, timed_fit  # noqa: E402
-from bench.machine import print_table  # noqa: E402
+from bench.machine import print_rows, print_table  # noqa: E402
 
 
 def registered_variants() -> dict[str, str]:
@@ -102,10 +101,7 @@ def print_tables(settings: str, results: dict[str, list[tuple[float, float, floa
     verdicts = pair_verdicts({name: [r[0] for r in rows] for name, rows in results.items() if rows})
     if verdicts:
         print()
-        print("| pair | test acc | weaker member alone | difference (points) | within 2 std of it |")
-        print("|---|---|---|---|---|")
-        for row in verdicts:
-            print("| " + " | ".join(row) + " |")
+        print_rows(["pair", "test acc", "weaker member alone", "difference (points)", "within 2 std of it"], verdicts)
 
 
 def main() -> None:

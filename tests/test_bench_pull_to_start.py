@@ -54,3 +54,12 @@ def test_bad_arguments_stop_in_one_line(checkpoint, argv, capsys):
     with pytest.raises(SystemExit) as stopped:
         main([part.format(checkpoint=checkpoint) for part in argv])
     assert stopped.value.code == 2 and "error:" in capsys.readouterr().err
+
+
+def test_a_truncated_checkpoint_stops_in_one_line_naming_it(checkpoint, tmp_path, capsys):
+    broken = tmp_path / "broken.ckpt"
+    broken.write_bytes(checkpoint.read_bytes()[:1000])
+    with pytest.raises(SystemExit) as stopped:
+        main([str(broken)])
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert stopped.value.code == 2 and str(broken) in errors[-1] and "truncated" in errors[-1]
