@@ -1,5 +1,5 @@
 """`python -m project.cv --folds 5 [--group_column COL] [--out runs/cv] [fit options]`: k-fold cross-validation
-with out-of-fold predictions and a fold ensemble (see `project.training.cross_validation`). `--help` lists the
+with out-of-fold predictions and a fold ensemble (see `project.tuning.cross_validation`). `--help` lists the
 CV's own options and every fit option, which applies to each fold."""
 
 import sys
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from project.core.errors import run_with_user_errors
 from project.training.cli import FitCLI, without_options
-from project.training.cross_validation import cross_validate
+from project.tuning.cross_validation import cross_validate
 
 CV_OPTIONS = ("--folds", "--out", "--group_column")
 

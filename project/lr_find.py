@@ -1,11 +1,11 @@
 """`python -m project.lr_find [fit options] [--out lr_find.png] [--num_training 100]`: Lightning's learning-rate
-finder on the same config as a fit (see `project.training.lr_finder`). `--help` lists every option."""
+finder on the same config as a fit (see `project.tuning.lr_finder`). `--help` lists every option."""
 
 import sys
 
 from project.core.errors import run_with_user_errors
 from project.training.cli import FitCLI
-from project.training.lr_finder import find
+from project.tuning.lr_finder import find
 
 
 class LrFindCLI(FitCLI):

@@ -1,5 +1,5 @@
 """`python -m project.schedule [fit options] [--out lr.png]`: the learning rate of every parameter group at every
-optimizer step of the fit these options describe, plotted before training (see `project.training.lr_preview`).
+optimizer step of the fit these options describe, plotted before training (see `project.tuning.lr_preview`).
 `--help` lists every option."""
 
 import sys
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from project.core.errors import run_with_user_errors
 from project.training.cli import FitCLI
-from project.training.lr_preview import plot, preview, summary
+from project.tuning.lr_preview import plot, preview, summary
 
 
 class ScheduleCLI(FitCLI):

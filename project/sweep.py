@@ -1,5 +1,5 @@
 """`python -m project.sweep --space configs/sweeps/default.yaml [--out runs/sweeps] [--study NAME] [fit options]`:
-an Optuna study over any fit options (see `project.training.sweeps`). `--help` lists the sweep's own options and
+an Optuna study over any fit options (see `project.tuning.sweeps`). `--help` lists the sweep's own options and
 every fit option, which applies to each trial."""
 
 import sys
@@ -9,7 +9,7 @@ from project.core.errors import run_with_user_errors
 from project.training.cli import FitCLI, without_options
 
 try:
-    from project.training import sweeps
+    from project.tuning import sweeps
 except ModuleNotFoundError as missing:  # an optional extra: say how to get it rather than show a traceback
     raise SystemExit(f'error: {missing.name} is not installed: pip install -e ".[sweep]"') from None
 

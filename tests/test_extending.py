@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from project.data.builtin import DATASETS
+from project.evaluation.curves import read_scalars
 from project.fit import main
 from project.model.pooling import POOLERS
 from project.optim.schedules import SCHEDULES
 from project.tasks import TASKS
-from project.training.curves import read_scalars
 from project.tricks import TRICKS
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "extending.md"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from project.training.curves import read_scalars
+from project.evaluation.curves import read_scalars
 from tests.conftest import make_rows, write_csv
 
 pytestmark = pytest.mark.slow

@@ -3,6 +3,10 @@
 
 import ast
 import importlib
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -62,3 +66,67 @@ def test_the_sweep_and_the_cv_pass_every_fit_option_but_their_own_on():
     assert without_options(argv, SWEEP_OPTIONS) == ["--model.dropout", "0.2", "--x=1"]
     argv = ["--folds", "3", "--model.dropout", "0.2", "--out=o", "--group_column", "g", "--x=1"]
     assert without_options(argv, CV_OPTIONS) == ["--model.dropout", "0.2", "--x=1"]
+
+
+def lint_imports(root: Path) -> subprocess.CompletedProcess:
+    """import-linter on the `project` package and contract under `root`, as .ci/run calls it."""
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports())"],
+        cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def project_copy(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("layers")
+    shutil.copytree(PROJECT, root / "project", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(PROJECT.parent / "pyproject.toml", root / "pyproject.toml")
+    return root
+
+
+def test_the_layer_contract_holds(project_copy):
+    result = lint_imports(project_copy)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "module, upward",
+    [
+        ("model/pooling.py", "project.training.module"),  # the lowest library layer reaching the module
+        ("tasks/base.py", "project.evaluation.report"),
+        ("training/job.py", "project.tuning.sweeps"),
+        ("core/errors.py", "project.fit"),  # the library reaching a command
+    ],
+)
+def test_an_upward_import_breaks_the_contract_even_inside_a_function(project_copy, module, upward):
+    path = project_copy / "project" / module
+    original = path.read_text(encoding="utf-8")
+    try:
+        path.write_text(original + f"\n\ndef _sneaky():\n    import {upward}  # noqa\n", encoding="utf-8")
+        result = lint_imports(project_copy)
+    finally:
+        path.write_text(original, encoding="utf-8")
+    assert result.returncode != 0
+    assert "BROKEN" in result.stdout and upward in result.stdout
+
+
+def test_a_package_outside_the_contract_breaks_it(project_copy):
+    """A new folder must be given its place in the layers (the contract is exhaustive)."""
+    package = project_copy / "project" / "newroom"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    try:
+        result = lint_imports(project_copy)
+    finally:
+        shutil.rmtree(package)
+    assert result.returncode != 0 and "newroom" in result.stdout + result.stderr
+
+
+def test_the_architecture_page_states_the_contracts_layers():
+    import tomllib
+
+    config = tomllib.loads((PROJECT.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    layers = config["tool"]["importlinter"]["contracts"][0]["layers"]
+    page = (PROJECT.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    for layer in layers[1:]:  # the commands are named as "commands" on the page
+        assert f"`{layer}`" in page, f"docs/architecture.md does not name the layer {layer}"

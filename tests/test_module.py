@@ -8,8 +8,8 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from project.core.errors import ConfigError
+from project.evaluation.curves import read_scalars
 from project.model.pooling import POOLERS
-from project.training.curves import read_scalars
 from project.training.module import TextClassifier
 from tests.conftest import RecordLoss, tiny_setup, trainer
 

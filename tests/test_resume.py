@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from project.training.curves import read_scalars
+from project.evaluation.curves import read_scalars
 from tests.test_fit_end_to_end import fit, tiny_args
 
 pytestmark = pytest.mark.slow

@@ -9,11 +9,11 @@ from lightning.pytorch import Callback
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from project.evaluation.curves import read_scalars
 from project.optim.optimizers import OPTIMIZERS
 from project.optim.schedules import SCHEDULES
 from project.schedule import main as schedule_main
-from project.training.curves import read_scalars
-from project.training.lr_preview import preview
+from project.tuning.lr_preview import preview
 from tests.conftest import RecordLoss, tiny_setup, trainer
 from tests.optim.test_optim import REQUIRED_OPTIONS, schedule_values
 

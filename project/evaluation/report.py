@@ -17,7 +17,7 @@ from lightning.pytorch import Callback
 
 from project.core.atomic import write_csv, write_text
 from project.core.errors import DataError
-from project.evaluation.evaluation import Evaluation
+from project.tasks.evaluators import Evaluation
 
 
 class CollectOutputs(Callback):

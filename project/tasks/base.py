@@ -19,7 +19,7 @@ from project.core.errors import ConfigError, DataError
 from project.core.registry import Registry, checked_options
 
 if TYPE_CHECKING:
-    from project.evaluation.evaluation import Evaluation
+    from project.tasks.evaluators import Evaluation
 
 TASKS: Registry[type[Task]] = Registry("model.task")
 
@@ -172,7 +172,7 @@ class Task:
     def evaluate(self, scores: Tensor, targets: Tensor) -> Evaluation:
         """The evaluation report of one split from its `metric_inputs` (scores and targets), row for row. This
         default (a task of your own) reports the task's metrics only; the built-in tasks add tables and pictures."""
-        from project.evaluation.evaluation import Evaluation
+        from project.tasks.evaluators import Evaluation
 
         return Evaluation(summary={"rows": len(targets), **self.metric_values(scores, targets)}, table=[])
 

@@ -17,7 +17,7 @@ from project.core.errors import ConfigError, DataError
 from project.tasks.base import LabelCodec, Task, canonical_label, label_order, register_task
 
 if TYPE_CHECKING:
-    from project.evaluation.evaluation import Evaluation
+    from project.tasks.evaluators import Evaluation
 
 
 class MultiLabelCodec(LabelCodec):
@@ -102,7 +102,7 @@ class MultiLabelTask(Task):
         ]
 
     def evaluate(self, scores: Tensor, targets: Tensor) -> Evaluation:
-        from project.evaluation.labels import evaluate_labels  # matplotlib loads only when a report is made
+        from project.tasks.evaluators.labels import evaluate_labels  # matplotlib loads only when a report is made
 
         return evaluate_labels(scores, targets, self.label_names, self.threshold)
 

@@ -13,7 +13,7 @@ from project.core.errors import DataError
 from project.tasks.base import LabelCodec, Task, register_task
 
 if TYPE_CHECKING:
-    from project.evaluation.evaluation import Evaluation
+    from project.tasks.evaluators import Evaluation
 
 
 class RegressionCodec(LabelCodec):
@@ -61,7 +61,7 @@ class RegressionTask(Task):
         return [f"{value:.6g}" for value in scores.reshape(len(scores), -1)[:, 0].tolist()]
 
     def evaluate(self, scores: Tensor, targets: Tensor) -> Evaluation:
-        from project.evaluation.values import evaluate_values  # matplotlib loads only when a report is made
+        from project.tasks.evaluators.values import evaluate_values  # matplotlib loads only when a report is made
 
         return evaluate_values(scores, targets)
 

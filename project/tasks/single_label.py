@@ -14,7 +14,7 @@ from project.core.errors import ConfigError, DataError
 from project.tasks.base import LabelCodec, Task, canonical_label, label_order, register_task
 
 if TYPE_CHECKING:
-    from project.evaluation.evaluation import Evaluation
+    from project.tasks.evaluators import Evaluation
 
 
 class SingleLabelCodec(LabelCodec):
@@ -113,7 +113,7 @@ class SingleLabelTask(Task):
         return [self.label_names[index] for index in scores.argmax(dim=-1).tolist()]
 
     def evaluate(self, scores: Tensor, targets: Tensor) -> Evaluation:
-        from project.evaluation.classes import evaluate_classes  # matplotlib loads only when a report is made
+        from project.tasks.evaluators.classes import evaluate_classes  # matplotlib loads only when a report is made
 
         return evaluate_classes(scores, targets, self.label_names)
 

@@ -18,8 +18,8 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from project.core.errors import ConfigError
 from project.data.datamodule import TextDataModule
+from project.evaluation.data_report import MIN_STEPS, epochs_for
 from project.training import job
-from project.training.data_report import MIN_STEPS, epochs_for
 from project.training.module import TextClassifier
 from project.training.precision import fastest_precision
 from project.training.resume import BestCheckpoint, ResumeCheckpoint
@@ -165,7 +165,7 @@ class FitCLI(LightningCLI):
             self.claimed_version = claim_new_run(root)
             kwargs["logger"] = TensorBoardLogger(
                 root, name=RUNS_NAME, version=self.claimed_version, default_hp_metric=False
-            )  # training/hparams.py writes the real metrics
+            )  # evaluation/hparams.py writes the real metrics
             try:
                 return super().instantiate_trainer(**kwargs)
             except BaseException:

@@ -16,10 +16,10 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from project.core.atomic import write_text
 from project.core.checkpoints import read_checkpoint, state_dict_mismatch
 from project.core.errors import DataError, TrainingStopped, UserError
+from project.evaluation.baseline import baseline_metrics
+from project.evaluation.data_report import DataReport
+from project.evaluation.hparams import log_comparison
 from project.evaluation.report import CollectOutputs, write_report
-from project.training.baseline import baseline_metrics
-from project.training.data_report import DataReport
-from project.training.hparams import log_comparison
 from project.training.interrupt import SaveOnCtrlC
 from project.training.resume import BestCheckpoint, check_same_labels
 

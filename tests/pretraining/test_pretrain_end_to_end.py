@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from project.training.curves import read_scalars
+from project.evaluation.curves import read_scalars
 from tests.conftest import write_csv
 from tests.pretraining.conftest import chinese_reviews, write_corpus
 

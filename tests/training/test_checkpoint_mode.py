@@ -5,8 +5,8 @@ keeps the most accurate checkpoint, where Lightning's default (min) would keep t
 import pytest
 import torch
 
+from project.evaluation.curves import read_scalars
 from project.fit import main
-from project.training.curves import read_scalars
 
 
 @pytest.mark.parametrize(

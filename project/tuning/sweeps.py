@@ -21,7 +21,7 @@ from optuna_integration import PyTorchLightningPruningCallback
 
 from project.core.errors import ConfigError, UserError
 from project.training.cli import FitCLI, resolved_config
-from project.training.sweep_space import SweepSpace, check_keys, read_space, suggest
+from project.tuning.sweep_space import SweepSpace, check_keys, read_space, suggest
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 

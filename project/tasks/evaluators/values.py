@@ -6,8 +6,8 @@ import torch
 from torch import Tensor
 from torchmetrics.functional import mean_absolute_error, mean_squared_error, pearson_corrcoef, spearman_corrcoef
 
-from project.evaluation.evaluation import Evaluation
-from project.evaluation.figures import histogram, scatter
+from project.tasks.evaluators import Evaluation
+from project.tasks.evaluators.figures import histogram, scatter
 
 LARGEST_ERRORS = 100  # rows in the errors file: every row has some error, the top ones are what to read
 

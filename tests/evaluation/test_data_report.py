@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from project.data.splits import Split
-from project.fit import main
-from project.training.data_report import (
+from project.evaluation.data_report import (
     MIN_STEPS,
     duplicates,
     epochs_for,
@@ -16,6 +15,7 @@ from project.training.data_report import (
     length_summary,
     warnings_for,
 )
+from project.fit import main
 from tests.conftest import make_rows, write_csv
 
 
@@ -111,7 +111,7 @@ def test_with_no_budget_set_the_run_gets_the_planned_steps_and_the_schedule_ends
     assert report["plan"] == {"optimizer_steps": epochs * per_epoch, "warmup_steps": epochs * per_epoch // 10,
                               "epochs": epochs, "batch_size": 16}  # fmt: skip
     assert report["rows"] == {"train": 96, "val": 12, "test": 12}
-    from project.training.curves import read_scalars
+    from project.evaluation.curves import read_scalars
 
     learning_rates = read_scalars(run)["lr-AdamW/encoder"]
     assert len(learning_rates) == epochs * per_epoch  # one per optimizer step, the last at lr ~0

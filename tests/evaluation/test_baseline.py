@@ -5,8 +5,8 @@ import pytest
 from lightning.pytorch import Callback
 
 from project.data.splits import Split
+from project.evaluation.baseline import baseline_metrics, unsegmented
 from project.fit import main
-from project.training.baseline import baseline_metrics, unsegmented
 from tests.conftest import write_csv
 
 
@@ -35,7 +35,7 @@ def test_the_baseline_separates_a_separable_task_on_the_held_out_splits():
 
 
 def test_a_large_train_split_fits_the_baseline_on_a_seeded_sample(monkeypatch):
-    import project.training.baseline as baseline
+    import project.evaluation.baseline as baseline
 
     monkeypatch.setattr(baseline, "MAX_TRAIN_ROWS", 30)
     (train, train_y), (val, val_y) = separable(40), separable(10, 100)

@@ -15,8 +15,8 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-from project.evaluation.evaluation import Evaluation
-from project.evaluation.figures import reliability_diagram
+from project.tasks.evaluators import Evaluation
+from project.tasks.evaluators.figures import reliability_diagram
 
 CALIBRATION_BINS = 15  # torchmetrics' default, and the usual choice since Guo et al. 2017
 

@@ -8,11 +8,11 @@ import yaml
 
 from project import sweep
 from project.core.errors import ConfigError
-from project.training import sweeps
-from project.training.sweep_space import read_space
+from project.tuning import sweeps
+from project.tuning.sweep_space import read_space
 from tests.conftest import hparams_summary, make_rows, write_csv
 
-REPO = Path(__file__).parents[1]
+REPO = Path(__file__).parents[2]
 SPACE = {
     "metric": "val/loss",
     "trials": 2,

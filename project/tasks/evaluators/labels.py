@@ -13,8 +13,8 @@ from torchmetrics.functional.classification import (
     multilabel_recall,
 )
 
-from project.evaluation.evaluation import Evaluation
-from project.evaluation.figures import matrix
+from project.tasks.evaluators import Evaluation
+from project.tasks.evaluators.figures import matrix
 
 
 def evaluate_labels(scores: Tensor, targets: Tensor, names: list[str], threshold: float) -> Evaluation:

@@ -11,8 +11,8 @@ import torch
 from project.core.errors import ConfigError
 from project.cv import main as cv_main
 from project.inference.ensemble import Ensemble, checkpoint_paths
-from project.training import cross_validation
-from project.training.cross_validation import assign_folds
+from project.tuning import cross_validation
+from project.tuning.cross_validation import assign_folds
 from tests.conftest import make_rows, write_csv
 
 
