@@ -238,5 +238,8 @@ class TextDataModule(LightningDataModule):
                 if path
             }
         else:
-            loaded = {"train": read_split(partial(load_dataset, hp.dataset), hp.dataset, columns, empty_labels)}
+            # Read once, held in memory (a built-in set is small): each pass over the texts (tokenizing, the
+            # baseline, the reports) would otherwise unpack and filter it again, and print its summary again.
+            rows = load_dataset(hp.dataset)
+            loaded = {"train": read_split(lambda: rows, hp.dataset, columns, empty_labels)}
         return carve(loaded, hp.val_ratio, hp.test_ratio, hp.seed)

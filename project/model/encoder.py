@@ -3,12 +3,14 @@ plain nn.Modules."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from torch import nn
 from transformers import AutoConfig, AutoModel
+from transformers.utils import logging as transformers_logging
 
 from project.core.assets import Asset, fetch
 from project.core.errors import ConfigError, UserError
@@ -32,13 +34,27 @@ def resolve_pretrained(name: str) -> str:
     return name
 
 
+@contextlib.contextmanager
+def no_progress_bars():
+    """transformers' progress bars off, then as they were: loading from a folder, the only one is "Loading weights",
+    a bar over the tensors of a file read in a second. A hub name keeps them, for its download's."""
+    enabled = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            transformers_logging.enable_progress_bar()
+
+
 def from_pretrained(factory, name: str, **options):
     """`factory.from_pretrained` (AutoModel, AutoTokenizer...) on a resolved name; a name that loads nowhere is
     a one-line user error instead of a hub traceback."""
     path = resolve_pretrained(name)
     try:
-        # Never run code shipped inside a model folder or hub repository (a config's `auto_map`).
-        return factory.from_pretrained(path, trust_remote_code=False, **options)
+        with no_progress_bars() if Path(path).is_dir() else contextlib.nullcontext():
+            # Never run code shipped inside a model folder or hub repository (a config's `auto_map`).
+            return factory.from_pretrained(path, trust_remote_code=False, **options)
     except (OSError, ValueError, SafetensorError) as error:  # a missing, foreign or truncated model folder
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(

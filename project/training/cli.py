@@ -20,6 +20,7 @@ from project.core.errors import ConfigError
 from project.data.datamodule import TextDataModule
 from project.evaluation.data_report import MIN_STEPS, epochs_for
 from project.training import job
+from project.training.console import quiet_libraries, replace_model_summary
 from project.training.module import TextClassifier
 from project.training.precision import fastest_precision
 from project.training.resume import BestCheckpoint, ResumeCheckpoint
@@ -44,6 +45,7 @@ class FitCLI(LightningCLI):
         self.claimed_version: int | None = None  # a new run's folder, created (claimed) with the trainer
         self.created_root = False  # whether claiming it created trainer.default_root_dir too
         check_config_files(sys.argv[1:] if args is None else args)
+        quiet_libraries()  # before the Trainer is built: Lightning's tips are printed while it is
         with warnings.catch_warnings():
             # Commands built on this one (cv, sweep, the notebook, tests) pass `args` on purpose while sys.argv holds
             # their own options; LightningCLI's warning about that would repeat for every fold or trial.
@@ -123,6 +125,7 @@ class FitCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs):
         trainer = self._build_trainer(**kwargs)
+        replace_model_summary(trainer)
         trainer_config = self._get(self.config_init, "trainer", default={})
         if trainer_config.get("max_epochs") is None and trainer_config.get("max_steps", -1) in (None, -1):
             # Set on the fit loop before anything reads it: the schedule's length, checkpoints and resume follow.

@@ -33,6 +33,7 @@ def train(cli, check: Callable[[], None] | None = None, callbacks: Sequence[Call
     fresh = cli.claimed_version is not None or not run_dir.exists()
     ctrl_c = SaveOnCtrlC()
     added = [ctrl_c, *callbacks]
+    own = list(trainer.callbacks)  # the Trainer's callbacks, before fit adds the job's and the model's
     try:
         if check is not None:
             check()
@@ -63,9 +64,9 @@ def train(cli, check: Callable[[], None] | None = None, callbacks: Sequence[Call
             f"resume with: python -m {cli.COMMAND} <the same options> --ckpt_path last"
         ) from None
     finally:
-        for callback in added:
-            if callback in trainer.callbacks:
-                trainer.callbacks.remove(callback)
+        # Lightning attaches the model's configure_callbacks anew at every entry point: left from the fit, the
+        # test's would replace them with a "will override existing callbacks" line. The job's go too.
+        trainer.callbacks = [callback for callback in trainer.callbacks if callback in own]
 
 
 def check_resume_checkpoint(ckpt_path: str | None, run_dir: Path, model) -> None:
