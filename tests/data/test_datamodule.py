@@ -191,3 +191,21 @@ def test_splits_carved_from_one_file_read_their_texts_back_in_one_pass():
     assert len(opened) == 1  # not one pass per split
     for name, split in splits.items():
         assert texts[name] == [rows[number - 1]["text"] for number in split.rows]
+
+
+def test_a_built_in_data_set_is_read_once_however_often_its_texts_are(monkeypatch, tiny_encoder):
+    from project.data.builtin import DATASETS
+    from project.data.splits import read_texts
+
+    reads = []
+
+    def tiny_builtin():  # a built-in set prints its summary on each read: read again, it would print again
+        reads.append(1)
+        return [{"text": row["review"], "label": row["sentiment"]} for row in make_rows(60)]
+
+    monkeypatch.setitem(DATASETS, "tiny_builtin", tiny_builtin)
+    data = TextDataModule(dataset="tiny_builtin", tokenizer=tiny_encoder, batch_size=8)
+    data.setup("fit")  # validates the rows, then tokenizes them
+    texts = read_texts(data.splits)  # what the TF-IDF baseline and the evaluation reports read again
+    assert len(reads) == 1
+    assert sum(map(len, texts.values())) == 60 and len(data.datasets["train"]) == len(texts["train"])
