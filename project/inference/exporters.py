@@ -39,7 +39,7 @@ from project.inference.checkpoint import load_trained
 from project.inference.onnx_predict import ONNX_FILE
 from project.inference.reload import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, classifier_config
 from project.model.classifier import PooledClassifier
-from project.model.encoder import from_pretrained
+from project.model.encoder import from_pretrained, no_progress_bars
 from project.tasks import build_task
 
 TORCHSCRIPT_FILE = "model.pt"
@@ -196,7 +196,8 @@ def export(
     if format == "onnx":  # recorded in classifier.json for project.predict --model, which has no encoder config
         config["quantize"] = quantize
         config["max_positions"] = getattr(model.encoder.config, "max_position_embeddings", None)
-    with new_folder(output) as folder:
+    # transformers' bars over writing (and, for sentence-transformers, re-reading) a local copy: no download here.
+    with new_folder(output) as folder, no_progress_bars():
         exporter(model, tokenizer, config, folder)
     shown = "int8, dynamic" if quantize else precision
     print(f"exported {format} ({shown}) to {output}")

@@ -21,6 +21,7 @@ NOISE = {
     "configure_callbacks replacing the fit's own": "will override existing callbacks",
     "Lightning's FLOPs column of zeros": "FLOPs",
     "transformers' weights-loading bar": "Loading weights",
+    "transformers' bar over writing a one-file model": "Writing model shards",
     "Lightning's model size warning under mixed precision": "not supported by the model summary",
 }
 
