@@ -3,7 +3,8 @@
 Reading a file is one pass that validates every row and keeps what the run needs for every row in a few bytes: the
 label (one shared string per distinct label), a 64-bit hash of the text (for the data report's duplicates) and a
 sha256 over all texts (the token cache's key). The texts themselves are read again only when they are needed: once
-to tokenize into the token cache when it has no entry for them, and for the TF-IDF baseline. So a million short
+to tokenize into the token cache when it has no entry for them, and for the TF-IDF baseline (a built-in data
+set, small, is held in memory instead: reading it again would unpack and filter it again). So a million short
 texts cost tens of megabytes, not the ~180 MB of a million Python strings.
 
 A split is a `Table` (one file, or the built-in data set) and the sorted positions of its rows in it: carving val
