@@ -17,7 +17,7 @@ import numpy as np
 
 from project.core.atomic import check_output, write_csv
 from project.core.errors import ConfigError, UserError, optional
-from project.data.readers import read_table, require_columns, require_text
+from project.data.readers import read_table
 from project.inference.rows import predictions_table
 from project.tasks.decoding import DECODERS, Decoder
 
@@ -126,9 +126,7 @@ def predict_onnx(
     if batch_size < 1:
         raise ConfigError(f"--batch_size must be at least 1, got {batch_size}")
     check_output(output, [("--input", input), ("--model", str(Path(model) / ONNX_FILE))], overwrite)
-    rows = read_table(input)
-    require_columns(rows, input, [text_column, text_pair_column, id_column])
-    require_text(rows, input, text_column)
+    rows = read_table(input, [text_pair_column, id_column], filled=[text_column])
     classifier = OnnxClassifier(model)
     positions = classifier.config.get("max_positions") or classifier.config["max_length"]
     if max_length is not None and not 1 <= max_length <= positions:

@@ -15,7 +15,7 @@ from jsonargparse.typing import PositiveInt
 from transformers import AutoTokenizer
 
 from project.core.atomic import check_output, write_csv
-from project.data.readers import read_table, require_columns, require_text
+from project.data.readers import read_table
 from project.inference.batching import batched_outputs, check_precision
 from project.inference.ensemble import Ensemble, checkpoint_paths
 from project.inference.rows import predictions_table
@@ -60,9 +60,7 @@ def predict(
     check_precision(precision)
     checkpoints = checkpoint_paths([checkpoint] if isinstance(checkpoint, str) else checkpoint)
     check_output(output, [("--input", input), *(("--checkpoint", path) for path in checkpoints)], overwrite)
-    rows = read_table(input)
-    require_columns(rows, input, [text_column, text_pair_column, id_column])
-    require_text(rows, input, text_column)
+    rows = read_table(input, [text_pair_column, id_column], filled=[text_column])
     ensemble = Ensemble(checkpoints, device, max_length)
     texts = [row[text_column] for row in rows]
     pairs = [row[text_pair_column] or "" for row in rows] if text_pair_column else None

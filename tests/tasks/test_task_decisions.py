@@ -8,7 +8,6 @@ import json
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -112,8 +111,10 @@ def task_decisions(source: str, task_names) -> list[str]:
                     found.append(text)
                 elif isinstance(side, ast.Attribute) and side.attr == "name" and "task" in ast.unparse(side.value):
                     found.append(text)
-                elif isinstance(side, ast.Attribute) and side.attr in ("ndim", "dtype", "shape") and any(
-                    word in ast.unparse(side.value) for word in ("target", "label")
+                elif (
+                    isinstance(side, ast.Attribute)
+                    and side.attr in ("ndim", "dtype", "shape")
+                    and any(word in ast.unparse(side.value) for word in ("target", "label"))
                 ):
                     found.append(text)
         elif isinstance(node, ast.Call):
