@@ -1,4 +1,4 @@
-"""The user's CSV/TSV/JSONL/JSON/text files, read row by row: one registry of readers, by suffix, for every command.
+"""The user's CSV/TSV/JSONL/JSON/text files, read row by row: one registry of readers (by suffix) for every command.
 
 A row is a dict of column name to string (or None when a cell is missing); a text file (.txt, .text) is one column,
 `text`, a row per non-blank line. Readers stream: they yield one row at a time from the open file, so a caller that

@@ -114,7 +114,7 @@ def predict_onnx(
 
     Args:
         model: a folder written by `python -m project.export --format onnx`.
-        input: CSV, TSV, JSONL or JSON file with the texts.
+        input: CSV, TSV, JSONL, JSON or text file (one text a line) with the texts.
         output: CSV to write: id, label, then one score column per class (as from a checkpoint).
         text_column: column with the text.
         text_pair_column: second text, for models trained on pairs.

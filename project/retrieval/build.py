@@ -27,7 +27,7 @@ def embed(
     """Embed the texts of `input` and index them for cosine search.
 
     Args:
-        input: CSV, TSV, JSONL or JSON file with the texts.
+        input: CSV, TSV, JSONL, JSON or text file (one text a line) with the texts.
         output: the folder to create; an existing path is refused.
         checkpoint: a `.ckpt` from `python -m project.fit`: its encoder and pooler.
         encoder: instead of a checkpoint, a bare encoder (built-in name, folder, or hub name while online).

@@ -25,7 +25,7 @@ def search(
     Args:
         index: a folder written by `python -m project.embed`.
         query: one query text.
-        queries: instead, a CSV, TSV, JSONL or JSON file of queries (column `text_column`).
+        queries: instead, a CSV, TSV, JSONL, JSON or text file (one query a line) of queries (column `text_column`).
         text_column: the queries file's text column.
         top_k: results per query.
         output: also write the results to this CSV: query_number, query, rank, id, score, text.
