@@ -1,9 +1,10 @@
-"""The user's CSV/TSV/JSONL/JSON files, read row by row.
+"""The user's CSV/TSV/JSONL/JSON/text files, read row by row: one registry of readers (by suffix) for every command.
 
-A row is a dict of column name to string (or None when a cell is missing). Readers stream: they yield one row at a
-time from the open file, so a caller that keeps only some columns (the DataModule) never holds the whole file or a
-dict per row. They validate as they go and fail with a `DataError` whose message is one line naming the file, the
-row and the column.
+A row is a dict of column name to string (or None when a cell is missing); a text file (.txt, .text) is one column,
+`text`, a row per non-blank line. Readers stream: they yield one row at a time from the open file, so a caller that
+keeps only some columns (the DataModule) never holds the whole file or a dict per row. They validate as they go and
+fail with a `DataError` whose message is one line naming the file, the row and the column. `checked_rows` is the
+one place that checks what a caller needs of the rows (its columns, non-blank cells, at least one row).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import io
 import itertools
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from project.core.errors import DataError
@@ -115,6 +116,20 @@ def read_json(file: io.TextIOBase, path: Path) -> Iterator[Row]:
         yield _json_row(record, path, number)
 
 
+TEXT_COLUMN = "text"  # a text file's one column
+
+
+@register_reader(".txt")
+@register_reader(".text")
+def read_lines(file: io.TextIOBase, path: Path) -> Iterator[Row]:
+    """One row per non-blank line, the line (without its line break) in the column `text`; `row N` in errors counts
+    those lines."""
+    for line in file:
+        text = line.rstrip("\r\n")
+        if text.strip():
+            yield {TEXT_COLUMN: text}
+
+
 def _json_row(record, path: Path, number: int) -> Row:
     if not isinstance(record, dict):
         raise DataError(f"{path}: row {number} is not a JSON object")
@@ -127,8 +142,8 @@ def _missing(value) -> bool:
 
 
 def iter_rows(path: str | Path) -> Iterator[Row]:
-    """The rows of a CSV, TSV, JSON-lines or JSON file (by suffix), streamed. Fails on unknown suffixes, missing or
-    unreadable files, bad bytes and bad rows; an empty result is the caller's to judge."""
+    """The rows of a CSV, TSV, JSON-lines, JSON or text file (by suffix), streamed. Fails on unknown suffixes,
+    missing or unreadable files, bad bytes and bad rows; what the rows must hold is `checked_rows`' to judge."""
     path = Path(path)
     reader = READERS.get(path.suffix.lower())
     if reader is None:
@@ -160,23 +175,30 @@ def _not_utf8(path: Path) -> DataError:
     return DataError(f"{path}: not UTF-8 (byte {start}, line {line}); re-save the file as UTF-8")
 
 
-def read_table(path: str | Path) -> list[Row]:
-    """All rows of a file (see `iter_rows`); a file without data rows is a DataError."""
-    rows = list(iter_rows(path))
-    if not rows:
-        raise DataError(f"{path}: no data rows")
-    return rows
+def checked_rows(
+    rows: Iterable[Row], source: str | Path, columns: Iterable[str | None] = (), filled: Iterable[str | None] = ()
+) -> Iterator[Row]:
+    """`rows` as they stream past, checked: the first row has each of `columns` and `filled` (None entries are
+    skipped), every row a non-blank value in each of `filled`, and there is at least one row. A failure is a
+    DataError naming `source` and the column (and row)."""
+    filled = [column for column in filled if column]
+    columns = [column for column in columns if column] + filled
+    count = 0
+    for count, row in enumerate(rows, start=1):
+        if count == 1:
+            for column in columns:
+                if column not in row:
+                    raise DataError(f"{source}: no column '{column}' (columns: {list(row)})")
+        for column in filled:
+            value = row.get(column)
+            if value is None or not value.strip():
+                raise DataError(f"{source}: row {count}: empty value in column '{column}'")
+        yield row
+    if not count:
+        raise DataError(f"{source}: no data rows")
 
 
-def require_columns(rows: list[Row], source: str | Path, columns: list[str | None]) -> None:
-    """A DataError naming the first of `columns` (None entries skipped) that `rows` lack."""
-    for column in columns:
-        if column and column not in rows[0]:
-            raise DataError(f"{source}: no column '{column}' (columns: {list(rows[0])})")
-
-
-def require_text(rows: list[Row], source: str | Path, column: str) -> None:
-    """A DataError naming the first row whose `column` is missing or blank."""
-    for number, row in enumerate(rows, start=1):
-        if not (row[column] or "").strip():
-            raise DataError(f"{source}: row {number}: empty value in column '{column}'")
+def read_table(path: str | Path, columns: Iterable[str | None] = (), filled: Iterable[str | None] = ()) -> list[Row]:
+    """All rows of a file (see `iter_rows`), checked by `checked_rows`: a file without data rows, without one of
+    `columns` or with a blank cell in one of `filled` is a DataError."""
+    return list(checked_rows(iter_rows(path), path, columns, filled))

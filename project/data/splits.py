@@ -22,7 +22,7 @@ from functools import cached_property
 import numpy as np
 
 from project.core.errors import DataError
-from project.data.readers import Row
+from project.data.readers import Row, checked_rows
 from project.data.token_cache import CHUNK, TextsDigest
 
 SPLITS = ("train", "val", "test")
@@ -87,9 +87,7 @@ class Table:
         source has no such column."""
 
         def cells():
-            for number, row in enumerate(self.open_rows(), start=1):
-                if number == 1 and column not in row:
-                    raise DataError(f"{self.source}: no column '{column}' (columns: {list(row)})")
+            for row in checked_rows(self.open_rows(), self.source, [column]):
                 yield [row[column]]
 
         return self._gather(cells(), positions)
@@ -176,25 +174,14 @@ def read_split(
     hashes = array("q")  # 8 bytes a row, grown in place
     interned: dict[str, str] = {}  # one string object per distinct label, not one per row
     digest = TextsDigest()
-    count = 0
-    for count, row in enumerate(open_rows(), start=1):
-        if count == 1:
-            for column in wanted:
-                if column not in row:
-                    raise DataError(f"{source}: no column '{column}' (columns: {list(row)})")
-        for column in required:
-            value = row.get(column)
-            if value is None or not value.strip():
-                raise DataError(f"{source}: row {count}: empty value in column '{column}'")
+    for row in checked_rows(open_rows(), source, wanted, required):
         text, pair = row[columns.text], row[columns.pair] if columns.pair else None
         digest.update(text, pair)
         hashes.append(hash((text, pair)))
         label = (row[columns.label] or "").strip()
         labels.append(interned.setdefault(label, label))
-    if not count:
-        raise DataError(f"{source}: no data rows")
     table = Table(source, columns, open_rows, labels, np.frombuffer(hashes, dtype=np.int64), digest.hexdigest())
-    return Split(table, np.arange(count, dtype=np.int32))
+    return Split(table, np.arange(len(labels), dtype=np.int32))
 
 
 def carve(loaded: dict[str, Split], val_ratio: float, test_ratio: float, seed: int) -> dict[str, Split]:

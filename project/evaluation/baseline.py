@@ -1,8 +1,9 @@
 """A TF-IDF baseline beside every result: fitted on the same train split in seconds, its regularisation chosen on
 the same val split, scored on the same test split. If the fine-tune does not beat it, the user learns so at once.
 
-Word 1-2-grams, or character 1-3-grams for text without spaces between words (Chinese, Japanese); logistic
-regression for classes (one per label for multi-label), ridge regression for numbers.
+Word 1-2-grams, or character 1-3-grams for text without spaces between words (Chinese, Japanese); the linear model
+and its metrics are the task's (`Task.baseline_model`: logistic regression for classes, one per label for
+multi-label, ridge regression for numbers).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from project.data.splits import read_texts
+from project.tasks import Task
 
 CHOICES = (0.25, 1.0, 4.0, 16.0)  # C (classes) or 1 / alpha (ridge): the regularisation tried on val
 # Word bigrams of a million texts need gigabytes and many minutes; this many rows give a baseline's answer in
@@ -32,13 +34,11 @@ def vectorizer(texts: list[str]):
     return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
 
 
-def baseline_metrics(splits: dict, datasets: dict, task: str) -> dict[str, float]:
-    """`baseline/test/<metric>` (and `baseline/val/<metric>`) for the task's kind of target."""
-    from scipy.stats import pearsonr, spearmanr
-    from sklearn.linear_model import LogisticRegression, Ridge
-    from sklearn.metrics import accuracy_score, f1_score, mean_squared_error
-    from sklearn.multiclass import OneVsRestClassifier
-
+def baseline_metrics(splits: dict, datasets: dict, task: Task) -> dict[str, float]:
+    """`baseline/test/<metric>` (and `baseline/val/<metric>`) by the task's baseline model and metrics; nothing for
+    a task without a baseline (`Task.baseline_model` gives None)."""
+    if task.baseline_model(CHOICES[0]) is None:
+        return {}
     splits, targets = dict(splits), {name: np.asarray(dataset.targets) for name, dataset in datasets.items()}
     if len(splits["train"]) > MAX_TRAIN_ROWS:  # a seeded sample, the same in every run on this split
         kept = np.sort(np.random.default_rng(0).choice(len(splits["train"]), MAX_TRAIN_ROWS, replace=False))
@@ -51,42 +51,12 @@ def baseline_metrics(splits: dict, datasets: dict, task: str) -> dict[str, float
         features.set_params(min_df=1)
         train = features.fit_transform(texts["train"])
     encoded = {name: features.transform(texts[name]) for name in texts if name != "train"}
-
-    if targets["train"].ndim == 2:
-
-        def make(c):
-            return OneVsRestClassifier(LogisticRegression(C=c, max_iter=1000))
-
-        def score(truth, predicted):
-            return {"f1_micro": f1_score(truth, predicted, average="micro", zero_division=0),
-                    "f1_macro": f1_score(truth, predicted, average="macro", zero_division=0)}  # fmt: skip
-
-        key = "f1_micro"
-    elif np.issubdtype(targets["train"].dtype, np.integer):
-
-        def make(c):
-            return LogisticRegression(C=c, max_iter=1000)
-
-        def score(truth, predicted):
-            return {"acc": accuracy_score(truth, predicted), "f1": f1_score(truth, predicted, average="macro")}
-
-        key = "acc"
-    else:
-
-        def make(c):
-            return Ridge(alpha=1 / c)
-
-        def score(truth, predicted):
-            return {"mse": mean_squared_error(truth, predicted), "pearson": float(pearsonr(truth, predicted)[0]),
-                    "spearman": float(spearmanr(truth, predicted)[0])}  # fmt: skip
-
-        key = "pearson"
-    fitted = [make(c).fit(train, targets["train"]) for c in CHOICES]
-    scores = [score(targets["val"], model.predict(encoded["val"])) for model in fitted]
-    best = int(np.nanargmax([result[key] for result in scores]))
+    fitted = [task.baseline_model(c).fit(train, targets["train"]) for c in CHOICES]
+    scores = [task.baseline_scores(targets["val"], model.predict(encoded["val"])) for model in fitted]
+    best = int(np.nanargmax([result[task.baseline_selection] for result in scores]))
     metrics = {"baseline/train_rows": float(len(texts["train"]))}
     metrics.update({f"baseline/val/{name}": float(value) for name, value in scores[best].items()})
     if "test" in encoded:
-        tested = score(targets["test"], fitted[best].predict(encoded["test"]))
+        tested = task.baseline_scores(targets["test"], fitted[best].predict(encoded["test"]))
         metrics.update({f"baseline/test/{name}": float(value) for name, value in tested.items()})
     return metrics

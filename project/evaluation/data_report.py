@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ from lightning.pytorch import Callback
 from lightning.pytorch.utilities import rank_zero_only
 
 from project.core.atomic import write_text
+from project.tasks import Task
 
 # Below this many optimizer steps a fine-tune rarely converges: the built-in default run takes 319 (one epoch of
 # 10,202 rows at batch 32), and on an 850-row CSV 81 steps gave 63% where 270-318 steps gave 70-71%.
@@ -20,22 +20,6 @@ MIN_STEPS = 300
 IMBALANCE = 10.0  # largest / smallest class count that counts as heavy imbalance
 TRUNCATED_SHARE = 0.10
 MIN_EVAL_ROWS = 100  # below this, one example moves accuracy by more than a point
-
-
-def label_summary(targets: list, label_names: list[str] | None) -> dict:
-    """Counts per class (single-label), positives per label (multi-label), or mean/std/min/max (regression)."""
-    if not targets:
-        return {}
-    first = targets[0]
-    if isinstance(first, int | np.integer):
-        counts = Counter(int(target) for target in targets)
-        return {"counts": {name: counts.get(index, 0) for index, name in enumerate(label_names)}}
-    if isinstance(first, list):
-        positives = np.asarray(targets, dtype=np.float32).sum(axis=0)
-        return {"positives": {name: int(count) for name, count in zip(label_names, positives, strict=True)}}
-    values = np.asarray(targets, dtype=np.float64)
-    return {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()),
-            "max": float(values.max())}  # fmt: skip
 
 
 def length_summary(lengths: np.ndarray, max_length: int) -> dict:
@@ -74,12 +58,13 @@ def duplicates(splits: dict) -> dict:
     return report
 
 
-def build_report(datamodule, total_steps: int, warmup_steps: int, epochs: int | None) -> dict:
+def build_report(datamodule, task: Task, total_steps: int, warmup_steps: int, epochs: int | None) -> dict:
+    """The report's sections; the labels' is the task's (`Task.label_summary`)."""
     hp = datamodule.hparams
     splits, datasets = datamodule.splits, datamodule.datasets
     report = {
         "rows": {name: len(split) for name, split in splits.items()},
-        "labels": {name: label_summary(datasets[name].targets, datamodule.label_names) for name in datasets},
+        "labels": {name: task.label_summary(datasets[name].targets) for name in datasets},
         "token_lengths": {name: length_summary(datasets[name].lengths(), hp.max_length) for name in datasets},
         "duplicates": duplicates(splits),
         "plan": {
@@ -148,7 +133,8 @@ class DataReport(Callback):
     def on_train_start(self, trainer, pl_module) -> None:
         epochs = trainer.max_epochs if trainer.max_steps == -1 else None
         total_steps = getattr(pl_module, "planned_total_steps", None) or int(trainer.estimated_stepping_batches)
-        report = build_report(trainer.datamodule, total_steps, getattr(pl_module, "planned_warmup_steps", 0), epochs)
+        warmup_steps = getattr(pl_module, "planned_warmup_steps", 0)
+        report = build_report(trainer.datamodule, pl_module.task, total_steps, warmup_steps, epochs)
         self.report = report
         # Every process asks: in a distributed run log_dir is a broadcast from rank 0, which the others must join.
         publish(trainer, report, Path(trainer.log_dir))

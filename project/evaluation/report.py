@@ -76,10 +76,9 @@ def write_report(folder: Path, stage: str, evaluation: Evaluation, split, logger
     """`<stage>_report.json` / `.md`, one PNG per picture (and a TensorBoard image), and `<stage>_errors.csv`
     (the row number in the split's file, its text, then the evaluation's columns). Returns the files written."""
     written = []
-    key = "per_class" if evaluation.table and "class" in evaluation.table[0] else "per_label"
     document = {
         "summary": evaluation.summary,
-        **({key: evaluation.table} if evaluation.table else {}),
+        **({evaluation.table_name: evaluation.table} if evaluation.table else {}),
         **evaluation.extra,
     }
     written.append(folder / f"{stage}_report.json")

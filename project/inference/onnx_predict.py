@@ -17,8 +17,9 @@ import numpy as np
 
 from project.core.atomic import check_output, write_csv
 from project.core.errors import ConfigError, UserError, optional
-from project.data.readers import read_table, require_columns, require_text
+from project.data.readers import read_table
 from project.inference.rows import predictions_table
+from project.tasks.decoding import DECODERS, Decoder
 
 ONNX_FILE = "model.onnx"  # as project.inference.exporters writes it
 CLASSIFIER_CONFIG = "classifier.json"
@@ -90,21 +91,19 @@ class OnnxClassifier:
             result[rows] = scores
         return result if result is not None else np.empty((0, 0), dtype=np.float32)
 
-    def decode(self, scores: np.ndarray) -> list[str]:
-        """The label text of each row, as `Task.decode` gives it (kept beside torch-free code, by task kind)."""
+    def decoding(self) -> Decoder:
+        """The task's own decoder (`Task.decoder`, numpy only), found by the task name the export recorded."""
         task = self.config["task"]
-        if task == "single_label":
-            return [self.label_names[index] for index in scores.argmax(axis=1).tolist()]
-        if task == "multi_label":
-            threshold = self.config.get("task_options", {}).get("threshold", 0.5)
-            return ["|".join(name for name, score in zip(self.label_names, row, strict=True) if score >= threshold)
-                    for row in scores.tolist()]  # fmt: skip
-        if task == "regression":
-            return [f"{value:.6g}" for value in scores[:, 0].tolist()]
-        raise ConfigError(f"{task}: a task the ONNX predictor does not know; predict from the checkpoint instead")
+        if task not in DECODERS:
+            raise ConfigError(f"{task}: a task the ONNX predictor does not know; predict from the checkpoint instead")
+        return DECODERS[task](self.label_names or [], self.config.get("task_options") or {})
+
+    def decode(self, scores: np.ndarray) -> list[str]:
+        """The label text of each row, as `Task.decode` gives it."""
+        return self.decoding().labels(scores)
 
     def score_columns(self) -> list[str]:
-        return [] if self.config["task"] == "regression" else [f"score_{name}" for name in self.label_names]
+        return self.decoding().score_columns()
 
 
 def predict_onnx(
@@ -115,7 +114,7 @@ def predict_onnx(
 
     Args:
         model: a folder written by `python -m project.export --format onnx`.
-        input: CSV, TSV, JSONL or JSON file with the texts.
+        input: CSV, TSV, JSONL, JSON or text file (one text a line) with the texts.
         output: CSV to write: id, label, then one score column per class (as from a checkpoint).
         text_column: column with the text.
         text_pair_column: second text, for models trained on pairs.
@@ -127,9 +126,7 @@ def predict_onnx(
     if batch_size < 1:
         raise ConfigError(f"--batch_size must be at least 1, got {batch_size}")
     check_output(output, [("--input", input), ("--model", str(Path(model) / ONNX_FILE))], overwrite)
-    rows = read_table(input)
-    require_columns(rows, input, [text_column, text_pair_column, id_column])
-    require_text(rows, input, text_column)
+    rows = read_table(input, [text_pair_column, id_column], filled=[text_column])
     classifier = OnnxClassifier(model)
     positions = classifier.config.get("max_positions") or classifier.config["max_length"]
     if max_length is not None and not 1 <= max_length <= positions:

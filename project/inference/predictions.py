@@ -1,6 +1,6 @@
 """What `python -m project.predict --checkpoint RUN/checkpoints/best-...ckpt --input texts.csv --output predictions.csv`
 
-Predictions for a file of texts (CSV, TSV, JSONL or JSON, the same readers as training) from a fit's checkpoint:
+Predictions for a file of texts (CSV, TSV, JSONL, JSON or text, the same readers as training) from a fit's checkpoint:
 one output row per input row, in input order, with the row's id, the predicted label and the scores. Batches are
 cut from texts sorted by length (little padding), run in eval mode without gradients, optionally under bf16/fp16
 autocast; the output is written to a temporary file and renamed, so it is whole or absent.
@@ -15,7 +15,7 @@ from jsonargparse.typing import PositiveInt
 from transformers import AutoTokenizer
 
 from project.core.atomic import check_output, write_csv
-from project.data.readers import read_table, require_columns, require_text
+from project.data.readers import read_table
 from project.inference.batching import batched_outputs, check_precision
 from project.inference.ensemble import Ensemble, checkpoint_paths
 from project.inference.rows import predictions_table
@@ -45,7 +45,7 @@ def predict(
     Args:
         checkpoint: one or more `.ckpt` written by `python -m project.fit`, or a `python -m project.cv` folder;
             several are an ensemble (the mean of their scores), and must share the task and labels.
-        input: CSV, TSV, JSONL or JSON file with the texts.
+        input: CSV, TSV, JSONL, JSON or text file (one text a line) with the texts.
         output: CSV to write: id, label (single_label: the top class; multi_label: the classes above the task's
             threshold, joined by |; regression: the value), then one score column per class.
         text_column: column with the text.
@@ -60,9 +60,7 @@ def predict(
     check_precision(precision)
     checkpoints = checkpoint_paths([checkpoint] if isinstance(checkpoint, str) else checkpoint)
     check_output(output, [("--input", input), *(("--checkpoint", path) for path in checkpoints)], overwrite)
-    rows = read_table(input)
-    require_columns(rows, input, [text_column, text_pair_column, id_column])
-    require_text(rows, input, text_column)
+    rows = read_table(input, [text_pair_column, id_column], filled=[text_column])
     ensemble = Ensemble(checkpoints, device, max_length)
     texts = [row[text_column] for row in rows]
     pairs = [row[text_pair_column] or "" for row in rows] if text_pair_column else None

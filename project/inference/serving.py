@@ -37,8 +37,6 @@ class Predictor:
             self.scores, self.decode, self.label_names = onnx.scores, onnx.decode, onnx.label_names
             self.columns = onnx.score_columns()
             return
-        import torch
-
         if path.is_dir():
             from project.inference.reload import load_exported
 
@@ -63,7 +61,7 @@ class Predictor:
         self.label_names = task.label_names if task.score_columns() else None
         self.columns = task.score_columns()
         self.scores = lambda texts, pairs=None: scores(texts, pairs).float().numpy()
-        self.decode = lambda values: task.decode(torch.from_numpy(values))
+        self.decode = task.decode
 
 
 class ClassifierAPI(litserve.LitAPI):

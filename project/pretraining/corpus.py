@@ -7,7 +7,6 @@ A text file holds one document per line; a CSV/TSV/JSONL file holds them in a co
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import torch
 from lightning.pytorch import LightningDataModule
@@ -28,28 +27,14 @@ from project.pretraining.masking import (
     segment_word_ids,
 )
 
-TEXT_SUFFIXES = (".txt", ".text")
-
 
 def read_documents(path: str, text_column: str) -> list[str]:
-    """Non-empty documents of a text file (one a line) or of a table's `text_column`."""
-    file = Path(path)
-    if file.suffix.lower() in TEXT_SUFFIXES:
-        if not file.is_file():
-            raise DataError(f"{file}: no such file")
-        try:
-            lines = file.read_text(encoding="utf-8-sig").splitlines()
-        except UnicodeDecodeError as error:
-            raise DataError(f"{file}: not UTF-8 (byte {error.start}); re-save the file as UTF-8") from None
-        documents = [line.strip() for line in lines]
-    else:
-        rows = read_table(file)
-        if text_column not in rows[0]:
-            raise DataError(f"{file}: no column '{text_column}' (data.text_column); columns are {list(rows[0])}")
-        documents = [(row[text_column] or "").strip() for row in rows]
+    """Non-empty documents in `text_column` of any file the readers know; a text file's lines are its column
+    `text`, the default."""
+    documents = [(row[text_column] or "").strip() for row in read_table(path, [text_column])]
     documents = [document for document in documents if document]
     if not documents:
-        raise DataError(f"{file}: no text to pretrain on")
+        raise DataError(f"{path}: no text to pretrain on")
     return documents
 
 
@@ -75,7 +60,7 @@ class CorpusDataModule(LightningDataModule):
         Args:
             train_file: a .txt file (one document per line) or a CSV/TSV/JSONL file with a `text_column`.
             val_file: held-out documents; if absent, `val_ratio` of the training documents are held out.
-            text_column: the column with the text in a CSV/TSV/JSONL file.
+            text_column: the column with the text (a .txt file's lines are the column `text`).
             val_ratio: share of the training documents held out for val/loss and val/perplexity.
             max_length: tokens per window; longer documents become several windows.
             batch_size: training batch size (per device, before gradient accumulation).

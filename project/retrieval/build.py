@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from project.core.atomic import new_folder
-from project.data.readers import read_table, require_columns, require_text
+from project.data.readers import read_table
 from project.inference.batching import check_precision
 from project.retrieval.embedder import Embedder
 from project.retrieval.indexes import index_type
@@ -27,7 +27,7 @@ def embed(
     """Embed the texts of `input` and index them for cosine search.
 
     Args:
-        input: CSV, TSV, JSONL or JSON file with the texts.
+        input: CSV, TSV, JSONL, JSON or text file (one text a line) with the texts.
         output: the folder to create; an existing path is refused.
         checkpoint: a `.ckpt` from `python -m project.fit`: its encoder and pooler.
         encoder: instead of a checkpoint, a bare encoder (built-in name, folder, or hub name while online).
@@ -44,9 +44,7 @@ def embed(
     """
     check_precision(precision)
     kind = index_type(index, index_options)  # a bad index name or option fails before any embedding
-    rows = read_table(input)
-    require_columns(rows, input, [text_column, id_column])
-    require_text(rows, input, text_column)
+    rows = read_table(input, [id_column], filled=[text_column])
     with new_folder(output) as folder:
         embedder = Embedder.load(checkpoint, encoder, pooling, pooling_options, device)
         texts = [row[text_column] for row in rows]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from project.core.atomic import write_csv
 from project.core.errors import ConfigError, DataError, UserError
-from project.data.readers import read_table, require_columns
+from project.data.readers import read_table
 from project.inference.batching import check_precision
 from project.retrieval.embedder import Embedder
 from project.retrieval.store import load_store
@@ -25,7 +25,7 @@ def search(
     Args:
         index: a folder written by `python -m project.embed`.
         query: one query text.
-        queries: instead, a CSV, TSV, JSONL or JSON file of queries (column `text_column`).
+        queries: instead, a CSV, TSV, JSONL, JSON or text file (one query a line) of queries (column `text_column`).
         text_column: the queries file's text column.
         top_k: results per query.
         output: also write the results to this CSV: query_number, query, rank, id, score, text.
@@ -42,14 +42,11 @@ def search(
     if top_k < 1:
         raise ConfigError(f"--top_k must be at least 1, got {top_k}")
     if query is not None:
+        if not query.strip():
+            raise DataError("--query is empty")
         texts = [query]
     else:
-        rows = read_table(queries)
-        require_columns(rows, queries, [text_column])
-        texts = [row[text_column] or "" for row in rows]
-    for number, text in enumerate(texts, start=1):
-        if not text.strip():
-            raise DataError(f"{queries or '--query'}: query {number} is empty")
+        texts = [row[text_column] for row in read_table(queries, filled=[text_column])]
     meta, faiss_index, rows = load_store(index)
     if checkpoint or encoder:
         embedder = Embedder.load(checkpoint, encoder, pooling, device=device)

@@ -1,9 +1,12 @@
 """What a task is: everything that depends on the kind of target, in one object.
 
 A task type reads the label column (`label_codec`), says how many outputs the head has, computes the loss, turns
-logits into scores and scores into label text (`decode`), builds its torchmetrics with each metric's direction
-(`metric_directions`), and says how far apart two predictions are (`divergence`, for R-Drop). Nothing else in the
-project branches on a task's name: add a task by registering one subclass (docs/extending.md shows it).
+logits into scores and scores into label text (`decode`, by its numpy `decoder`), builds its torchmetrics with each
+metric's direction (`metric_directions`), and says how far apart two predictions are (`divergence`, for R-Drop).
+It also makes every other decision that depends on the kind of target: what cross-validation stratifies folds by
+(`fold_strata`), the TF-IDF baseline's model and scores (`baseline_model`, `baseline_scores`), and the data report's
+label section (`label_summary`). Nothing else in the project branches on a task's name or its targets' type: add a
+task by registering one subclass (docs/extending.md shows it).
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+import numpy as np
 from torch import Tensor
 from torchmetrics import MetricCollection
 
 from project.core.errors import ConfigError, DataError
 from project.core.registry import Registry, checked_options
+from project.tasks.decoding import DECODERS, Decoder
 
 if TYPE_CHECKING:
     from project.tasks.evaluators import Evaluation
@@ -25,11 +30,16 @@ TASKS: Registry[type[Task]] = Registry("model.task")
 
 
 def register_task(name: str):
-    """Register a Task subclass under `name`, which it also carries as `Task.name` (for messages)."""
+    """Register a Task subclass under `name`, which it also carries as `Task.name` (for messages). Its `decoder`, if
+    it has one, is registered under the same name, where the torch-free ONNX predictor finds it."""
 
     def decorate(task_class: type[Task]) -> type[Task]:
         task_class.name = name
-        return TASKS.register(name)(task_class)
+        TASKS.register(name)(task_class)
+        decoder = task_class.decoder
+        if decoder is not None and DECODERS.get(name) is not decoder:
+            DECODERS.register(name)(decoder)  # a different decoder already under this name fails here
+        return task_class
 
     return decorate
 
@@ -95,6 +105,8 @@ class Task:
     codec: ClassVar[type[LabelCodec]]
     label_cells_may_be_empty: ClassVar[bool] = False  # multi-label rows may have no label at all
     supports_label_smoothing: ClassVar[bool] = False
+    # Scores -> label text in numpy (project.tasks.decoding); a task without one overrides decode and score_columns.
+    decoder: ClassVar[type[Decoder] | None] = None
 
     def __init__(self, num_labels: int, label_names: list[str] | None):
         self.num_labels = num_labels
@@ -157,13 +169,21 @@ class Task:
         metrics.update(scores, self.metric_targets(targets))
         return {name: float(value) for name, value in metrics.compute().items()}
 
+    def decoding(self) -> Decoder:
+        """This task's decoder, built as the ONNX predictor builds it: from the label names and `options()`."""
+        if self.decoder is None:
+            raise NotImplementedError(f"task {self.name} has no decoder; it overrides decode and score_columns")
+        return self.decoder(self.label_names, self.options())
+
     def score_columns(self) -> list[str]:
         """Column names of the scores a prediction file shows beside the label."""
-        return [f"score_{name}" for name in self.label_names]
+        return self.decoding().score_columns()
 
-    def decode(self, scores: Tensor) -> list[str]:
+    def decode(self, scores: Tensor | np.ndarray) -> list[str]:
         """(N, num_outputs) scores -> N labels as text (what a prediction file's `label` column holds)."""
-        raise NotImplementedError
+        if isinstance(scores, Tensor):
+            scores = scores.detach().float().cpu().numpy()
+        return self.decoding().labels(scores)
 
     def divergence(self, outputs_a: Tensor, outputs_b: Tensor) -> Tensor:
         """How far apart two predictions of the same batch are (R-Drop's term), averaged over examples."""
@@ -183,6 +203,31 @@ class Task:
     def options(self) -> dict:
         """The task's own options (`model.task_options`), as they would rebuild it."""
         return {}
+
+    @classmethod
+    def fold_strata(cls, labels: list[str]) -> list[str] | None:
+        """Cross-validation's stratification key, one per row from its label cell: every fold keeps each key's
+        share of the rows. None (this default): folds are drawn without regard to the labels."""
+        return None
+
+    def label_summary(self, targets: list) -> dict:
+        """The data report's label section for one split's targets (as the codec encoded them); this default (a
+        task of your own) reports nothing."""
+        return {}
+
+    # The TF-IDF baseline (project.evaluation.baseline) fits `baseline_model(strength)` on the training targets for
+    # each strength tried, scores each on val by `baseline_scores` and keeps the best by `baseline_selection`.
+    baseline_selection: ClassVar[str] = ""
+
+    def baseline_model(self, strength: float):
+        """A scikit-learn estimator for TF-IDF features, regularised by `strength` (higher: less regularisation);
+        None (this default): the task has no baseline and the fit reports none."""
+        return None
+
+    def baseline_scores(self, truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+        """The baseline's metrics (named as this task's own) of `predicted` against `truth` (the targets as an
+        array)."""
+        raise NotImplementedError
 
 
 def build_task(name: str, num_labels: int, label_names: list[str] | None = None, **options) -> Task:

@@ -6,6 +6,7 @@ import json
 import warnings
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -15,6 +16,7 @@ from torchmetrics.utilities import dim_zero_cat
 
 from project.core.errors import ConfigError, DataError
 from project.tasks.base import LabelCodec, Task, canonical_label, label_order, register_task
+from project.tasks.decoding import LabelsAboveThreshold
 
 if TYPE_CHECKING:
     from project.tasks.evaluators import Evaluation
@@ -64,6 +66,7 @@ class MultiLabelTask(Task):
     """An independent sigmoid per label, binary cross-entropy; a label is predicted above `threshold`."""
 
     codec = MultiLabelCodec
+    decoder = LabelsAboveThreshold
     label_cells_may_be_empty = True
     metric_directions = {"f1_micro": "max", "f1_macro": "max", "auroc": "max"}
     selection_metric = "f1_micro"
@@ -94,13 +97,6 @@ class MultiLabelTask(Task):
             compute_groups=False,
         )
 
-    def decode(self, scores: Tensor) -> list[str]:
-        """The labels at or above the threshold, joined by |."""
-        return [
-            "|".join(name for name, score in zip(self.label_names, row, strict=True) if score >= self.threshold)
-            for row in scores.tolist()
-        ]
-
     def evaluate(self, scores: Tensor, targets: Tensor) -> Evaluation:
         from project.tasks.evaluators.labels import evaluate_labels  # matplotlib loads only when a report is made
 
@@ -111,6 +107,27 @@ class MultiLabelTask(Task):
 
     def options(self) -> dict:
         return {"threshold": self.threshold}
+
+    def label_summary(self, targets: list) -> dict:
+        """Positive rows per label."""
+        if not targets:
+            return {}
+        positives = np.asarray(targets, dtype=np.float32).sum(axis=0)
+        return {"positives": {name: int(count) for name, count in zip(self.label_names, positives, strict=True)}}
+
+    baseline_selection = "f1_micro"
+
+    def baseline_model(self, strength: float):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.multiclass import OneVsRestClassifier
+
+        return OneVsRestClassifier(LogisticRegression(C=strength, max_iter=1000))  # one classifier per label
+
+    def baseline_scores(self, truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+        from sklearn.metrics import f1_score
+
+        return {"f1_micro": f1_score(truth, predicted, average="micro", zero_division=0),
+                "f1_macro": f1_score(truth, predicted, average="macro", zero_division=0)}  # fmt: skip
 
 
 class DefinedLabelsAUROC(MultilabelAUROC):

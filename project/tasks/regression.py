@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import MeanSquaredError, MetricCollection, PearsonCorrCoef, SpearmanCorrCoef
 
 from project.core.errors import DataError
 from project.tasks.base import LabelCodec, Task, register_task
+from project.tasks.decoding import Value
 
 if TYPE_CHECKING:
     from project.tasks.evaluators import Evaluation
@@ -38,6 +40,7 @@ class RegressionTask(Task):
     """One output, mean squared error; Pearson and Spearman correlations (STS-style scores)."""
 
     codec = RegressionCodec
+    decoder = Value
     metric_directions = {"mse": "min", "pearson": "max", "spearman": "max"}
 
     def __init__(self, num_labels: int = 1, label_names: list[str] | None = None):
@@ -54,12 +57,6 @@ class RegressionTask(Task):
             {"mse": MeanSquaredError(), "pearson": PearsonCorrCoef(), "spearman": SpearmanCorrCoef()}
         )
 
-    def score_columns(self) -> list[str]:
-        return []  # the value is the label
-
-    def decode(self, scores: Tensor) -> list[str]:
-        return [f"{value:.6g}" for value in scores.reshape(len(scores), -1)[:, 0].tolist()]
-
     def evaluate(self, scores: Tensor, targets: Tensor) -> Evaluation:
         from project.tasks.evaluators.values import evaluate_values  # matplotlib loads only when a report is made
 
@@ -68,3 +65,25 @@ class RegressionTask(Task):
     def divergence(self, outputs_a: Tensor, outputs_b: Tensor) -> Tensor:
         """A value, not a distribution: KL is undefined, the mean squared difference stands in."""
         return F.mse_loss(outputs_a.float(), outputs_b.float())
+
+    def label_summary(self, targets: list) -> dict:
+        """The values' mean, spread and range."""
+        if not targets:
+            return {}
+        values = np.asarray(targets, dtype=np.float64)
+        return {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()),
+                "max": float(values.max())}  # fmt: skip
+
+    baseline_selection = "pearson"
+
+    def baseline_model(self, strength: float):
+        from sklearn.linear_model import Ridge
+
+        return Ridge(alpha=1 / strength)
+
+    def baseline_scores(self, truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+        from scipy.stats import pearsonr, spearmanr
+        from sklearn.metrics import mean_squared_error
+
+        return {"mse": mean_squared_error(truth, predicted), "pearson": float(pearsonr(truth, predicted)[0]),
+                "spearman": float(spearmanr(truth, predicted)[0])}  # fmt: skip

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -12,6 +14,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from project.core.errors import ConfigError, DataError
 from project.tasks.base import LabelCodec, Task, canonical_label, label_order, register_task
+from project.tasks.decoding import TopClass
 
 if TYPE_CHECKING:
     from project.tasks.evaluators import Evaluation
@@ -47,6 +50,7 @@ class SingleLabelTask(Task):
     """Softmax over classes, cross-entropy (in fp32: low-precision log-softmax is what overflows first)."""
 
     codec = SingleLabelCodec
+    decoder = TopClass
     supports_label_smoothing = True
     metric_directions = {"acc": "max", "f1": "max"}
     selection_metric = "f1"  # macro: equals accuracy's ranking on balanced classes, and sees the rare ones
@@ -109,9 +113,6 @@ class SingleLabelTask(Task):
             }
         )
 
-    def decode(self, scores: Tensor) -> list[str]:
-        return [self.label_names[index] for index in scores.argmax(dim=-1).tolist()]
-
     def evaluate(self, scores: Tensor, targets: Tensor) -> Evaluation:
         from project.tasks.evaluators.classes import evaluate_classes  # matplotlib loads only when a report is made
 
@@ -119,3 +120,26 @@ class SingleLabelTask(Task):
 
     def divergence(self, outputs_a: Tensor, outputs_b: Tensor) -> Tensor:
         return symmetric_categorical_kl(outputs_a, outputs_b)
+
+    @classmethod
+    def fold_strata(cls, labels: list[str]) -> list[str]:
+        return [canonical_label(label) for label in labels]  # each class keeps its share in every fold
+
+    def label_summary(self, targets: list) -> dict:
+        """Rows per class."""
+        if not targets:
+            return {}
+        counts = Counter(int(target) for target in targets)
+        return {"counts": {name: counts.get(index, 0) for index, name in enumerate(self.label_names)}}
+
+    baseline_selection = "acc"
+
+    def baseline_model(self, strength: float):
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=strength, max_iter=1000)
+
+    def baseline_scores(self, truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+        from sklearn.metrics import accuracy_score, f1_score
+
+        return {"acc": accuracy_score(truth, predicted), "f1": f1_score(truth, predicted, average="macro")}

@@ -113,7 +113,7 @@ def fit_and_test(cli, test: bool = True) -> None:
     metrics = {key: float(value) for key, value in results[0].items()}
     if cli.config.get("baseline") and trainer.is_global_zero:
         try:  # it reads the texts again: a file edited during a long run must not cost the run its metrics
-            metrics.update(baseline_metrics(data.splits, data.datasets, cli.model.hparams.task))
+            metrics.update(baseline_metrics(data.splits, data.datasets, cli.model.task))
         except DataError as error:
             print(f"TF-IDF baseline skipped: {error}")
     # Every process asks: in a distributed run log_dir is a broadcast from rank 0, which the others must join.

@@ -2,9 +2,10 @@
 cross-validation of any fit, with out-of-fold predictions and a fold ensemble on the test split.
 
 The pool is the fit's train and val rows (the test split stays out). Folds are seeded (`seed_everything`),
-stratified by label for single-label data, and, with `--group_column`, grouped: all rows of one group fall in one
-fold. Fold k trains on the other folds, validates (and picks its best checkpoint) on fold k, and is tested on the
-test split: each fold is an ordinary `project.fit` run in `<out>/fold_<k>`, on files written once to `<out>/data/`.
+stratified as the task says (`Task.fold_strata`: by class for single-label data), and, with `--group_column`,
+grouped: all rows of one group fall in one fold. Fold k trains on the other folds, validates (and picks its best
+checkpoint) on fold k, and is tested on the test split: each fold is an ordinary `project.fit` run in
+`<out>/fold_<k>`, on files written once to `<out>/data/`.
 
 `<out>/cv.json` records the options and each finished fold. Run the same command again after a kill and finished
 folds are kept, the interrupted one resumes from its `last.ckpt` (or restarts when it had none), the rest run.
@@ -39,24 +40,24 @@ from project.training.cli import FitCLI, resolved_config, split_seed
 from project.training.run_folder import RUNS_NAME
 
 
-def assign_folds(labels: list[str], stratify: bool, folds: int, seed: int, groups: list[str] | None = None):
-    """(N,) fold number of each row. Stratified keeps each label's share in every fold; groups never straddle."""
+def assign_folds(strata: list[str] | None, count: int, folds: int, seed: int, groups: list[str] | None = None):
+    """(N,) fold number of each of `count` rows. With `strata` (one key per row, `Task.fold_strata`) each key keeps
+    its share in every fold; groups never straddle folds."""
     from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 
-    count = len(labels)
     if folds < 2:
         raise ConfigError(f"--folds must be at least 2, got {folds}")
     if folds > count:
         raise ConfigError(f"--folds {folds} is more than the {count} rows to split")
     if groups is not None and len(set(groups)) < folds:
         raise ConfigError(f"--group_column has {len(set(groups))} groups, fewer than --folds {folds}")
-    if stratify:
+    if strata is not None:
         splitter = (StratifiedGroupKFold if groups is not None else StratifiedKFold)(folds, shuffle=True,
                                                                                   random_state=seed)  # fmt: skip
     else:
         splitter = GroupKFold(folds) if groups is not None else KFold(folds, shuffle=True, random_state=seed)
     assigned = np.full(count, -1, dtype=np.int64)
-    for fold, (_, held) in enumerate(splitter.split(np.zeros(count), labels, groups)):
+    for fold, (_, held) in enumerate(splitter.split(np.zeros(count), strata, groups)):
         assigned[held] = fold
     return assigned
 
@@ -97,7 +98,7 @@ def cross_validate(out: Path, folds: int, group_column: str | None, fit_argument
     settings = {"folds": folds, "group_column": group_column, "fit_arguments": fit_arguments}
     record = existing_record(out, settings)
     pool = Pool(data, group_column)  # bad data or options fail here, before anything is written
-    assigned = assign_folds(pool.labels, task.name == "single_label", folds, seed, pool.groups)
+    assigned = assign_folds(task.fold_strata(pool.labels), len(pool), folds, seed, pool.groups)
     if record is None:
         record = {"settings": settings, "done": {}, "folds": []}
         write_text(out / CV_FILE, json.dumps(record, indent=2) + "\n")

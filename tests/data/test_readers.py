@@ -1,3 +1,4 @@
+import importlib
 import json
 import re
 
@@ -6,7 +7,7 @@ import pytest
 from project.data import readers
 from project.data.builtin import DATASETS, load_dataset
 from project.data.readers import DataError, read_table
-from tests.conftest import write_csv
+from tests.conftest import one_line_error, write_csv
 
 
 def test_csv_tsv_and_jsonl_read_the_same_rows(tmp_path):
@@ -95,3 +96,97 @@ def test_a_folder_is_not_a_file(tmp_path):
     (tmp_path / "data.csv").mkdir()
     with pytest.raises(DataError, match="data.csv: not a file"):
         read_table(tmp_path / "data.csv")
+
+
+def write_rows(path, rows: list[dict]) -> None:
+    """`rows` in the file type of `path`'s suffix (a text file takes the column `text` only)."""
+    suffix = path.suffix
+    if suffix in (".csv", ".tsv"):
+        write_csv(path, rows, delimiter="\t" if suffix == ".tsv" else ",") if rows else path.write_text("text\n")
+    elif suffix == ".jsonl":
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    elif suffix == ".json":
+        path.write_text(json.dumps(rows), encoding="utf-8")
+    elif suffix in (".txt", ".text"):
+        path.write_text("".join(row["text"] + "\n" for row in rows), encoding="utf-8")
+    else:
+        raise AssertionError(f"a reader for {suffix} without a sample here: add one to write_rows")
+
+
+@pytest.mark.parametrize("suffix", sorted(readers.READERS))
+def test_every_registered_file_type_reads_through_the_registry_and_its_checks(tmp_path, suffix):
+    rows = [{"text": "fun film, really"}, {"text": "dull and flat"}]
+    path = tmp_path / f"rows{suffix}"
+    write_rows(path, rows)
+    assert read_table(path, ["text"], filled=["text"]) == rows
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: no column 'label' \(columns: \['text'\]\)$"):
+        read_table(path, ["label"])
+    write_rows(path, [])
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: no data rows$"):
+        read_table(path, ["text"])
+
+
+def test_a_text_file_is_one_column_a_row_per_non_blank_line(tmp_path):
+    path = tmp_path / "lines.txt"
+    path.write_bytes('很好看\r\n\n  \n a, "quoted" line \n'.encode("utf-8-sig"))
+    assert read_table(path) == [{"text": "很好看"}, {"text": ' a, "quoted" line '}]
+
+
+def command(entry: str, *argv: str):
+    """A command's main, run on (file, text column): the one error line it prints."""
+
+    def run(capsys, path, column):
+        main = importlib.import_module(f"project.{entry}").main
+        return one_line_error(capsys, main, [*argv, str(path), "--text_column", column])
+
+    return run
+
+
+def function(call):
+    """A reading function, run on (file, text column): its DataError's text."""
+
+    def run(capsys, path, column):
+        with pytest.raises(DataError) as error:
+            call(path, column)
+        return str(error.value)
+
+    return run
+
+
+def fit_data(path, column):
+    from project.data.datamodule import TextDataModule
+
+    TextDataModule(train_file=str(path), text_column=column).setup("fit")
+
+
+def pretraining_corpus(path, column):
+    from project.pretraining.corpus import read_documents
+
+    read_documents(str(path), column)
+
+
+# Every command that reads a user's file; everything but the file is never reached (the file fails first).
+CALLERS = {
+    "fit": function(fit_data),
+    "predict": command("predict", "--checkpoint", "unread.ckpt", "--output", "out.csv", "--input"),
+    "predict --model": command("predict", "--model", "unread", "--output", "out.csv", "--input"),
+    "embed": command("embed", "--output", "index", "--encoder", "unread", "--input"),
+    "search": command("search", "--index", "unread", "--queries"),
+    "pretrain": function(pretraining_corpus),
+}
+
+
+@pytest.mark.parametrize("caller", sorted(CALLERS))
+def test_every_caller_names_the_file_and_the_column_or_the_empty_file_in_one_line(tmp_path, monkeypatch, capsys,
+                                                                                   caller):  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "unread.ckpt").write_bytes(b"never read")
+    (tmp_path / "unread").mkdir()
+    (tmp_path / "unread" / "model.onnx").write_bytes(b"never read")
+    path = tmp_path / "texts.csv"
+    write_csv(path, [{"review": "fun film", "label": "pos"}, {"review": "dull", "label": "neg"}])
+    line = CALLERS[caller](capsys, path, "sentence")
+    assert f"{path}: no column 'sentence' (columns: ['review', 'label'])" in line and "\n" not in line
+    path.write_text("sentence,label\n")
+    line = CALLERS[caller](capsys, path, "sentence")
+    assert f"{path}: no data rows" in line and "\n" not in line

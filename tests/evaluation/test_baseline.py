@@ -7,6 +7,7 @@ from lightning.pytorch import Callback
 from project.data.splits import Split
 from project.evaluation.baseline import baseline_metrics, unsegmented
 from project.fit import main
+from project.tasks import build_task
 from tests.conftest import write_csv
 
 
@@ -29,7 +30,7 @@ def test_the_baseline_separates_a_separable_task_on_the_held_out_splits():
     metrics = baseline_metrics(
         {"train": split(train), "val": split(val), "test": split(test)},
         {"train": Targets(train_y), "val": Targets(val_y), "test": Targets(test_y)},
-        "single_label",
+        build_task("single_label", 2),
     )
     assert metrics["baseline/test/acc"] == 1.0 and metrics["baseline/test/f1"] == 1.0
 
@@ -41,10 +42,10 @@ def test_a_large_train_split_fits_the_baseline_on_a_seeded_sample(monkeypatch):
     (train, train_y), (val, val_y) = separable(40), separable(10, 100)
     splits = {"train": split(train), "val": split(val)}
     targets = {"train": Targets(train_y), "val": Targets(val_y)}
-    first, again = (baseline_metrics(splits, targets, "single_label") for _ in range(2))
+    first, again = (baseline_metrics(splits, targets, build_task("single_label", 2)) for _ in range(2))
     assert first["baseline/train_rows"] == 30 and first == again
     monkeypatch.setattr(baseline, "MAX_TRAIN_ROWS", 40)
-    assert baseline_metrics(splits, targets, "single_label")["baseline/train_rows"] == 40
+    assert baseline_metrics(splits, targets, build_task("single_label", 2))["baseline/train_rows"] == 40
 
 
 def test_regression_gets_a_ridge_baseline_scored_like_the_model():
@@ -52,7 +53,7 @@ def test_regression_gets_a_ridge_baseline_scored_like_the_model():
     values = [float(i % 2) * 4 + 0.5 for i in range(60)]
     splits = {"train": split(texts[:40]), "val": split(texts[40:50]), "test": split(texts[50:])}
     targets = {"train": Targets(values[:40]), "val": Targets(values[40:50]), "test": Targets(values[50:])}
-    metrics = baseline_metrics(splits, targets, "regression")
+    metrics = baseline_metrics(splits, targets, build_task("regression", 1))
     assert set(metrics) >= {"baseline/test/mse", "baseline/test/pearson", "baseline/test/spearman"}
     assert metrics["baseline/test/pearson"] > 0.9
 

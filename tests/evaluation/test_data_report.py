@@ -11,11 +11,11 @@ from project.evaluation.data_report import (
     MIN_STEPS,
     duplicates,
     epochs_for,
-    label_summary,
     length_summary,
     warnings_for,
 )
 from project.fit import main
+from project.tasks import build_task
 from tests.conftest import make_rows, write_csv
 
 
@@ -24,9 +24,11 @@ def split(texts, labels, source="train.csv"):
 
 
 def test_label_counts_positives_and_value_statistics():
-    assert label_summary([0, 1, 1, 1], ["neg", "pos"]) == {"counts": {"neg": 1, "pos": 3}}
-    assert label_summary([[1.0, 0.0], [1.0, 1.0]], ["a", "b"]) == {"positives": {"a": 2, "b": 1}}
-    assert label_summary([1.0, 3.0], None) == {"mean": 2.0, "std": 1.0, "min": 1.0, "max": 3.0}
+    assert build_task("single_label", 2, ["neg", "pos"]).label_summary([0, 1, 1, 1]) == {"counts": {"neg": 1, "pos": 3}}
+    multi = build_task("multi_label", 2, ["a", "b"])
+    assert multi.label_summary([[1.0, 0.0], [1.0, 1.0]]) == {"positives": {"a": 2, "b": 1}}
+    values = {"mean": 2.0, "std": 1.0, "min": 1.0, "max": 3.0}
+    assert build_task("regression", 1).label_summary([1.0, 3.0]) == values
 
 
 def test_length_percentiles_and_the_share_at_max_length():

@@ -34,8 +34,8 @@ def test_a_long_document_becomes_several_windows_and_loses_nothing(tmp_path, chi
     "write, options, message",
     [
         (None, [], "missing.txt: no such file"),
-        ("\n  \n", [], "empty.txt: no text to pretrain on"),
-        ("a,b\n1,2\n", ["--data.text_column", "review"], "table.csv: no column 'review' (data.text_column)"),
+        ("\n  \n", [], "empty.txt: no data rows"),
+        ("a,b\n1,2\n", ["--data.text_column", "review"], "table.csv: no column 'review' (columns: ['a', 'b'])"),
         ("很好\n", ["--data.segmenter", "jieba:lcut"], "data.segmenter only decides word boundaries"),
         ("很好\n", ["--data.whole_word_mask", "true", "--data.segmenter", "jieba"], "'package.module:function'"),
         ("很好\n" * 5, ["--data.mlm_probability", "1.5"], "Parser key \"data.mlm_probability\""),

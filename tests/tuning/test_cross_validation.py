@@ -18,20 +18,20 @@ from tests.conftest import make_rows, write_csv
 
 def test_folds_cover_every_row_once_and_keep_each_class_share():
     labels = ["a"] * 50 + ["b"] * 30 + ["c"] * 7
-    folds = assign_folds(labels, stratify=True, folds=5, seed=3)
+    folds = assign_folds(labels, len(labels), folds=5, seed=3)
     assert sorted(Counter(folds.tolist()).values()) == [17, 17, 17, 18, 18]
     for fold in range(5):
         held = Counter(label for label, f in zip(labels, folds, strict=True) if f == fold)
         for name, total in Counter(labels).items():
             assert abs(held[name] - total / 5) <= 1  # within one row of its share of the whole
-    assert (assign_folds(labels, True, 5, seed=3) == folds).all() and (assign_folds(labels, True, 5, 4) != folds).any()
+    assert (assign_folds(labels, 87, 5, seed=3) == folds).all() and (assign_folds(labels, 87, 5, 4) != folds).any()
 
 
 def test_groups_never_straddle_folds():
     groups = [f"g{i // 4}" for i in range(60)]  # 15 groups of 4 rows
     labels = ["a" if i % 3 else "b" for i in range(60)]
-    for stratify in (True, False):
-        folds = assign_folds(labels, stratify, 3, seed=0, groups=groups)
+    for strata in (labels, None):
+        folds = assign_folds(strata, 60, 3, seed=0, groups=groups)
         assert all(len({f for g, f in zip(groups, folds, strict=True) if g == group}) == 1 for group in set(groups))
         assert set(folds.tolist()) == {0, 1, 2}
 
@@ -42,7 +42,7 @@ def test_groups_never_straddle_folds():
 )
 def test_impossible_folds_are_refused_in_one_line(folds, groups, message):
     with pytest.raises(ConfigError, match=message):
-        assign_folds(["a", "b"] * 10, True, folds, 0, groups)
+        assign_folds(["a", "b"] * 10, 20, folds, 0, groups)
 
 
 class Killed(BaseException):

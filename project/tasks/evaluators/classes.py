@@ -57,6 +57,7 @@ def evaluate_classes(scores: Tensor, targets: Tensor, names: list[str]) -> Evalu
     return Evaluation(
         summary=summary,
         table=table,
+        table_name="per_class",
         figures=figures,
         error_rows=wrong.tolist(),
         error_columns={

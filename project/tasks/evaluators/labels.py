@@ -55,6 +55,7 @@ def evaluate_labels(scores: Tensor, targets: Tensor, names: list[str], threshold
     return Evaluation(
         summary=summary,
         table=table,
+        table_name="per_label",
         figures={"error_cooccurrence": matrix(together, names, "rows where both labels are wrong")},
         error_rows=rows.tolist(),
         error_columns={
