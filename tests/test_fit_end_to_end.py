@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from itertools import pairwise
@@ -43,6 +44,11 @@ def test_fit_writes_metrics_labels_checkpoints_and_curves(tmp_path, tiny_encoder
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = tmp_path / "runs" / "lightning_logs" / "version_0"
     assert f"run directory: {run_dir}" in result.stdout
+    # The closing lines end with the command that opens this run's curves (the folder holds its event files).
+    lines = result.stdout.splitlines()
+    after = lines[next(i for i, line in enumerate(lines) if line.startswith("run directory:")) + 1]
+    assert shlex.split(after) == ["curves:", "tensorboard", "--logdir", str(run_dir)]
+    assert list(run_dir.glob("events.out.tfevents.*"))
 
     metrics = json.loads((run_dir / "test_metrics.json").read_text())
     assert {"test/acc", "test/f1", "test/loss"} <= set(metrics) and 0 <= metrics["test/acc"] <= 1

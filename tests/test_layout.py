@@ -130,3 +130,15 @@ def test_the_architecture_page_states_the_contracts_layers():
     page = (PROJECT.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
     for layer in layers[1:]:  # the commands are named as "commands" on the page
         assert f"`{layer}`" in page, f"docs/architecture.md does not name the layer {layer}"
+
+
+def test_tests_mirror_the_package():
+    """docs/testing.md's rule: tests/<package>/ for project/<package>/, tests/bench/ for bench/, and at the root only
+    the tests no single package owns."""
+    tests = Path(__file__).resolve().parent
+    packages = {path.name for path in PROJECT.iterdir() if (path / "__init__.py").exists()}
+    folders = {path.name for path in tests.iterdir() if (path / "__init__.py").exists()}
+    assert folders <= packages | {"bench"}, sorted(folders - packages - {"bench"})
+    at_root = {path.name for path in tests.glob("test_*.py")}
+    assert at_root == {"test_bad_input.py", "test_extending.py", "test_fit_end_to_end.py", "test_layout.py",
+                       "test_notebook.py"}  # fmt: skip

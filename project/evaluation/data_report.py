@@ -15,7 +15,7 @@ from project.core.atomic import write_text
 from project.tasks import Task
 
 # Below this many optimizer steps a fine-tune rarely converges: the built-in default run takes 319 (one epoch of
-# 10,202 rows at batch 32), and on an 850-row CSV 81 steps gave 63% where 270-318 steps gave 70-71%.
+# 10,202 rows at batch 32). The small-data runs behind it: docs/benchmarks.md, "Figures behind code constants".
 MIN_STEPS = 300
 IMBALANCE = 10.0  # largest / smallest class count that counts as heavy imbalance
 TRUNCATED_SHARE = 0.10

@@ -101,8 +101,8 @@ def export_onnx(model: PooledClassifier, tokenizer, config: dict, folder: Path) 
 
         full = folder / f"{ONNX_FILE}.fp32"
         (folder / ONNX_FILE).rename(full)
-        # Per output channel: one scale per weight column. Per-tensor scales cost a default-recipe model 1.6 points of
-        # test accuracy (83.6% -> 82.0%), per-channel 0.3 (83.3%), at about the same speed.
+        # Per output channel: one scale per weight column. Per-tensor scales (onnxruntime's default) lose far more
+        # test accuracy at about the same speed (docs/benchmarks.md, "Figures behind code constants").
         quantize_dynamic(full, folder / ONNX_FILE, weight_type=QuantType.QInt8, per_channel=True)
         full.unlink()
     tokenizer.save_pretrained(folder)

@@ -31,8 +31,8 @@ for _name, _optimizer in (
     register_optimizer(_name)(_optimizer)
 
 
-# torch has fused (single-kernel) versions of these for CPU and CUDA tensors: 5x faster AdamW steps on this CPU
-# (bench/optimizer_step.py). The other optimizers keep torch's default implementation.
+# torch has fused (single-kernel) versions of these for CPU and CUDA tensors, several times faster per step
+# (docs/benchmarks.md, "Figures behind code constants"). The other optimizers keep torch's default implementation.
 FUSED = {"adamw", "adam", "sgd", "adagrad"}
 
 

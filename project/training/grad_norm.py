@@ -1,5 +1,6 @@
 """The total gradient norm of an optimizer step, computed once however many ask (the `train/grad_norm` log and the
-NaN guard): one pass over 22.6M gradients costs ~11 ms on a 2-core CPU, 1-2% of a step."""
+NaN guard): one pass over the gradients instead of two (its cost: docs/benchmarks.md, "Figures behind code
+constants")."""
 
 from __future__ import annotations
 

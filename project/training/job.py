@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -131,6 +132,7 @@ def fit_and_test(cli, test: bool = True) -> None:
             print(f"TF-IDF baseline on the same splits{sample}: {baseline}")
         report_evaluation(trainer, cli.model, data, outputs, metrics_path.parent)
         print(f"run directory: {metrics_path.parent}  (metrics in {metrics_path.name})")
+        print(f"curves: tensorboard --logdir {shlex.quote(str(metrics_path.parent))}")
 
 
 def report_evaluation(trainer, model, data, outputs: CollectOutputs, run_dir: Path) -> None:

@@ -1,8 +1,8 @@
 """The default `trainer.precision`: bf16 autocast only where the hardware computes bf16 natively.
 
-Measured on a 2-core AMD EPYC with AVX2 only (no AVX512-BF16, no AMX), one MiniLM training step at batch 32 and 64
-tokens took 1.7 s in fp32 and 31 s under bf16 autocast: CPUs without bf16 instructions emulate it, 18x slower. On a
-Xeon with AVX512-BF16 the same autocast was 1.7x faster than fp32. So the fastest safe default depends on the CPU.
+CPUs without bf16 instructions (AVX512-BF16 or AMX) emulate it, many times slower than fp32; on CPUs with them,
+bf16 autocast is faster than fp32. So the fastest safe default depends on the CPU (the measurements:
+docs/benchmarks.md, "Figures behind code constants").
 """
 
 from __future__ import annotations
@@ -23,4 +23,4 @@ def fastest_precision(accelerator: str | None) -> tuple[str, str]:
         return "bf16-mixed", "a CUDA GPU (on a T4 or V100, set --trainer.precision 16-mixed)"
     if cpu_has_native_bf16():
         return "bf16-mixed", "this CPU computes bf16 natively (AVX512-BF16 or AMX)"
-    return "32-true", "this CPU has no bf16 instructions; emulated bf16 autocast is ~18x slower here"
+    return "32-true", "this CPU has no bf16 instructions; emulated bf16 autocast is many times slower than fp32"

@@ -5,8 +5,8 @@ weights travel in the checkpoint's `current_model_state`, so `--ckpt_path last` 
 
 The default decay follows the run's length: 1 - 10 / (planned optimizer steps), kept within [0.9, 0.9999], so the
 average spans about the last tenth of training whatever its length, and what is left of the starting weights at the
-end is about e^-10 (a fixed 0.99 kept 38% of them after 96 steps: their head is random, and the 96-step run lost 5
-points to it). A decay given in the config is used as it is.
+end is about e^-10 (a fixed 0.99 kept 0.99^96 = 38% of them after 96 steps, and their head is random; what that
+cost: docs/benchmarks.md, "Figures behind code constants"). A decay given in the config is used as it is.
 """
 
 from __future__ import annotations

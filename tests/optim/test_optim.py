@@ -10,14 +10,14 @@ from project.optim.optimizers import FUSED, OPTIMIZERS, build_optimizer, encoder
 from project.optim.schedules import SCHEDULES, build_schedule, warmup_steps
 from project.tricks.l1 import l1_penalty
 
-# Options a schedule needs to be built at all, for the tests that loop over the registry.
-REQUIRED_OPTIONS = {"lambda": {"lr_lambda": "tests.helpers:halve_every_ten_steps"}}
+# The lr function the `lambda` schedule's own tests give it.
+HALVING = {"lr_lambda": "tests.helpers:halve_every_ten_steps"}
 
 
 def schedule_values(name: str, warmup: int, total: int, lr: float = 1.0, **options) -> list[float]:
     """The schedule's own lr at each optimizer step, from a throwaway optimizer."""
     optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
-    configs = build_schedule(name, optimizer, warmup, total, **{**REQUIRED_OPTIONS.get(name, {}), **options})
+    configs = build_schedule(name, optimizer, warmup, total, **options)
     values = []
     for _ in range(total):
         values.append(optimizer.param_groups[0]["lr"])
@@ -39,13 +39,38 @@ def test_cosine_by_hand():
     assert schedule_values("cosine", 2, 10) == pytest.approx(expected)
 
 
+def runnable(name: str) -> tuple[bool, dict] | None:
+    """(takes a warmup, options) under which schedule `name` runs, found by trying it: with a warmup, else without
+    one (constant refuses one), each on its defaults, else with a user's lr function (lambda needs one). None if
+    it runs under none of these; its refusal must then be one line naming its options."""
+    refusal = None
+    for options in ({}, HALVING):
+        for warmup in (5, 0):
+            try:
+                schedule_values(name, warmup, 40, **options)
+            except ConfigError as error:
+                refusal = refusal or str(error)
+                continue
+            return bool(warmup), options
+    assert "scheduler_options" in refusal and "\n" not in refusal
+    return None
+
+
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
 def test_every_schedule_rises_through_warmup_to_the_peak_and_stays_finite(name):
-    warmup = 0 if name == "constant" else 5
-    values = schedule_values(name, warmup, 40)
+    settings = runnable(name)
+    if settings is None:
+        return  # it refuses its defaults in one clear line; its own test gives it what it needs
+    warmup = 5 if settings[0] else 0
+    values = schedule_values(name, warmup, 40, **settings[1])
     assert all(math.isfinite(value) and value >= 0 for value in values)
     assert all(a <= b for a, b in zip(values[:warmup], values[1 : warmup + 1], strict=True))
     assert values[warmup] == pytest.approx(1.0) and max(values) == pytest.approx(1.0)
+
+
+def test_every_built_in_schedule_runs_on_the_settings_the_registry_tests_find():
+    assert all(runnable(name) is not None for name in SCHEDULES)
+    assert runnable("constant") == (False, {}) and runnable("lambda") == (True, HALVING)
 
 
 @pytest.mark.parametrize(
@@ -55,7 +80,7 @@ def test_every_schedule_rises_through_warmup_to_the_peak_and_stays_finite(name):
         ("multistep", {"milestones": [5, 10], "gamma": 0.1}, lambda v: v[8] == 1.0 and v[9] == pytest.approx(0.1)),
         ("exponential", {"final_factor": 0.01}, lambda v: v[-1] == pytest.approx(0.01, rel=1e-6)),
         ("cosine_annealing", {"eta_min": 0.1}, lambda v: v[4] == 1.0 and v[-1] > 0.1),
-        ("lambda", {}, lambda v: v[13] == 1.0 and v[14] == 0.5 and v[24] == 0.25),
+        ("lambda", HALVING, lambda v: v[13] == 1.0 and v[14] == 0.5 and v[24] == 0.25),
         ("cosine_with_min_lr", {"min_lr_rate": 0.2}, lambda v: min(v[4:]) >= 0.2 - 1e-9),
         ("polynomial", {"power": 2.0, "lr_end": 0.0}, lambda v: v[-1] < v[-2] < v[4]),
         ("warmup_stable_decay", {"decay_ratio": 0.25}, lambda v: v[4:30] == [1.0] * 26 and v[-1] < 0.1),

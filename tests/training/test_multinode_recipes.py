@@ -15,7 +15,7 @@ from transformers.models.roberta.modeling_roberta import RobertaLayer
 from project.training.cli import FitCLI
 from tests.conftest import make_rows, write_csv
 
-REPO = Path(__file__).parents[1]
+REPO = Path(__file__).parents[2]
 # Stands in for srun on one node: starts SLURM_NTASKS copies of the command, each with its task's variables.
 FAKE_SRUN = """#!/bin/bash
 for rank in $(seq 0 $((SLURM_NTASKS - 1))); do

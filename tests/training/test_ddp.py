@@ -15,7 +15,7 @@ from project.training.module import TextClassifier
 from tests.conftest import make_rows, trainer, write_csv
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).parents[1]
+REPO = Path(__file__).parents[2]
 # 101 rows: 16 test, 21 validation (11 + 10 rows: uneven shards), 64 training = 8 batches of 8, 4 per process.
 DATA = {"val_ratio": 0.21, "test_ratio": 0.16, "batch_size": 8}
 LAUNCHERS = {

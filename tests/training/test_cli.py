@@ -8,7 +8,7 @@ from project.training import precision
 from project.training.cli import FitCLI
 from tests.conftest import one_line_error
 
-CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
 
 
 def printed_config(capsys, *args) -> dict:

@@ -13,7 +13,7 @@ from project.data.builtin import load_dataset
 from project.model.encoder import DEFAULT_ENCODER, load_encoder, resolve_pretrained
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
-REPO = Path(__file__).parents[1]
+REPO = Path(__file__).parents[2]
 
 
 def test_rotten_tomatoes_keeps_the_fresh_and_rotten_snippets_once_each():

@@ -18,7 +18,9 @@ def test_a_window_profile_covers_exactly_its_steps_and_splits_matmuls_from_the_r
     assert profile.profiler is None and profile.result["steps"] == 3
     seconds = per_step(profile.result)
     assert seconds["matmuls"] == seconds["aten::mm"] > 0
-    assert 0.009 < seconds["outside ops"] < 0.05  # the sleep shows as time no op accounts for
+    # The sleep shows as time no op accounts for: at least its 10 ms (a sleep never ends early; no upper bound,
+    # which would test the machine's load rather than the accounting).
+    assert seconds["outside ops"] >= 0.0099
     total = sum(value for name, value in seconds.items() if name != "matmuls")
     assert abs(total - profile.result["wall"] / 3) < 1e-9  # ops plus outside ops is the wall time of a step
     categories = by_category(seconds)

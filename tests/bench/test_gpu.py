@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "gpu.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "gpu.py"
 
 
 @pytest.mark.slow

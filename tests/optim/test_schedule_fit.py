@@ -15,7 +15,7 @@ from project.optim.schedules import SCHEDULES
 from project.schedule import main as schedule_main
 from project.tuning.lr_preview import preview
 from tests.conftest import RecordLoss, tiny_setup, trainer
-from tests.optim.test_optim import REQUIRED_OPTIONS, schedule_values
+from tests.optim.test_optim import runnable, schedule_values
 
 pytestmark = pytest.mark.slow  # dozens of tiny fits: about a minute or two
 
@@ -51,8 +51,8 @@ def per_step(scalars: list[tuple[int, float]]) -> list[float]:
 @pytest.mark.parametrize("accumulate", [1, 2])
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
 def test_logged_lr_is_the_schedules_own_value_at_every_step(tmp_path, tiny_csv, tiny_encoder, name, accumulate):
-    warmup = 0 if name == "constant" else 0.25
-    options = REQUIRED_OPTIONS.get(name, {})
+    takes_warmup, options = runnable(name)
+    warmup = 0.25 if takes_warmup else 0
     run, scalars = logged_fit(
         tmp_path, tiny_csv, tiny_encoder, accumulate, scheduler=name, scheduler_options=options or None,
         warmup=warmup, learning_rate=1e-3,
