@@ -57,15 +57,16 @@ def test_every_commands_help_lists_all_its_options(name, capsys):
         assert "--model.pooling_options" in shown and "--data.train_file" in shown
 
 
-def test_the_sweep_and_the_cv_pass_every_fit_option_but_their_own_on():
-    from project.cv import CV_OPTIONS
-    from project.sweep import SWEEP_OPTIONS
-    from project.training.cli import without_options
+def test_a_command_parses_its_own_options_apart_from_the_fits():
+    from project.cv import CrossValidationCLI
+    from project.sweep import SweepCLI
 
-    argv = ["--space", "s.yaml", "--model.dropout", "0.2", "--out=o", "--study", "x", "--sampler_seed", "3", "--x=1"]
-    assert without_options(argv, SWEEP_OPTIONS) == ["--model.dropout", "0.2", "--x=1"]
-    argv = ["--folds", "3", "--model.dropout", "0.2", "--out=o", "--group_column", "g", "--x=1"]
-    assert without_options(argv, CV_OPTIONS) == ["--model.dropout", "0.2", "--x=1"]
+    config, own = SweepCLI.parse(["--space", "s.yaml", "--model.dropout", "0.2", "--out=o", "--sampler_seed", "3"])
+    assert (str(own.space), str(own.out), own.study, own.sampler_seed) == ("s.yaml", "o", None, 3)
+    assert config.model.dropout == 0.2 and not {"space", "out", "study", "sampler_seed"} & set(vars(config))
+    config, own = CrossValidationCLI.parse(["--folds", "3", "--group_column", "g", "--data.batch_size", "8"])
+    assert (own.folds, own.group_column, str(own.out)) == (3, "g", "runs/cv") and config.data.batch_size == 8
+    assert not {"folds", "out", "group_column"} & set(vars(config))
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess:
