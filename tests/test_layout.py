@@ -14,6 +14,7 @@ import pytest
 PROJECT = Path(__file__).resolve().parent.parent / "project"
 COMMANDS = sorted(path.stem for path in PROJECT.glob("*.py") if path.stem != "__init__")
 LIBRARY = sorted(path for path in PROJECT.glob("*/**/*.py"))
+FIT_COMMANDS = ("fit", "cv", "sweep", "schedule", "lr_find")  # the commands that run or build a fit from a config
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -67,6 +68,17 @@ def test_a_command_parses_its_own_options_apart_from_the_fits():
     config, own = CrossValidationCLI.parse(["--folds", "3", "--group_column", "g", "--data.batch_size", "8"])
     assert (own.folds, own.group_column, str(own.out)) == (3, "g", "runs/cv") and config.data.batch_size == 8
     assert not {"folds", "out", "group_column"} & set(vars(config))
+
+
+FIT_CALLERS = [*sorted((PROJECT / "tuning").glob("*.py")), *(PROJECT / f"{name}.py" for name in FIT_COMMANDS)]
+
+
+@pytest.mark.parametrize("path", FIT_CALLERS, ids=lambda path: path.name)
+def test_the_fit_is_reentered_through_a_config_never_through_command_line_strings(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    strings = [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+    assert not [text for text in strings if text.startswith("--") and "." in text.split()[0]]  # `--model.x` tokens
+    assert "sys.argv" not in ast.unparse(tree)
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess:
