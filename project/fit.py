@@ -2,11 +2,12 @@
 
 from project.core.errors import run_with_user_errors
 from project.training.cli import FitCLI
+from project.training.run import run_fit
 
 
 def main(argv: list[str] | None = None) -> None:
     """`argv` None reads the command line."""
-    run_with_user_errors(lambda: FitCLI(args=argv).fit_and_test())
+    run_with_user_errors(lambda: run_fit(FitCLI.parse(argv)[0]))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import pytest
 PROJECT = Path(__file__).resolve().parent.parent / "project"
 COMMANDS = sorted(path.stem for path in PROJECT.glob("*.py") if path.stem != "__init__")
 LIBRARY = sorted(path for path in PROJECT.glob("*/**/*.py"))
+FIT_COMMANDS = ("fit", "cv", "sweep", "schedule", "lr_find")  # the commands that run or build a fit from a config
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -57,15 +58,27 @@ def test_every_commands_help_lists_all_its_options(name, capsys):
         assert "--model.pooling_options" in shown and "--data.train_file" in shown
 
 
-def test_the_sweep_and_the_cv_pass_every_fit_option_but_their_own_on():
-    from project.cv import CV_OPTIONS
-    from project.sweep import SWEEP_OPTIONS
-    from project.training.cli import without_options
+def test_a_command_parses_its_own_options_apart_from_the_fits():
+    from project.cv import CrossValidationCLI
+    from project.sweep import SweepCLI
 
-    argv = ["--space", "s.yaml", "--model.dropout", "0.2", "--out=o", "--study", "x", "--sampler_seed", "3", "--x=1"]
-    assert without_options(argv, SWEEP_OPTIONS) == ["--model.dropout", "0.2", "--x=1"]
-    argv = ["--folds", "3", "--model.dropout", "0.2", "--out=o", "--group_column", "g", "--x=1"]
-    assert without_options(argv, CV_OPTIONS) == ["--model.dropout", "0.2", "--x=1"]
+    config, own = SweepCLI.parse(["--space", "s.yaml", "--model.dropout", "0.2", "--out=o", "--sampler_seed", "3"])
+    assert (str(own.space), str(own.out), own.study, own.sampler_seed) == ("s.yaml", "o", None, 3)
+    assert config.model.dropout == 0.2 and not {"space", "out", "study", "sampler_seed"} & set(vars(config))
+    config, own = CrossValidationCLI.parse(["--folds", "3", "--group_column", "g", "--data.batch_size", "8"])
+    assert (own.folds, own.group_column, str(own.out)) == (3, "g", "runs/cv") and config.data.batch_size == 8
+    assert not {"folds", "out", "group_column"} & set(vars(config))
+
+
+FIT_CALLERS = [*sorted((PROJECT / "tuning").glob("*.py")), *(PROJECT / f"{name}.py" for name in FIT_COMMANDS)]
+
+
+@pytest.mark.parametrize("path", FIT_CALLERS, ids=lambda path: path.name)
+def test_the_fit_is_reentered_through_a_config_never_through_command_line_strings(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    strings = [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+    assert not [text for text in strings if text.startswith("--") and "." in text.split()[0]]  # `--model.x` tokens
+    assert "sys.argv" not in ast.unparse(tree)
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess:

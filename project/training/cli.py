@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import sys
 import warnings
 from datetime import datetime
 from pathlib import Path
+from typing import Any, ClassVar
 
 import yaml
+from jsonargparse import Namespace
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -32,19 +32,43 @@ def split_seed(seed: int | bool) -> int:
     return 0 if isinstance(seed, bool) else seed
 
 
+class _Parsed(Exception):
+    """How `FitCLI.parse` leaves LightningCLI's constructor once parsed: it would go on to seed and build."""
+
+    def __init__(self, config: Namespace):
+        self.config = config
+
+
 class FitCLI(LightningCLI):
-    """`python -m project.fit`; `project.pretrain` reuses everything but the module, the data and the job."""
+    """`python -m project.fit`; `project.pretrain` reuses everything but the module, the data and the job.
+
+    `FitCLI(args=argv)` parses a command line and builds the trainer, model and data; `FitCLI(args=config)` builds
+    them from a config `FitCLI.parse` returned (`project.training.run.run_fit` does that). A command built on the fit
+    (cv, sweep, schedule, lr_find) is a subclass whose `OPTIONS` are its own options beside the fit's.
+    """
 
     MODULE: type = TextClassifier
     DATA: type = TextDataModule
     DESCRIPTION = "Fine-tune a BERT-style encoder on labelled text, then test the best checkpoint."
     COMMAND = "project.fit"  # what the resume hint after an interrupt tells the user to run
+    # The command's own options, name -> add_argument keywords; `parse` hands them back apart from the fit's config.
+    OPTIONS: ClassVar[dict[str, dict[str, Any]]] = {}
 
-    def __init__(self, args: list[str] | None = None, **kwargs):
+    @classmethod
+    def parse(cls, argv: list[str] | None = None) -> tuple[Namespace, Namespace]:
+        """(the fit's config, the command's own `OPTIONS`) from a command line (None: sys.argv); nothing is built
+        or seeded. `--help` and `--print_config` print and exit here."""
+        try:
+            cls(args=argv, parse_only=True)
+        except _Parsed as parsed:
+            config = parsed.config
+        return config, Namespace({name: config.pop(name) for name in cls.OPTIONS})
+
+    def __init__(self, args: list[str] | Namespace | None = None, parse_only: bool = False, **kwargs):
+        self.parse_only = parse_only
         self.resume_version: int | None = None
         self.claimed_version: int | None = None  # a new run's folder, created (claimed) with the trainer
         self.created_root = False  # whether claiming it created trainer.default_root_dir too
-        check_config_files(sys.argv[1:] if args is None else args)
         quiet_libraries()  # before the Trainer is built: Lightning's tips are printed while it is
         with warnings.catch_warnings():
             # Commands built on this one (cv, sweep, the notebook, tests) pass `args` on purpose while sys.argv holds
@@ -79,6 +103,8 @@ class FitCLI(LightningCLI):
         parser.link_arguments("model.task", "data.task")
         parser.link_arguments("data.num_labels", "model.num_labels", apply_on="instantiate")
         parser.link_arguments("data.label_names", "model.label_names", apply_on="instantiate")
+        for name, options in self.OPTIONS.items():
+            parser.add_argument(f"--{name}", **options)
 
     @staticmethod
     def add_run_arguments(parser: LightningArgumentParser) -> None:
@@ -116,8 +142,14 @@ class FitCLI(LightningCLI):
 
     # ------------------------------------------------------------------------------- --ckpt_path last
     def parse_arguments(self, parser, args) -> None:
+        """Every parse goes through here: a command line (`args` a list, or None for sys.argv) or a config that
+        `parse` returned (a Namespace: validated again, as `with_values` may have changed it)."""
+        if not isinstance(args, Namespace | dict):
+            check_config_files(sys.argv[1:] if args is None else args)
         super().parse_arguments(parser, args)
         check_run_options(self.config)  # before LightningCLI seeds anything with seed_everything
+        if self.parse_only:
+            raise _Parsed(self.config)
 
     def before_instantiate_classes(self) -> None:
         if self.config.get("ckpt_path") == "last":
@@ -176,9 +208,6 @@ class FitCLI(LightningCLI):
                 raise
         return super().instantiate_trainer(**kwargs)
 
-    def fit_and_test(self, test: bool = True) -> None:
-        job.fit_and_test(self, test)
-
 
 def check_config_files(argv: list[str]) -> None:
     """Each `--config` file exists and is YAML, else a ConfigError naming it and the line (jsonargparse would name
@@ -208,24 +237,3 @@ def check_run_options(config) -> None:
     root = config.get("trainer.default_root_dir")
     if root and Path(root).exists() and not Path(root).is_dir():
         raise ConfigError(f"trainer.default_root_dir {root} is a file; name a folder")
-
-
-def without_options(argv: list[str], options: tuple[str, ...]) -> list[str]:
-    """`argv` without a command's own `options` (`--name value` or `--name=value`): the fit options it passes on."""
-    kept, skip_value = [], False
-    for argument in argv:
-        if skip_value:
-            skip_value = False
-        elif argument in options:
-            skip_value = True
-        elif not argument.startswith(tuple(f"{option}=" for option in options)):
-            kept.append(argument)
-    return kept
-
-
-def resolved_config(argv: list[str]) -> dict:
-    """The full config a fit with these options would run, as `--print_config` writes it; nothing is built."""
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed), contextlib.suppress(SystemExit):
-        FitCLI(args=[*argv, "--print_config"])
-    return yaml.safe_load(printed.getvalue())

@@ -92,19 +92,19 @@ def best_checkpoint(trainer) -> str:
     return trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
 
 
-def fit_and_test(cli, test: bool = True) -> None:
-    """Train, then (if `test`) test the best checkpoint, write test_metrics.json and the evaluation report to the run,
-    and log the run's hyper-parameters with its metrics for TensorBoard's HParams tab. A sweep passes test=False:
-    choosing hyper-parameters by test metrics would leak the test set."""
+def fit_and_test(cli, test: bool = True, callbacks: Sequence[Callback] = ()) -> dict[str, float]:
+    """Train (with `callbacks` beside the job's own), then (if `test`) test the best checkpoint, write
+    test_metrics.json and the evaluation report to the run, and log the run's hyper-parameters with its metrics for
+    TensorBoard's HParams tab. Returns the test metrics, or the best epoch's validation metrics when untested."""
     trainer, data = cli.trainer, cli.datamodule
     checkpoint = trainer.checkpoint_callback
     outputs = CollectOutputs(checkpoint)
-    train(cli, callbacks=[DataReport(), outputs])
+    train(cli, callbacks=[DataReport(), outputs, *callbacks])
     if trainer.interrupted:
-        return
+        return dict(outputs.best_metrics)
     if not test or "test" not in getattr(data, "datasets", {}):
         log_comparison(trainer, cli.model, data, outputs.best_metrics)
-        return
+        return dict(outputs.best_metrics)
     best = best_checkpoint(trainer)
     trainer.callbacks.append(outputs)
     try:
@@ -133,6 +133,7 @@ def fit_and_test(cli, test: bool = True) -> None:
         report_evaluation(trainer, cli.model, data, outputs, metrics_path.parent)
         print(f"run directory: {metrics_path.parent}  (metrics in {metrics_path.name})")
         print(f"curves: tensorboard --logdir {shlex.quote(str(metrics_path.parent))}")
+    return metrics
 
 
 def report_evaluation(trainer, model, data, outputs: CollectOutputs, run_dir: Path) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from jsonargparse import Namespace
 from transformers import AutoTokenizer
 
 from project.core.atomic import write_csv, write_text
@@ -36,7 +37,8 @@ from project.inference.predictions import predict_scores
 from project.inference.rows import prediction_cells
 from project.model.encoder import from_pretrained
 from project.tasks import TASKS
-from project.training.cli import FitCLI, resolved_config, split_seed
+from project.training.cli import split_seed
+from project.training.run import run_fit, with_values
 from project.training.run_folder import RUNS_NAME
 
 
@@ -87,15 +89,14 @@ class Pool:
         return len(self.labels)
 
 
-def cross_validate(out: Path, folds: int, group_column: str | None, fit_arguments: list[str]) -> str:
-    """Run (or resume) the folds and write the summary files; returns the Markdown report."""
-    config = resolved_config(fit_arguments)
-    seed = split_seed(config.get("seed_everything"))
-    # The printed config leaves out the linked keys; they are set here as the fit's links set them.
-    links = {"task": config["model"]["task"], "tokenizer": config["model"]["encoder"], "seed": seed}
-    data = TextDataModule(**{**config["data"], **links})
-    task = TASKS.lookup(config["model"]["task"])
-    settings = {"folds": folds, "group_column": group_column, "fit_arguments": fit_arguments}
+def cross_validate(out: Path, folds: int, group_column: str | None, config: Namespace) -> str:
+    """Run (or resume) the folds of the fit `config` (`FitCLI.parse`) and write the summary files; returns the
+    Markdown report."""
+    seed = split_seed(config.seed_everything)
+    data = TextDataModule(**config.data.as_dict())  # the parse set its linked keys: task, tokenizer, seed
+    task = TASKS.lookup(config.model.task)
+    fit = json.loads(json.dumps(config.as_dict(), default=str))  # as cv.json holds it, to compare on a rerun
+    settings = {"folds": folds, "group_column": group_column, "fit": fit}
     record = existing_record(out, settings)
     pool = Pool(data, group_column)  # bad data or options fail here, before anything is written
     assigned = assign_folds(task.fold_strata(pool.labels), len(pool), folds, seed, pool.groups)
@@ -115,8 +116,7 @@ def cross_validate(out: Path, folds: int, group_column: str | None, fit_argument
         if str(fold) in record["done"]:
             continue
         print(f"cross-validation: fold {fold + 1} of {folds}")
-        run_dir = run_fold(out / f"fold_{fold}", files[fold], fit_arguments)
-        best = best_checkpoint(run_dir)
+        best = run_fold(out / f"fold_{fold}", files[fold], config)
         model, max_length = load_trained(str(best))
         tokenizer = from_pretrained(AutoTokenizer, model.hparams.encoder)
         held = np.flatnonzero(assigned == fold)
@@ -143,6 +143,11 @@ def existing_record(out: Path, settings: dict) -> dict | None:
     path = out / CV_FILE
     if path.exists():
         record = json.loads(path.read_text())
+        if "fit_arguments" in record.get("settings", {}):
+            raise ConfigError(
+                f"{path} records its fit as command-line arguments (written by an older project.cv); finish it with "
+                "that version, or choose a new --out"
+            )
         if record.get("settings") != settings:
             raise ConfigError(
                 f"--out {out} holds a cross-validation with other options ({record.get('settings')}); rerun with "
@@ -183,37 +188,24 @@ def write_fold_files(
     return files
 
 
-def run_fold(root: Path, files: dict, fit_arguments: list[str]) -> Path:
-    """The fold's fit, resumed from its last.ckpt when an earlier attempt left one; returns its run folder."""
+def run_fold(root: Path, files: dict, config: Namespace) -> Path:
+    """The fold's fit, resumed from its last.ckpt when an earlier attempt left one; returns its best checkpoint."""
     run_dir = root / RUNS_NAME / "version_0"
-    resume = []
+    fold = {"data.train_file": str(files["train"]), "data.val_file": str(files["val"]),
+            "trainer.default_root_dir": str(root)}  # fmt: skip
+    fold |= {"data.test_file": str(files["test"])} if files["test"] else {"data.test_ratio": 0.0}
     if (run_dir / "checkpoints" / "last.ckpt").exists():
-        resume = ["--ckpt_path", "last"]
+        fold["ckpt_path"] = "last"
     elif root.exists():  # killed before it saved anything: start the fold again
         shutil.rmtree(root)
-    test = ["--data.test_file", str(files["test"])] if files["test"] else ["--data.test_ratio", "0"]
-    arguments = [
-        *fit_arguments, "--data.train_file", str(files["train"]), "--data.val_file", str(files["val"]), *test,
-        "--trainer.default_root_dir", str(root), *resume,
-    ]  # fmt: skip
     try:
-        FitCLI(args=arguments).fit_and_test()
+        result = run_fit(with_values(config, fold))
     except TrainingStopped as stopped:
         raise TrainingStopped(f"{root.name}: {str(stopped).split(';')[0]}; rerun the same project.cv command to "
                               "resume this fold (finished folds are kept)") from None  # fmt: skip
-    return run_dir
-
-
-def best_checkpoint(run_dir: Path) -> Path:
-    """The checkpoint the fold's own test used (test_metrics.json names it), else its one best-*.ckpt."""
-    metrics = run_dir / "test_metrics.json"
-    named = json.loads(metrics.read_text()).get("checkpoint") if metrics.is_file() else None
-    if named and Path(named).is_file():  # (a moved CV folder names the old place: then the glob below)
-        return Path(named)
-    checkpoints = list((run_dir / "checkpoints").glob("best-*.ckpt"))
-    if len(checkpoints) != 1:
-        raise ConfigError(f"{run_dir}: {len(checkpoints)} best checkpoints; a fold keeps one (checkpoint.save_top_k 1)")
-    return checkpoints[0]
+    if result.best_checkpoint is None:
+        raise ConfigError(f"{run_dir}: the fold wrote no best checkpoint (nothing was validated)")
+    return Path(result.best_checkpoint)
 
 
 def summarise(out: Path, record: dict, pool: Pool, assigned, targets, test, test_targets) -> str:

@@ -7,18 +7,19 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from jsonargparse import Namespace
 from lightning.pytorch.tuner import Tuner
 
 from project.core.errors import ConfigError
 from project.training.cli import FitCLI
+from project.training.run import with_values
 
 
-def find(fit_arguments: list[str], cli_class: type[FitCLI] = FitCLI) -> tuple[float | None, Path]:
-    """(the suggested learning rate or None, the plot's path). The options are a fit's plus the command's own
-    `--out` and `--num_training`, which `cli_class` adds."""
+def find(config: Namespace, num_training: int, out: Path) -> float | None:
+    """The suggested learning rate (None: the loss was too noisy) for the fit `config` describes (`FitCLI.parse`),
+    from `num_training` steps; the plot goes to `out`."""
     with tempfile.TemporaryDirectory() as scratch:
-        cli = cli_class(args=[*fit_arguments, "--trainer.default_root_dir", scratch])
-        num_training, out = cli.config["num_training"], Path(cli.config["out"])
+        cli = FitCLI(args=with_values(config, {"trainer.default_root_dir": scratch}))
         if cli.model.hparams.head_learning_rate is not None or cli.model.hparams.layer_decay is not None:
             # Lightning's finder sweeps every parameter group through the same lr, so per-group ratios are lost.
             raise ConfigError("the lr finder sweeps one lr for all groups: unset model.head_learning_rate/layer_decay")
@@ -31,4 +32,4 @@ def find(fit_arguments: list[str], cli_class: type[FitCLI] = FitCLI) -> tuple[fl
     figure = result.plot(suggest=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out)
-    return result.suggestion(), out
+    return result.suggestion()

@@ -12,9 +12,11 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from jsonargparse import Namespace
 from lightning.pytorch import Callback
 
 from project.training.cli import FitCLI
+from project.training.run import with_values
 
 
 class _PreviewDone(Exception):
@@ -46,20 +48,20 @@ class RecordSchedule(Callback):
         raise _PreviewDone
 
 
-def preview(fit_arguments: list[str], cli_class: type[FitCLI] = FitCLI) -> tuple[RecordSchedule, dict]:
-    """(learning rates per group and optimizer step, the parsed config) for a fit with these arguments; nothing is
-    trained or kept. `cli_class` may add options of its own (the command's --out)."""
+def preview(config: Namespace) -> RecordSchedule:
+    """The learning rates per group and optimizer step of the fit `config` describes (`FitCLI.parse`); nothing is
+    trained or kept."""
     record = RecordSchedule()
     with tempfile.TemporaryDirectory() as scratch:
-        quiet = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-                 "--trainer.num_sanity_val_steps", "0"]  # fmt: skip
-        cli = cli_class(args=[*fit_arguments, *quiet, "--trainer.default_root_dir", scratch])
+        quiet = {"trainer.enable_progress_bar": False, "trainer.enable_model_summary": False,
+                 "trainer.num_sanity_val_steps": 0, "trainer.default_root_dir": scratch}  # fmt: skip
+        cli = FitCLI(args=with_values(config, quiet))
         cli.trainer.callbacks.append(record)
         try:
             cli.trainer.fit(cli.model, datamodule=cli.datamodule)
         except _PreviewDone:
             pass
-    return record, cli.config
+    return record
 
 
 def plot(record: RecordSchedule, path: Path, title: str) -> None:

@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from jsonargparse import Namespace
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from project.core.errors import ConfigError
+from project.training.run import with_values
 
 DIRECTIONS = ("minimize", "maximize")
 SETTINGS = {"metric", "direction", "trials", "space", "pruning"}
@@ -85,21 +87,16 @@ def _distribution(path: Path, key: str, spec) -> BaseDistribution:
         raise ConfigError(f"{where}: {error}") from None
 
 
-def check_keys(path: Path, keys, config: dict) -> None:
-    """ConfigError for the first key that is not a fit option of `config` (the printed config of the fit).
-
-    Keys below an option whose value is free-form (`model.pooling_options.k`, `model.tricks.fgm.epsilon`) are
-    accepted once the option itself exists; the fit checks them when the trial starts.
-    """
+def check_keys(path: Path, keys, config: Namespace) -> None:
+    """ConfigError for the first key that is not an option of the fit `config` (`with_values` decides, so keys below
+    a free-form option such as `model.pooling_options.k` are accepted and checked when the trial starts)."""
     for key in keys:
-        node, parts = config, key.split(".")
-        for depth, part in enumerate(parts):
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-                continue
-            if depth >= 2 and (node is None or isinstance(node, dict)):
-                break
-            raise ConfigError(f"{path}: space key '{key}' is not a fit option (see python -m project.fit --help)")
+        try:
+            with_values(config, {key: None})
+        except ConfigError:
+            raise ConfigError(
+                f"{path}: space key '{key}' is not a fit option (see python -m project.fit --help)"
+            ) from None
 
 
 def suggest(trial, key: str, distribution: BaseDistribution):

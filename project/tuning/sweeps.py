@@ -1,9 +1,9 @@
 """What `python -m project.sweep --space configs/sweeps/default.yaml [--out runs/sweeps] [--study NAME] [fit options]`:
 an Optuna study over any fit options.
 
-Each trial is `python -m project.fit` with the fit options given here plus the trial's sampled values (dotted
-overrides, the same machinery), run in this process and validated every epoch but never tested: choosing by test
-metrics would leak the test set. The trial's value is its best checkpoint's `metric` (the checkpoint monitors it).
+Each trial is `run_fit` (what `python -m project.fit` runs) on the fit's config with the trial's sampled values set
+(`with_values`), run in this process and validated every epoch but never tested: choosing by test metrics would
+leak the test set. The trial's value is its best checkpoint's `metric` (the checkpoint monitors it).
 Optuna's Lightning pruning callback stops trials whose epoch-end metric trails the others'. The study lives in
 SQLite (`<out>/optuna.db`), so rerunning the same command resumes it: `trials` counts finished trials, and only the
 missing ones run. Each trial's run directory is `<out>/<study>/trial_<n>`; at the end a Markdown table of the trials
@@ -12,40 +12,31 @@ is printed and written to `<out>/<study>.md`, with a plot of the trial values in
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import optuna
+from jsonargparse import Namespace
 from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
 from project.core.errors import ConfigError, UserError
-from project.training.cli import FitCLI, resolved_config
+from project.training.run import run_fit, with_values
 from project.tuning.sweep_space import SweepSpace, check_keys, read_space, suggest
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def run_trial(trial: optuna.Trial, space: SweepSpace, fit_arguments: list[str], root: Path) -> float:
+def run_trial(trial: optuna.Trial, space: SweepSpace, config: Namespace, root: Path) -> float:
     values = {key: suggest(trial, key, distribution) for key, distribution in space.distributions.items()}
-    # Strings as they are (a str option takes quotes literally); numbers, booleans and null as YAML reads them.
-    overrides = [f"--{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in values.items()]
     run_root = root / f"trial_{trial.number}"
     trial.set_user_attr("run_dir", str(run_root / "lightning_logs" / "version_0"))
     callbacks = [PyTorchLightningPruningCallback(trial, monitor=space.metric)] if space.pruning else []
     mode = "min" if space.direction == "minimize" else "max"
-    cli = FitCLI(
-        args=[
-            *fit_arguments, *overrides, "--trainer.default_root_dir", str(run_root),
-            "--checkpoint.monitor", space.metric, "--checkpoint.mode", mode,
-        ],
-        trainer_defaults={"callbacks": callbacks},
-    )  # fmt: skip
-    cli.fit_and_test(test=False)
-    best = cli.trainer.checkpoint_callback.best_model_score
-    if best is None:
+    settings = {"trainer.default_root_dir": str(run_root), "checkpoint.monitor": space.metric, "checkpoint.mode": mode}
+    result = run_fit(with_values(config, {**values, **settings}), test=False, callbacks=callbacks)
+    if result.best_score is None:
         raise UserError(f"trial {trial.number}: no validation ran, so there is no '{space.metric}' to optimise")
-    return float(best)
+    return result.best_score
 
 
 def summary_table(study: optuna.Study, space: SweepSpace) -> str:
@@ -97,9 +88,10 @@ def plot_trials(study: optuna.Study, space: SweepSpace, out: Path) -> None:
     pyplot.close(figure)
 
 
-def sweep(space_file: Path, out: Path, study_name: str | None, seed: int, fit_arguments: list[str]) -> str:
+def sweep(space_file: Path, out: Path, study_name: str | None, seed: int, config: Namespace) -> str:
+    """Run (or resume) the study of `space_file` over the fit `config` (`FitCLI.parse`); returns the Markdown table."""
     space = read_space(space_file)
-    check_keys(space_file, space.distributions, resolved_config(fit_arguments))
+    check_keys(space_file, space.distributions, config)
     study_name = study_name or space_file.stem
     out.mkdir(parents=True, exist_ok=True)
     storage = f"sqlite:///{out / 'optuna.db'}"
@@ -115,7 +107,7 @@ def sweep(space_file: Path, out: Path, study_name: str | None, seed: int, fit_ar
     for _ in range(max(0, missing)):
         trial = study.ask()
         try:
-            value = run_trial(trial, space, fit_arguments, out / study_name)
+            value = run_trial(trial, space, config, out / study_name)
         except optuna.TrialPruned:
             study.tell(trial, state=TrialState.PRUNED)
             continue

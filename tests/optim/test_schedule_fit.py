@@ -13,6 +13,8 @@ from project.evaluation.curves import read_scalars
 from project.optim.optimizers import OPTIMIZERS
 from project.optim.schedules import SCHEDULES
 from project.schedule import main as schedule_main
+from project.training.cli import FitCLI
+from project.training.run import run_fit
 from project.tuning.lr_preview import preview
 from tests.conftest import RecordLoss, tiny_setup, trainer
 from tests.optim.test_optim import runnable, schedule_values
@@ -109,11 +111,10 @@ def test_preview_draws_exactly_the_curve_the_fit_logs(tmp_path, tiny_csv, tiny_e
         "--model.scheduler_options", '{"num_cycles": 2}', "--model.layer_decay", "0.8",
         "--trainer.default_root_dir", str(tmp_path / "runs"),
     ]  # fmt: skip
-    record, _ = preview(arguments)
+    config, _ = FitCLI.parse(arguments)
+    record = preview(config)
     assert not (tmp_path / "runs").exists()  # a preview leaves no run behind
-    from project.training.cli import FitCLI
-
-    FitCLI(args=arguments).fit_and_test()
+    run_fit(config)
     scalars = read_scalars(tmp_path / "runs" / "lightning_logs" / "version_0")
     assert set(record.learning_rates) == {tag.removeprefix("lr-AdamW/") for tag in scalars if tag.startswith("lr-")}
     for group, values in record.learning_rates.items():

@@ -71,11 +71,11 @@ def test_cross_validation_predicts_every_row_out_of_fold_and_resumes_after_a_kil
     arguments = cv_arguments(tmp_path, tiny_encoder, train, "--group_column", "user", "--out", "cv")
     real_run_fold, started, kill = cross_validation.run_fold, [], [True]
 
-    def killed_in_fold_1(root, files, fit_arguments):
+    def killed_in_fold_1(root, files, config):
         started.append(root.name)
         if root.name == "fold_1" and kill[0]:
             raise Killed  # the process dies here
-        return real_run_fold(root, files, fit_arguments)
+        return real_run_fold(root, files, config)
 
     monkeypatch.setattr(cross_validation, "run_fold", killed_in_fold_1)
     with pytest.raises(Killed):
@@ -209,3 +209,21 @@ def test_cross_validation_of_a_regression_without_a_test_split(tmp_path, tiny_en
     oof = read(out / "oof_predictions.csv")
     assert len(oof) == 40 and all(float(row["predicted"]) == float(row["predicted"]) for row in oof)
     assert not (out / "test_predictions.csv").exists()
+
+
+def test_a_cv_folder_recorded_as_command_line_arguments_is_refused_in_one_line(tmp_path, tiny_encoder, capsys):
+    train = write_csv(tmp_path / "train.csv", make_rows(30))
+    arguments = cv_arguments(tmp_path, tiny_encoder, train)
+    out = tmp_path / "cv"
+    out.mkdir()
+    old = {"folds": 3, "group_column": None, "fit_arguments": arguments[:-4]}  # as older versions wrote cv.json
+    (out / "cv.json").write_text(json.dumps({"settings": old, "done": {}, "folds": []}))
+    before = sorted(path.name for path in tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as exit_info:
+        cv_main(arguments)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: {out / 'cv.json'} records its fit as command-line arguments (written by an older project.cv); "
+        "finish it with that version, or choose a new --out"
+    ]
+    assert sorted(path.name for path in tmp_path.rglob("*")) == before

@@ -5,6 +5,7 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
+from jsonargparse import Namespace
 
 from project import sweep
 from project.core.errors import ConfigError
@@ -120,7 +121,7 @@ def test_malformed_sweep_files_name_the_file_and_key(tmp_path, change, message):
 
 
 def test_nested_option_keys_are_accepted_below_free_form_options(tmp_path):
-    config = {"model": {"pooling_options": None, "tricks": {"nan_guard": {}}, "dropout": 0.1}}
+    config = Namespace(model=Namespace(pooling_options=None, tricks={"nan_guard": {}}, dropout=0.1))
     sweeps.check_keys(tmp_path, ["model.pooling_options.k", "model.tricks.fgm.epsilon", "model.dropout"], config)
     with pytest.raises(ConfigError, match="'model.dropout.rate' is not a fit option"):
         sweeps.check_keys(tmp_path, ["model.dropout.rate"], config)
