@@ -87,9 +87,16 @@ cosine_with_min_lr.option_sources = (transformers_function("cosine_with_min_lr")
 
 
 @register_schedule("warmup_stable_decay")
-def warmup_stable_decay(optimizer, num_warmup_steps: int, num_training_steps: int, decay_ratio: float = 0.2, **options):
+def warmup_stable_decay(
+    optimizer,
+    num_warmup_steps: int,
+    num_training_steps: int,
+    decay_ratio: float = 0.2,
+    num_decay_steps: int | None = None,
+    **options,
+):
     """Warmup, a flat stretch, then a decay over the last `decay_ratio` of the steps (or `num_decay_steps`)."""
-    options.setdefault("num_decay_steps", max(1, int(decay_ratio * num_training_steps)))
+    options["num_decay_steps"] = num_decay_steps or max(1, int(decay_ratio * num_training_steps))
     return transformers_schedule("warmup_stable_decay", optimizer, num_warmup_steps, num_training_steps, **options)
 
 

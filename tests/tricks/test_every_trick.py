@@ -31,7 +31,7 @@ def test_every_trick_has_a_sign():
 @pytest.mark.parametrize("name", sorted(TRICKS))
 def test_trick_trains_with_accumulation_clipping_bf16_and_warmup(tiny_csv, tiny_encoder, name):
     model, data = tiny_setup(
-        tiny_csv, tiny_encoder, learning_rate=1e-3, warmup=0.5, tricks={name: OPTIONS.get(name, {})}
+        tiny_csv, tiny_encoder, learning_rate=1e-3, optimization={"warmup": 0.5}, tricks={name: OPTIONS.get(name, {})}
     )
     losses = RecordLoss()
     run = trainer(
@@ -50,7 +50,7 @@ def test_trick_trains_with_accumulation_clipping_bf16_and_warmup(tiny_csv, tiny_
 @pytest.mark.parametrize(("first", "second"), compatible_pairs())
 def test_every_pair_of_tricks_trains_with_accumulation_clipping_and_bf16(tiny_csv, tiny_encoder, first, second):
     tricks = {name: OPTIONS.get(name, {}) for name in (first, second)}
-    model, data = tiny_setup(tiny_csv, tiny_encoder, learning_rate=1e-3, warmup=0.5, tricks=tricks)
+    model, data = tiny_setup(tiny_csv, tiny_encoder, learning_rate=1e-3, optimization={"warmup": 0.5}, tricks=tricks)
     losses = RecordLoss()
     run = trainer(
         max_epochs=2, accumulate_grad_batches=2, gradient_clip_val=0.5, precision="bf16-mixed", callbacks=[losses]

@@ -105,8 +105,12 @@ def test_an_unknown_space_key_fails_in_one_line_before_any_trial(tmp_path, tiny_
     [
         ({"direction": "up"}, "direction 'up'"),
         ({"trials": 0}, "trials must be a positive integer"),
-        ({"space": {"model.dropout": {"low": 0.1}}}, "space key 'model.dropout': needs low and high"),
-        ({"space": {"model.dropout": {"low": 0.3, "high": 0.1}}}, "space key 'model.dropout':"),
+        ({"space": {"model.head.dropout": {"low": 0.1}}}, "space key 'model.head.dropout': needs low and high"),
+        ({"space": {"model.head.dropout": {"low": 0.3, "high": 0.1}}}, "space key 'model.head.dropout':"),
+        (
+            {"space": {"model.warmup": {"low": 0.0, "high": 0.3}}},
+            "space key model.warmup moved: use model.optimization.warmup",
+        ),
         ({"space": {"model.pooling": {"choices": []}}}, "space key 'model.pooling': 'choices' takes a non-empty"),
         ({"space": {}}, "needs a non-empty 'space:'"),
         ({"budget": 3}, "unknown setting 'budget'"),
