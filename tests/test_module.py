@@ -183,14 +183,3 @@ def test_registry_options_are_checked_by_name_and_type_naming_the_key(tiny_encod
     with pytest.raises(ConfigError, match=message):
         TextClassifier(encoder=tiny_encoder, **options)
 
-
-def test_help_lists_every_registered_entrys_own_options():
-    from project.core.registry import options_summary
-    from project.model.pooling import POOLER_ARGUMENTS, POOLERS
-    from project.tricks import TRICKS
-
-    doc = TextClassifier.__init__.__doc__
-    for name, pooler in POOLERS.items():
-        assert name in doc and options_summary(pooler, POOLER_ARGUMENTS) in doc
-    for name, trick in TRICKS.items():
-        assert f"{name} {{{options_summary(trick)}}}" in doc
