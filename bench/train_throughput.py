@@ -198,7 +198,9 @@ def worker(options) -> None:
     runners = {
         "ours": lambda: time_ours(options, root, grouped=True),
         "ours-shuffled": lambda: time_ours(options, root, grouped=False),
-        "ours-fused-attention": lambda: time_ours(options, root, True, ("--model.encoder_options.attention_dropout", "0")),
+        "ours-fused-attention": lambda: time_ours(
+            options, root, True, ("--model.encoder_options.attention_dropout", "0")
+        ),
         "raw": lambda: time_raw(options, root),
         "hf": lambda: time_hf(options, root, grouped=False),
         "hf-grouped": lambda: time_hf(options, root, grouped=True),

@@ -62,10 +62,10 @@ def test_the_sweep_and_the_cv_pass_every_fit_option_but_their_own_on():
     from project.sweep import SWEEP_OPTIONS
     from project.training.cli import without_options
 
-    argv = ["--space", "s.yaml", "--model.head.dropout", "0.2", "--out=o", "--study", "x", "--sampler_seed", "3", "--x=1"]
-    assert without_options(argv, SWEEP_OPTIONS) == ["--model.head.dropout", "0.2", "--x=1"]
-    argv = ["--folds", "3", "--model.head.dropout", "0.2", "--out=o", "--group_column", "g", "--x=1"]
-    assert without_options(argv, CV_OPTIONS) == ["--model.head.dropout", "0.2", "--x=1"]
+    argv = ["--space", "s.yaml", "--model.pooling", "cls", "--out=o", "--study", "x", "--sampler_seed", "3", "--x=1"]
+    assert without_options(argv, SWEEP_OPTIONS) == ["--model.pooling", "cls", "--x=1"]
+    argv = ["--folds", "3", "--model.pooling", "cls", "--out=o", "--group_column", "g", "--x=1"]
+    assert without_options(argv, CV_OPTIONS) == ["--model.pooling", "cls", "--x=1"]
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess:

@@ -182,4 +182,3 @@ def test_adamw_is_fused_unless_mixed_precision_must_clip(tiny_csv, tiny_encoder,
 def test_registry_options_are_checked_by_name_and_type_naming_the_key(tiny_encoder, options, message):
     with pytest.raises(ConfigError, match=message):
         TextClassifier(encoder=tiny_encoder, **options)
-
