@@ -56,6 +56,14 @@ def test_dotted_overrides_and_links(capsys):
     assert config["seed_everything"] == 7
 
 
+@pytest.mark.parametrize("warmup", ["0.2", "10", "0"])
+def test_a_printed_config_keeps_the_warmup_given(capsys, warmup):
+    # Printed (and saved with each run) as given: a share stays a float, a step count an int.
+    config = printed_config(capsys, "--model.optimization.warmup", warmup)
+    assert config["model"]["optimization"]["warmup"] == yaml.safe_load(warmup)
+    assert type(config["model"]["optimization"]["warmup"]) is type(yaml.safe_load(warmup))
+
+
 def test_help_works(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])

@@ -15,7 +15,6 @@ from project.core.errors import ConfigError
 from project.core.registry import checked_options
 from project.core.types import (
     NonNegativeFloat,
-    NonNegativeInt,
     PositiveFloat,
     UnitIntervalOpenLeft,
     UnitIntervalOpenRight,
@@ -64,7 +63,9 @@ class OptimizationOptions:
     layer_decay: UnitIntervalOpenLeft | None = None
     scheduler: str = "linear"
     scheduler_options: dict[str, Any] = field(default_factory=dict)
-    warmup: NonNegativeInt | UnitIntervalOpenRight = 0.1
+    # int, not NonNegativeInt: jsonargparse writes a restricted int member of a union back as int(value), so a
+    # printed or saved config would turn warmup 0.2 into 0. The sign is checked below.
+    warmup: int | UnitIntervalOpenRight = 0.1
 
     @classmethod
     def of(cls, options: OptimizationOptions | dict | None) -> OptimizationOptions:
@@ -81,6 +82,8 @@ class OptimizationOptions:
         checked_options(optimizer, self.optimizer_options, f"{KEY}.optimizer_options for {self.optimizer}",
                         skip=("params", "lr"))  # fmt: skip
         check_schedule_options(self.scheduler, self.scheduler_options, f"{KEY}.scheduler_options")
+        if self.warmup < 0:
+            raise ConfigError(f"{KEY}.warmup must be >= 0 (a share in [0, 1) or a number of steps), got {self.warmup}")
         if self.scheduler == "constant" and isinstance(self.warmup, float) and self.warmup > 0:
             raise ConfigError(
                 f"{KEY}.scheduler 'constant' has no warmup: set {KEY}.warmup 0 or use constant_with_warmup"

@@ -74,9 +74,10 @@ class TextClassifier(LightningModule):
 
         Args:
             encoder: built-in name (the embedded all-MiniLM-L6-v2), a local folder, or a hub name.
-            pooling: a pooler's name from `project.model.pooling` (mean, cls, max, mean_max, attention...).
-            pooling_options: the chosen pooler's own options, checked against its signature.
-            task: a task's name from `project.tasks` (single_label, multi_label, regression).
+            pooling: a pooler's name from `project.model.pooling` (an unknown name fails listing them all).
+            pooling_options: the chosen pooler's own options, checked against its signature (a wrong one fails
+                listing the pooler's options).
+            task: a task's name from `project.tasks`: single_label, multi_label or regression.
             task_options: the task's own options, checked against its signature.
             num_labels: number of classes; linked from `data.num_labels` by the CLI.
             label_names: class names in id order; linked from the data and stored in checkpoints.

@@ -133,6 +133,10 @@ def test_every_schedules_options_are_checked_before_it_is_built(name):
         ),
         ({"optimizer": "adamm"}, "unknown model.optimization.optimizer 'adamm'"),
         (
+            {"warmup": -1},
+            r"model.optimization.warmup must be >= 0 \(a share in \[0, 1\) or a number of steps\), got -1",
+        ),
+        (
             {"scheduler": "constant", "warmup": 0.1},
             "scheduler 'constant' has no warmup: set model.optimization.warmup 0",
         ),
