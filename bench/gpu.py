@@ -62,7 +62,7 @@ def batches(batch_size: int, length: int, count: int) -> list[dict]:
 def new_module(folder: Path):
     from project.training.module import TextClassifier
 
-    return TextClassifier(encoder=str(folder), num_labels=2, label_names=["a", "b"], warmup=0.1)
+    return TextClassifier(encoder=str(folder), num_labels=2, label_names=["a", "b"], optimization={"warmup": 0.1})
 
 
 def time_ours(folder, data, options, compiled: bool) -> list[float]:

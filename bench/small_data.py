@@ -30,14 +30,14 @@ from bench.machine import print_table  # noqa: E402
 RUNS = {
     "auto": ("automatic", []),
     "one-epoch": ("one epoch (old default)", ["--trainer.max_epochs", "1"]),
-    "reinit2": ("automatic, top 2 layers re-initialised", ["--model.reinit_top_layers", "2"]),
+    "reinit2": ("automatic, top 2 layers re-initialised", ["--model.encoder_options.reinit_top_layers", "2"]),
     "early-stop": ("automatic, early stopping on val/acc", ["--model.tricks", "{early_stopping: {monitor: val/acc}}"]),
     "val-acc": (
         "automatic, best checkpoint by val/acc",
         ["--checkpoint.monitor", "val/acc", "--checkpoint.mode", "max"],
     ),
-    "llrd": ("automatic, layer decay 0.9", ["--model.layer_decay", "0.9"]),
-    "head-lr": ("automatic, head lr 1e-3", ["--model.head_learning_rate", "1e-3"]),
+    "llrd": ("automatic, layer decay 0.9", ["--model.optimization.layer_decay", "0.9"]),
+    "head-lr": ("automatic, head lr 1e-3", ["--model.optimization.head_learning_rate", "1e-3"]),
     "balanced": ("automatic, balanced class weights", ["--model.task_options", "{class_weights: balanced}"]),
     "focal": ("automatic, focal loss (gamma 2)", ["--model.task_options", "{focal_gamma: 2}"]),
     "balanced-f1": (

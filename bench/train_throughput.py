@@ -16,7 +16,7 @@ what `ours` spends that `raw` does not, op by op, plus the wall time outside any
   ours          `python -m project.fit`'s own Trainer and callbacks (logging every step, NaN guard, LR monitor),
                 length-grouped batches (the default)
   ours-shuffled the same with `--data.group_by_length false`
-  ours-fused-attention  the same with `--model.encoder_attention_dropout 0`: without attention dropout, torch's
+  ours-fused-attention  the same with `--model.encoder_options.attention_dropout 0`: without attention dropout, torch's
                 scaled_dot_product_attention takes its fused CPU kernel instead of the math path (a model change:
                 MiniLM was pretrained with attention dropout 0.1)
   raw           a hand-written loop over ours' exact batches: autocast, backward, fused AdamW, schedule step
@@ -198,7 +198,9 @@ def worker(options) -> None:
     runners = {
         "ours": lambda: time_ours(options, root, grouped=True),
         "ours-shuffled": lambda: time_ours(options, root, grouped=False),
-        "ours-fused-attention": lambda: time_ours(options, root, True, ("--model.encoder_attention_dropout", "0")),
+        "ours-fused-attention": lambda: time_ours(
+            options, root, True, ("--model.encoder_options.attention_dropout", "0")
+        ),
         "raw": lambda: time_raw(options, root),
         "hf": lambda: time_hf(options, root, grouped=False),
         "hf-grouped": lambda: time_hf(options, root, grouped=True),

@@ -69,10 +69,13 @@ def case_files(tmp: Path, case: str) -> tuple[list[str], str]:
     if case == "unknown pooler":
         return ["--model.pooling", "maen"], "unknown pooler 'maen'; choose from ["
     if case == "unknown scheduler":
-        return ["--model.scheduler", "cosin"], "unknown model.scheduler 'cosin'; choose from ["
+        return [
+            "--model.optimization.scheduler",
+            "cosin",
+        ], "unknown model.optimization.scheduler 'cosin'; choose from ["
     if case == "warmup beyond training":
-        return ["--model.warmup", "500", "--trainer.max_epochs", "1"], (
-            "model.warmup=500 gives 500 warmup steps of only 4 optimizer steps"
+        return ["--model.optimization.warmup", "500", "--trainer.max_epochs", "1"], (
+            "model.optimization.warmup=500 gives 500 warmup steps of only 4 optimizer steps"
         )
     if case == "max_length above the encoder's positions":
         encoder = limitless_tokenizer_encoder(tmp / "short-encoder", positions=64, vocab_size=len(VOCAB))
@@ -131,7 +134,7 @@ def case_files(tmp: Path, case: str) -> tuple[list[str], str]:
 # Values outside an option's range: the parser names the key (and --help shows the range).
 RANGE_CASES = {
     "batch size 0": ("--data.batch_size", "0", 'Parser key "data.batch_size"'),
-    "dropout 1.5": ("--model.dropout", "1.5", 'Parser key "model.dropout"'),
+    "dropout 1.5": ("--model.head.dropout", "1.5", 'Parser key "model.head.dropout"'),
     "negative num_workers": ("--data.num_workers", "-1", 'Parser key "data.num_workers"'),
     "max_length 0": ("--data.max_length", "0", 'Parser key "data.max_length"'),
     "negative learning rate": ("--model.learning_rate", "-1", 'Parser key "model.learning_rate"'),
@@ -281,8 +284,9 @@ def test_a_broken_checkpoint_fails_in_one_line_naming_it(capsys, tmp_path, train
 @pytest.mark.parametrize(
     "options, shown",
     [(["--model.pooling", "attention"], "missing (first pooler."),
-     (["--model.head_hidden_dim", "8"], "missing (first head.bottleneck"),
-     (["--model.encoder_hidden_dropout", "0.2", "--model.pooling", "concat_last"], "another shape (first head.linear")],
+     (["--model.head.hidden_dim", "8"], "missing (first head.bottleneck"),
+     (["--model.encoder_options.hidden_dropout", "0.2", "--model.pooling", "concat_last"],
+      "another shape (first head.linear")],
 )  # fmt: skip
 def test_resuming_a_checkpoint_of_another_model_fails_in_one_line(capsys, tmp_path, trained_run, options, shown):
     fit_args, run = trained_run

@@ -34,7 +34,7 @@ def tiny_args(tmp_path: Path, encoder: str) -> list[str]:
     return [
         "--model.encoder", encoder, "--data.train_file", str(train), "--data.text_pair_column", "other",
         "--data.batch_size", "8", "--data.val_ratio", "0.25", "--data.test_ratio", "0.25",
-        "--model.learning_rate", "1e-3", "--model.warmup", "0.3", "--trainer.max_epochs", "2",
+        "--model.learning_rate", "1e-3", "--model.optimization.warmup", "0.3", "--trainer.max_epochs", "2",
         "--trainer.default_root_dir", str(tmp_path / "runs"),
     ]  # fmt: skip
 

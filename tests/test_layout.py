@@ -62,9 +62,9 @@ def test_a_command_parses_its_own_options_apart_from_the_fits():
     from project.cv import CrossValidationCLI
     from project.sweep import SweepCLI
 
-    config, own = SweepCLI.parse(["--space", "s.yaml", "--model.dropout", "0.2", "--out=o", "--sampler_seed", "3"])
+    config, own = SweepCLI.parse(["--space", "s.yaml", "--model.pooling", "cls", "--out=o", "--sampler_seed", "3"])
     assert (str(own.space), str(own.out), own.study, own.sampler_seed) == ("s.yaml", "o", None, 3)
-    assert config.model.dropout == 0.2 and not {"space", "out", "study", "sampler_seed"} & set(vars(config))
+    assert config.model.pooling == "cls" and not {"space", "out", "study", "sampler_seed"} & set(vars(config))
     config, own = CrossValidationCLI.parse(["--folds", "3", "--group_column", "g", "--data.batch_size", "8"])
     assert (own.folds, own.group_column, str(own.out)) == (3, "g", "runs/cv") and config.data.batch_size == 8
     assert not {"folds", "out", "group_column"} & set(vars(config))

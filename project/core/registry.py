@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Generic, TypeVar
 
 from project.core.errors import ConfigError
@@ -33,18 +33,25 @@ class Registry(dict[str, T], Generic[T]):
         return self[name]
 
 
-def checked_options(entry: Callable, options: dict | None, key: str, skip: Iterable[str] = ()) -> dict:
+def checked_options(
+    entry: Callable | Sequence[Callable], options: dict | None, key: str, skip: Iterable[str] = ()
+) -> dict:
     """`options` checked against `entry`'s typed signature (minus the `skip` parameters the code passes itself):
     an unknown name or a value of the wrong type is a ConfigError naming `key`. Returns the options unchanged.
 
+    `entry` may be several callables whose options together are the accepted ones (a wrapper and what it wraps;
+    where both name an option, the first one's parameter counts).
     jsonargparse does the checking, the same way it checks every other option of the command line and YAML.
     """
     from jsonargparse import ArgumentError, ArgumentParser
 
     options = dict(options or {})
     parser = ArgumentParser(exit_on_error=False)
-    adder = parser.add_class_arguments if inspect.isclass(entry) else parser.add_function_arguments
-    adder(entry, skip=set(skip), fail_untyped=False)
+    taken = set(skip)
+    for source in _sources(entry):
+        adder = parser.add_class_arguments if inspect.isclass(source) else parser.add_function_arguments
+        adder(source, skip=set(taken), fail_untyped=False)
+        taken |= set(inspect.signature(source).parameters)
     try:
         parser.parse_object(options)
     except ArgumentError as error:
@@ -52,14 +59,22 @@ def checked_options(entry: Callable, options: dict | None, key: str, skip: Itera
     return options
 
 
-def options_summary(entry: Callable, skip: Iterable[str] = ()) -> str:
-    """`name: type = default, ...` of `entry`'s own options, for --help texts."""
+def _sources(entry: Callable | Sequence[Callable]) -> Sequence[Callable]:
+    return entry if isinstance(entry, list | tuple) else (entry,)
+
+
+def options_summary(entry: Callable | Sequence[Callable], skip: Iterable[str] = ()) -> str:
+    """`name=default, ...` of `entry`'s own options, for error messages."""
     skipped = set(skip) | {"self"}
-    parameters = [
-        parameter
-        for parameter in inspect.signature(entry).parameters.values()
-        if parameter.name not in skipped and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
-    ]
+    parameters = {}  # the first source's parameter where several name one
+    for source in _sources(entry):
+        for parameter in inspect.signature(source).parameters.values():
+            if parameter.name not in skipped and parameter.kind not in (
+                parameter.VAR_POSITIONAL,
+                parameter.VAR_KEYWORD,
+            ):
+                parameters.setdefault(parameter.name, parameter)
+    parameters = list(parameters.values())
     return ", ".join(
         f"{parameter.name}={parameter.default!r}" if parameter.default is not parameter.empty else parameter.name
         for parameter in parameters

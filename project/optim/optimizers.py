@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from project.core.errors import ConfigError
 from project.core.registry import Registry
 
-OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("model.optimizer")
+OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("model.optimization.optimizer")
 register_optimizer = OPTIMIZERS.register
 
 # Options go straight to torch: eps and betas (adam, adamw), momentum, nesterov and dampening (sgd), alpha and
@@ -39,7 +39,7 @@ FUSED = {"adamw", "adam", "sgd", "adagrad"}
 def build_optimizer(
     name: str, groups: list[dict], lr: float, allow_fused: bool = False, **options
 ) -> torch.optim.Optimizer:
-    """`options` are `model.optimizer_options`; a wrong one is a one-line ConfigError naming the optimizer.
+    """`options` are `model.optimization.optimizer_options`; a wrong one is a one-line ConfigError naming them.
 
     With `allow_fused`, the fused implementation is used where torch has one for these parameters, unless the
     options choose an implementation (`fused` or `foreach`) themselves.
@@ -51,7 +51,7 @@ def build_optimizer(
     try:
         return factory(groups, lr=lr, **options)
     except (TypeError, ValueError) as error:
-        raise ConfigError(f"model.optimizer_options for '{name}': {error}") from None
+        raise ConfigError(f"model.optimization.optimizer_options for '{name}': {error}") from None
 
 
 def _fusable(parameters: list[Tensor]) -> bool:
@@ -86,7 +86,7 @@ def parameter_groups(
       `learning_rate`, each layer below it x d, embeddings lowest (`embeddings`, `layer_1` ... `layer_L`, `top`).
     """
     if layer_decay is not None and not 0 < layer_decay <= 1:
-        raise ConfigError(f"model.layer_decay must be in (0, 1], got {layer_decay}")
+        raise ConfigError(f"model.optimization.layer_decay must be in (0, 1], got {layer_decay}")
     groups: dict[str, dict] = {}
     for name, parameter in named_parameters:
         if not parameter.requires_grad:
@@ -104,5 +104,7 @@ def parameter_groups(
         groups.setdefault(key, {"name": key, "params": [], "lr": lr, "weight_decay": weight_decay if decays else 0.0})
         groups[key]["params"].append(parameter)
     if layer_decay is not None and not any(name.startswith("layer_") for name in groups):
-        raise ConfigError("model.layer_decay: no encoder parameter name has a layer number ('.layer.<i>.'); unset it")
+        raise ConfigError(
+            "model.optimization.layer_decay: no encoder parameter name has a layer number ('.layer.<i>.'); unset it"
+        )
     return list(groups.values())

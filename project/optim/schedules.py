@@ -11,24 +11,38 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from functools import partial
+from typing import Literal
 
 from torch.optim import lr_scheduler
 from transformers import get_scheduler
+from transformers.optimization import TYPE_TO_SCHEDULER_FUNCTION, SchedulerType
 
 from project.core.errors import ConfigError
-from project.core.registry import Registry
+from project.core.registry import Registry, checked_options
 
-SCHEDULES: Registry[Callable[..., list[dict]]] = Registry("model.scheduler")
+SCHEDULES: Registry[Callable[..., list[dict]]] = Registry("model.optimization.scheduler")
 register_schedule = SCHEDULES.register
 
 
+OPTIONS_KEY = "model.optimization.scheduler_options"
+# What the code passes itself: never a user's option.
+PASSED_BY_CODE = ("optimizer", "num_warmup_steps", "num_training_steps", "last_epoch", "steps", "factory", "name")
+
+
+def check_schedule_options(name: str, options: dict | None, key: str = OPTIONS_KEY) -> dict:
+    """`options` checked against the signatures behind schedule `name` (its builder and what the builder wraps):
+    an unknown option or a mistyped value is a ConfigError naming `key`, before anything is built."""
+    builder = SCHEDULES.lookup(name)
+    return checked_options(getattr(builder, "option_sources", builder), options, f"{key} for {name}", PASSED_BY_CODE)
+
+
 def build_schedule(name: str, optimizer, num_warmup_steps: int, num_training_steps: int, **options) -> list[dict]:
-    """`options` are `model.scheduler_options`; a wrong one is a one-line ConfigError naming the schedule."""
+    """`options` are `model.optimization.scheduler_options`; a wrong one is a one-line ConfigError naming it."""
     builder = SCHEDULES.lookup(name)
     try:
         return builder(optimizer, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps, **options)
     except (TypeError, ValueError) as error:
-        raise ConfigError(f"model.scheduler_options for '{name}': {error}") from None
+        raise ConfigError(f"{OPTIONS_KEY} for '{name}': {error}") from None
 
 
 def per_step(scheduler) -> list[dict]:
@@ -41,14 +55,23 @@ def transformers_schedule(name: str, optimizer, num_warmup_steps: int, num_train
     return per_step(schedule)
 
 
+def transformers_function(name: str):
+    """The transformers function behind schedule `name`: its signature lists the schedule's options."""
+    return TYPE_TO_SCHEDULER_FUNCTION[SchedulerType(name)]
+
+
 for _name in ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant_with_warmup", "inverse_sqrt"):
-    register_schedule(_name)(partial(transformers_schedule, _name))
+    _builder = register_schedule(_name)(partial(transformers_schedule, _name))
+    _builder.option_sources = (transformers_function(_name),)
 
 
 @register_schedule("constant")
 def constant(optimizer, num_warmup_steps: int, num_training_steps: int):
-    if num_warmup_steps:
-        raise ConfigError("model.scheduler 'constant' has no warmup: set model.warmup 0 or use constant_with_warmup")
+    if num_warmup_steps:  # OptimizationOptions refuses a ratio at parse time; a step count arrives here
+        raise ConfigError(
+            "model.optimization.scheduler 'constant' has no warmup: set model.optimization.warmup 0 or use "
+            "constant_with_warmup"
+        )
     return transformers_schedule("constant", optimizer, 0, num_training_steps)
 
 
@@ -60,11 +83,24 @@ def cosine_with_min_lr(optimizer, num_warmup_steps: int, num_training_steps: int
     return transformers_schedule("cosine_with_min_lr", optimizer, num_warmup_steps, num_training_steps, **options)
 
 
+cosine_with_min_lr.option_sources = (transformers_function("cosine_with_min_lr"),)
+
+
 @register_schedule("warmup_stable_decay")
-def warmup_stable_decay(optimizer, num_warmup_steps: int, num_training_steps: int, decay_ratio: float = 0.2, **options):
+def warmup_stable_decay(
+    optimizer,
+    num_warmup_steps: int,
+    num_training_steps: int,
+    decay_ratio: float = 0.2,
+    num_decay_steps: int | None = None,
+    **options,
+):
     """Warmup, a flat stretch, then a decay over the last `decay_ratio` of the steps (or `num_decay_steps`)."""
-    options.setdefault("num_decay_steps", max(1, int(decay_ratio * num_training_steps)))
+    options["num_decay_steps"] = num_decay_steps or max(1, int(decay_ratio * num_training_steps))
     return transformers_schedule("warmup_stable_decay", optimizer, num_warmup_steps, num_training_steps, **options)
+
+
+warmup_stable_decay.option_sources = (warmup_stable_decay, transformers_function("warmup_stable_decay"))
 
 
 # ------------------------------------------------------------------------------------------ torch's, after warmup
@@ -78,13 +114,21 @@ def warmup_scheduler(optimizer, num_warmup_steps: int, warmup_type: str, warmup_
         return lr_scheduler.LinearLR(optimizer, 1 / (num_warmup_steps + 1), 1.0, total_iters=num_warmup_steps)
     if warmup_type == "constant":
         return lr_scheduler.ConstantLR(optimizer, warmup_factor, total_iters=num_warmup_steps)
-    raise ConfigError(
-        f"unknown model.scheduler_options.warmup_type '{warmup_type}'; choose from ['constant', 'linear']"
-    )
+    raise ConfigError(f"unknown {OPTIONS_KEY}.warmup_type '{warmup_type}'; choose from ['constant', 'linear']")
 
 
-def torch_schedule(factory: Callable, optimizer, num_warmup_steps: int, num_training_steps: int,
-                   warmup_type: str = "linear", warmup_factor: float = 0.1, **options) -> list[dict]:  # fmt: skip
+WarmupType = Literal["linear", "constant"]
+
+
+def torch_schedule(
+    factory: Callable,
+    optimizer,
+    num_warmup_steps: int,
+    num_training_steps: int,
+    warmup_type: WarmupType = "linear",
+    warmup_factor: float = 0.1,
+    **options,
+) -> list[dict]:
     main = factory(optimizer, num_training_steps - num_warmup_steps, **options)
     if not num_warmup_steps:
         return per_step(main)
@@ -117,18 +161,19 @@ def _cosine_annealing(optimizer, steps: int, eta_min: float = 0.0, t_max: int | 
 def _lambda(optimizer, steps: int, lr_lambda: str | None = None):
     """A factor from your own function of the step after warmup: `lr_lambda: package.module:function`."""
     if not lr_lambda or ":" not in lr_lambda:
-        raise ConfigError("model.scheduler_options.lr_lambda must name a function as 'package.module:function'")
+        raise ConfigError(f"{OPTIONS_KEY}.lr_lambda must name a function as 'package.module:function'")
     module_name, function_name = lr_lambda.split(":", 1)
     try:
         function = getattr(importlib.import_module(module_name), function_name)
     except (ImportError, AttributeError) as error:
-        raise ConfigError(f"model.scheduler_options.lr_lambda '{lr_lambda}': {error}") from None
+        raise ConfigError(f"{OPTIONS_KEY}.lr_lambda '{lr_lambda}': {error}") from None
     return lr_scheduler.LambdaLR(optimizer, function)
 
 
 for _name, _factory in (("step", _step), ("multistep", _multistep), ("exponential", _exponential),
                         ("cosine_annealing", _cosine_annealing), ("lambda", _lambda)):  # fmt: skip
-    register_schedule(_name)(partial(torch_schedule, _factory))
+    _builder = register_schedule(_name)(partial(torch_schedule, _factory))
+    _builder.option_sources = (torch_schedule, _factory)
 
 
 @register_schedule("reduce_on_plateau")
@@ -143,7 +188,7 @@ def reduce_on_plateau(
     threshold: float = 1e-4,
     threshold_mode: str = "rel",
     min_lr: float = 0.0,
-    warmup_type: str = "linear",
+    warmup_type: WarmupType = "linear",
     warmup_factor: float = 0.1,
 ) -> list[dict]:
     """lr x factor after `patience` epochs without improvement of `monitor`, stepped at the end of each training
@@ -161,15 +206,16 @@ def reduce_on_plateau(
 
 
 def warmup_steps(warmup: int | float, num_training_steps: int) -> int:
-    """`model.warmup`: a float in [0, 1) is a share of the optimizer steps, an integer is a step count."""
+    """`model.optimization.warmup`: a float in [0, 1) is a share of the optimizer steps, an integer is a step count."""
     if isinstance(warmup, float) and 0 <= warmup < 1:
         steps = int(warmup * num_training_steps)
     elif isinstance(warmup, int) or (isinstance(warmup, float) and warmup.is_integer()):
         steps = int(warmup)
     else:
-        raise ConfigError(f"model.warmup={warmup}: use a ratio in [0, 1) or a whole number of steps")
+        raise ConfigError(f"model.optimization.warmup={warmup}: use a ratio in [0, 1) or a whole number of steps")
     if steps < 0 or (steps >= num_training_steps and steps > 0):
         raise ConfigError(
-            f"model.warmup={warmup} gives {steps} warmup steps of only {num_training_steps} optimizer steps"
+            f"model.optimization.warmup={warmup} gives {steps} warmup steps of only {num_training_steps} optimizer "
+            "steps"
         )
     return steps

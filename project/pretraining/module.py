@@ -3,38 +3,28 @@ val/perplexity; optimizer and schedule come from `project.optim` exactly as for 
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from lightning.pytorch import LightningModule
 from torch import Tensor
 from torchmetrics import MeanMetric
 from transformers import AutoModelForMaskedLM
 
-from project.core.types import (
-    NonNegativeFloat,
-    NonNegativeInt,
-    PositiveFloat,
-    UnitIntervalOpenLeft,
-    UnitIntervalOpenRight,
-    plain_arguments,
-)  # fmt: skip
+from project.core.errors import ConfigError
+from project.core.types import PositiveFloat, plain_arguments
 from project.model.encoder import DEFAULT_ENCODER, from_pretrained
 from project.optim.plan import OptimizationOptions, total_optimizer_steps
 
 
 class MaskedLanguageModel(LightningModule):
+    # Old flat keys -> their group (training/cli.py names the new key when a config uses an old one).
+    MOVED_OPTIONS = {name: f"optimization.{name}" for name in ("weight_decay", "optimizer", "optimizer_options",
+                     "layer_decay", "scheduler", "scheduler_options", "warmup")}  # fmt: skip
+
     def __init__(
         self,
         encoder: str = DEFAULT_ENCODER,
         learning_rate: PositiveFloat = 5e-5,
-        weight_decay: NonNegativeFloat = 0.01,
-        optimizer: str = "adamw",
-        optimizer_options: dict[str, Any] | None = None,
-        layer_decay: UnitIntervalOpenLeft | None = None,
-        scheduler: str = "linear",
-        scheduler_options: dict[str, Any] | None = None,
-        warmup: NonNegativeInt | UnitIntervalOpenRight = 0.06,
+        optimization: OptimizationOptions = OptimizationOptions(warmup=0.06),  # noqa: B008 (RoBERTa's 6% warmup)
     ):
         """Continue pretraining `encoder` with its masked-language-model head (a new, random head if the folder
         holds only the encoder).
@@ -42,19 +32,17 @@ class MaskedLanguageModel(LightningModule):
         Args:
             encoder: built-in name, local folder or hub name of a BERT-like encoder with a [MASK] token.
             learning_rate: peak learning rate, reached at the end of warmup.
-            weight_decay: decoupled weight decay (adamw); never on biases and norm weights.
-            optimizer: adamw, adam, sgd, rmsprop, adagrad or adadelta (see `project.optim.optimizers`).
-            optimizer_options: passed to the torch optimizer, e.g. {eps: 1e-6}.
-            layer_decay: layer-wise lr decay, as for fine-tuning (null: one lr).
-            scheduler: any `model.scheduler` of `project.fit` (see `project.optim.schedules`).
-            scheduler_options: the schedule's own options.
-            warmup: a float in [0, 1) is a share of the optimizer steps; an integer is a number of steps
-                (RoBERTa's 6% by default).
+            optimization: the optimizer, its schedule and their options, as for `project.fit` (RoBERTa's 6% warmup
+                by default; head_learning_rate does not apply: the masked-language-model head is trained with the
+                encoder).
         """
+        optimization = OptimizationOptions.of(optimization)  # checked now, not after the corpus is tokenized
+        if optimization.head_learning_rate is not None:
+            raise ConfigError("model.optimization.head_learning_rate: pretraining has no separate head; unset it")
         arguments = plain_arguments(locals())
         super().__init__()
         self.save_hyperparameters(arguments)
-        self.optimization = OptimizationOptions.of(self.hparams)  # checked now, not after the corpus is tokenized
+        self.optimization = optimization
         # fp32 master weights whatever dtype the checkpoint was saved in; 16-bit compute is the Trainer's autocast.
         self.encoder = from_pretrained(AutoModelForMaskedLM, encoder, dtype=torch.float32)
         self.encoder.train()  # from_pretrained returns eval mode, and Lightning keeps each module's mode
@@ -87,8 +75,9 @@ class MaskedLanguageModel(LightningModule):
     def configure_optimizers(self):
         total_steps = total_optimizer_steps(self.trainer)
         optimizer, schedules, _ = self.optimization.build(
-            self.trainer, self.named_parameters(), self.encoder.config.num_hidden_layers, total_steps
-        )
+            self.trainer, self.named_parameters(), self.hparams.learning_rate, self.encoder.config.num_hidden_layers,
+            total_steps,
+        )  # fmt: skip
         return [optimizer], schedules
 
     def save_hugging_face(self, folder, tokenizer) -> None:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import sys
 import warnings
 from datetime import datetime
@@ -145,9 +147,12 @@ class FitCLI(LightningCLI):
         """Every parse goes through here: a command line (`args` a list, or None for sys.argv) or a config that
         `parse` returned (a Namespace: validated again, as `with_values` may have changed it)."""
         if not isinstance(args, Namespace | dict):
-            check_config_files(sys.argv[1:] if args is None else args)
+            argv = sys.argv[1:] if args is None else args
+            check_config_files(argv)
+            check_moved_options(argv, self.MODULE.MOVED_OPTIONS)
         super().parse_arguments(parser, args)
         check_run_options(self.config)  # before LightningCLI seeds anything with seed_everything
+        check_option_groups(self.MODULE, self.config["model"])  # before the data or the model is built
         if self.parse_only:
             raise _Parsed(self.config)
 
@@ -209,12 +214,16 @@ class FitCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
 
+def config_paths(argv: list[str]) -> list[str]:
+    """The `--config` files of a command line, in order."""
+    paths = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--config"]
+    return paths + [arg.removeprefix("--config=") for arg in argv if arg.startswith("--config=")]
+
+
 def check_config_files(argv: list[str]) -> None:
     """Each `--config` file exists and is YAML, else a ConfigError naming it and the line (jsonargparse would name
     only "<unicode string>")."""
-    paths = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--config"]
-    paths += [arg.removeprefix("--config=") for arg in argv if arg.startswith("--config=")]
-    for path in paths:
+    for path in config_paths(argv):
         if not Path(path).is_file():
             raise ConfigError(f"--config {path}: no such file")
         try:
@@ -224,6 +233,41 @@ def check_config_files(argv: list[str]) -> None:
             where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
             problem = getattr(error, "problem", None) or type(error).__name__
             raise ConfigError(f"--config {path}: not valid YAML{where}: {problem}") from None
+
+
+def moved_option(key: str, moved: dict[str, str]) -> str | None:
+    """The line `model.warmup moved: use model.optimization.warmup` where `key` (a dotted config key) starts with an
+    option that moved into a group (`moved`: the module's MOVED_OPTIONS), else None."""
+    parts = key.split(".")
+    if len(parts) < 2 or parts[0] != "model" or parts[1] not in moved:
+        return None
+    return f"model.{parts[1]} moved: use model.{moved[parts[1]]}"
+
+
+def check_moved_options(argv: list[str], moved: dict[str, str]) -> None:
+    """A ConfigError naming the new key for an old flat key on the command line (`--model.warmup 0.1`,
+    `--model.warmup=0.1`) or in a `--config` file's `model:` section; jsonargparse would only say "unrecognized"."""
+    for argument in argv:
+        if argument.startswith("--model."):
+            message = moved_option(argument.removeprefix("--").split("=", 1)[0], moved)
+            if message:
+                raise ConfigError(message)
+    for path in config_paths(argv):
+        config = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        model = config.get("model") if isinstance(config, dict) else None
+        for key in model if isinstance(model, dict) else ():
+            message = moved_option(f"model.{key}", moved)
+            if message:
+                raise ConfigError(f"--config {path}: {message}")
+
+
+def check_option_groups(module: type, model_config) -> None:
+    """Build the module's option groups (its dataclass arguments) from the parsed config, so their own checks (names
+    and options against the registries) fail now with the key's name, not after the data is read."""
+    for name, parameter in inspect.signature(module).parameters.items():
+        if dataclasses.is_dataclass(parameter.default) and model_config.get(name) is not None:
+            values = model_config[name]
+            type(parameter.default)(**(values.as_dict() if hasattr(values, "as_dict") else dict(values)))
 
 
 def check_run_options(config) -> None:

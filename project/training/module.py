@@ -11,28 +11,50 @@ from torch import Tensor
 from torchmetrics import MeanMetric, MetricCollection
 
 from project.core.errors import ConfigError
-from project.core.registry import checked_options, options_summary
-from project.core.types import (
-    NonNegativeFloat,
-    NonNegativeInt,
-    PositiveFloat,
-    PositiveInt,
-    UnitIntervalOpenLeft,
-    UnitIntervalOpenRight,
-    plain_arguments,
-)  # fmt: skip
+from project.core.registry import checked_options
+from project.core.types import PositiveFloat, PositiveInt, plain_arguments
 from project.model.classifier import PooledClassifier, pooled_output
-from project.model.encoder import DEFAULT_ENCODER, load_encoder, redraw_top_layers
-from project.model.heads import ClassifierHead, head_options
+from project.model.encoder import DEFAULT_ENCODER, EncoderOptions, load_encoder, redraw_top_layers
+from project.model.heads import ClassifierHead, HeadOptions
 from project.model.pooling import POOLER_ARGUMENTS, POOLERS, build_pooler
 from project.optim.plan import OptimizationOptions, total_optimizer_steps
-from project.tasks import TASK_ARGUMENTS, TASKS, build_task
+from project.tasks import build_task
 from project.training.grad_norm import LogGradientNorm, gradient_norm
 from project.training.resume import check_resumed_plan, check_same_labels
-from project.tricks import TRICKS, build_tricks
+from project.tricks import build_tricks
+
+# Options that moved into a group: old flat key -> new key. A config or sweep that still uses an old key gets one
+# line naming the new one (training/cli.py), and checkpoints saved with the flat keys load (`regrouped_options`).
+MOVED_OPTIONS = {
+    **{name: f"optimization.{name}" for name in ("weight_decay", "optimizer", "optimizer_options",
+                                                  "head_learning_rate", "layer_decay", "scheduler",
+                                                  "scheduler_options", "warmup")},
+    "dropout": "head.dropout",
+    "multi_sample_dropout": "head.multi_sample",
+    "head_hidden_dim": "head.hidden_dim",
+    "head_activation": "head.activation",
+    "head_norm": "head.norm",
+    "head_init": "head.init",
+    "encoder_hidden_dropout": "encoder_options.hidden_dropout",
+    "encoder_attention_dropout": "encoder_options.attention_dropout",
+    "reinit_top_layers": "encoder_options.reinit_top_layers",
+}  # fmt: skip
+
+
+def regrouped_options(hparams: dict) -> dict[str, dict]:
+    """The option groups (`{"optimization": {...}, "head": {...}, ...}`) that an older checkpoint's flat
+    hyper-parameters hold; empty for a checkpoint saved with the groups."""
+    groups: dict[str, dict] = {}
+    for old, new in MOVED_OPTIONS.items():
+        if old in hparams:
+            group, name = new.split(".")
+            groups.setdefault(group, {})[name] = hparams[old]
+    return groups
 
 
 class TextClassifier(LightningModule):
+    MOVED_OPTIONS = MOVED_OPTIONS
+
     def __init__(
         self,
         encoder: str = DEFAULT_ENCODER,
@@ -43,80 +65,50 @@ class TextClassifier(LightningModule):
         num_labels: PositiveInt = 2,
         label_names: list[str] | None = None,
         learning_rate: PositiveFloat = 5e-5,
-        weight_decay: NonNegativeFloat = 0.01,
-        optimizer: str = "adamw",
-        optimizer_options: dict[str, Any] | None = None,
-        head_learning_rate: PositiveFloat | None = None,
-        layer_decay: UnitIntervalOpenLeft | None = None,
-        scheduler: str = "linear",
-        scheduler_options: dict[str, Any] | None = None,
-        warmup: NonNegativeInt | UnitIntervalOpenRight = 0.1,
-        dropout: UnitIntervalOpenRight = 0.1,
-        multi_sample_dropout: PositiveInt = 1,
-        head_hidden_dim: PositiveInt | None = None,
-        head_activation: str = "gelu",
-        head_norm: str | None = None,
-        head_init: str = "normal",
-        encoder_hidden_dropout: UnitIntervalOpenRight | None = None,
-        encoder_attention_dropout: UnitIntervalOpenRight | None = None,
-        reinit_top_layers: NonNegativeInt = 0,
+        optimization: OptimizationOptions = OptimizationOptions(),  # noqa: B008 (checked, never mutated)
+        head: HeadOptions = HeadOptions(),  # noqa: B008
+        encoder_options: EncoderOptions = EncoderOptions(),  # noqa: B008
         tricks: dict[str, dict[str, Any] | bool | None] | None = None,
     ):
         """A pretrained encoder, a pooler and a head, fine-tuned end to end.
 
         Args:
             encoder: built-in name (the embedded all-MiniLM-L6-v2), a local folder, or a hub name.
-            pooling: pooler registry name (see `project.model.pooling`): {poolers}.
-            pooling_options: the chosen pooler's own options, checked against its signature: {pooler_options}.
-            task: {tasks} (see `project.tasks`).
-            task_options: the task's own options: {task_options}.
+            pooling: a pooler's name from `project.model.pooling` (an unknown name fails listing them all).
+            pooling_options: the chosen pooler's own options, checked against its signature (a wrong one fails
+                listing the pooler's options).
+            task: a task's name from `project.tasks`: single_label, multi_label or regression.
+            task_options: the task's own options, checked against its signature.
             num_labels: number of classes; linked from `data.num_labels` by the CLI.
             label_names: class names in id order; linked from the data and stored in checkpoints.
             learning_rate: peak learning rate (of the top encoder layer), reached at the end of warmup.
-            weight_decay: weight decay (decoupled for adamw, L2 for the others); never on biases and norm weights.
-            optimizer: adamw, adam, sgd, rmsprop, adagrad or adadelta (see `project.optim.optimizers`).
-            optimizer_options: passed to the torch optimizer, e.g. {eps: 1e-6, betas: [0.9, 0.98]} or
-                {momentum: 0.9, nesterov: true}.
-            head_learning_rate: learning rate of the pooler and head (null: learning_rate), often 10-100x higher.
-            layer_decay: layer-wise lr decay: each encoder layer below the top gets x layer_decay, embeddings
-                lowest (null: one lr for the whole encoder).
-            scheduler: linear, cosine, cosine_with_restarts, polynomial, constant, constant_with_warmup,
-                inverse_sqrt, cosine_with_min_lr, warmup_stable_decay (transformers' own); step, multistep,
-                exponential, cosine_annealing, reduce_on_plateau, lambda (torch's, after warmup).
-            scheduler_options: the schedule's own options, e.g. {num_cycles: 2}, {power: 2.0, lr_end: 1e-7},
-                {step_size: 100, gamma: 0.5}, {monitor: val/loss, patience: 2}, {warmup_type: constant}.
-            warmup: a float in [0, 1) is a share of the optimizer steps; an integer is a number of steps.
-            dropout: head dropout (on the pooled vector, and in the bottleneck).
-            multi_sample_dropout: number of dropout masks whose logits are averaged (1 = plain dropout).
-            head_hidden_dim: if set, a bottleneck Linear -> norm -> activation -> dropout before the classifier.
-            head_activation: bottleneck activation: gelu, relu or tanh.
-            head_norm: bottleneck normalisation: layer, batch or null.
-            head_init: head weight init: normal (the encoder's initializer_range), xavier_uniform, xavier_normal,
-                kaiming. Biases start at zero.
-            encoder_hidden_dropout: overrides the encoder's hidden_dropout_prob (null keeps the pretrained value).
-            encoder_attention_dropout: overrides the encoder's attention_probs_dropout_prob.
-            reinit_top_layers: re-draw the top k encoder layers' weights before fine-tuning (0: keep all
-                pretrained), a small-data recipe (Zhang et al. 2021).
-            tricks: name -> options of the training tricks to switch on (see `project.tricks`): {tricks}. On by
-                default unless set to false: {default_tricks}. Add one on the command line with
-                `--model.tricks.fgm '{epsilon: 1.0}'`; switch the NaN guard off with `{nan_guard: false}`.
+            optimization: the optimizer, its schedule and their options.
+            head: the head on the pooled vector.
+            encoder_options: changes to the pretrained encoder before fine-tuning.
+            tricks: name -> options of the training tricks to switch on (see `project.tricks`, or docs/tricks.md).
+                Add one on the command line with `--model.tricks.fgm '{epsilon: 1.0}'`; the NaN guard is on by
+                default, switch it off with `{nan_guard: false}`.
         """
+        # Groups arrive as instances from the parser and as dicts from a checkpoint; stored as dicts (primitives).
+        optimization, head, encoder_options = (
+            OptimizationOptions.of(optimization), HeadOptions.of(head), EncoderOptions.of(encoder_options)
+        )  # fmt: skip
         arguments = plain_arguments(locals())
         super().__init__()
         self.save_hyperparameters(arguments)
         # Every option is checked before the encoder loads or the data is tokenized.
-        self.optimization = OptimizationOptions.of(self.hparams)
+        self.optimization, self.head_options, self.encoder_options = optimization, head, encoder_options
         checked_options(POOLERS.lookup(pooling), pooling_options, "model.pooling_options", skip=POOLER_ARGUMENTS)
         self.task = build_task(task, num_labels, label_names, **(task_options or {}))
-        self.encoder = load_encoder(encoder, encoder_attention_dropout, encoder_hidden_dropout)
-        redraw_top_layers(self.encoder, reinit_top_layers)
+        self.encoder = load_encoder(encoder, encoder_options.attention_dropout, encoder_options.hidden_dropout)
+        redraw_top_layers(self.encoder, encoder_options.reinit_top_layers)
         config = self.encoder.config
         self.pooler = build_pooler(pooling, config.hidden_size, config.num_hidden_layers, **(pooling_options or {}))
         self.head = ClassifierHead(
             self.pooler.output_dim(config.hidden_size),
             self.task.num_outputs,
-            **head_options(self.hparams),
-            init=head_init,
+            **head.layer_options(),
+            init=head.init,
             initializer_range=getattr(config, "initializer_range", 0.02),
         )
         metrics = self.task.metrics()
@@ -130,26 +122,6 @@ class TextClassifier(LightningModule):
             trick.check(self)
         # Innermost first: label smoothing replaces the task loss, R-Drop doubles the batch, attacks and L1 outside.
         self.loss_tricks = sorted((t for t in self.tricks if t.loss_order is not None), key=lambda t: t.loss_order)
-
-    # The option lists in the docstring (what `--help` shows) come from the registries, so they stay complete.
-    for _placeholder, _text in {
-        "{poolers}": ", ".join(sorted(POOLERS)),
-        "{pooler_options}": "; ".join(
-            f"{name} {{{options_summary(POOLERS[name], POOLER_ARGUMENTS)}}}"
-            for name in sorted(POOLERS)
-            if options_summary(POOLERS[name], POOLER_ARGUMENTS)
-        ),
-        "{tasks}": ", ".join(sorted(TASKS)),
-        "{task_options}": "; ".join(
-            f"{name} {{{options_summary(TASKS[name], TASK_ARGUMENTS)}}}"
-            for name in sorted(TASKS)
-            if options_summary(TASKS[name], TASK_ARGUMENTS)
-        ),
-        "{tricks}": "; ".join(f"{name} {{{options_summary(TRICKS[name])}}}" for name in sorted(TRICKS)),
-        "{default_tricks}": ", ".join(sorted(name for name, trick in TRICKS.items() if trick.on_by_default)),
-    }.items():
-        __init__.__doc__ = __init__.__doc__.replace(_placeholder, _text)
-    del _placeholder, _text
 
     def setup(self, stage: str) -> None:
         datamodule = self.trainer.datamodule
@@ -246,11 +218,12 @@ class TextClassifier(LightningModule):
         total_steps = self.planned_total_steps = total_optimizer_steps(self.trainer)
         check_resumed_plan(total_steps, getattr(self, "resumed_total_steps", None))
         optimizer, schedules, self.planned_warmup_steps = self.optimization.build(
-            self.trainer, self.named_parameters(), self.encoder.config.num_hidden_layers, total_steps
-        )
+            self.trainer, self.named_parameters(), self.hparams.learning_rate, self.encoder.config.num_hidden_layers,
+            total_steps,
+        )  # fmt: skip
         for schedule in schedules:
             if "monitor" in schedule:
-                self.require_logged_metric(schedule["monitor"], "model.scheduler_options.monitor")
+                self.require_logged_metric(schedule["monitor"], "model.optimization.scheduler_options.monitor")
                 # Step only after epochs that validated, or Lightning finds no fresh metric to read.
                 schedule["frequency"] = self.trainer.check_val_every_n_epoch or 1
         return [optimizer], schedules

@@ -20,9 +20,12 @@ def find(config: Namespace, num_training: int, out: Path) -> float | None:
     from `num_training` steps; the plot goes to `out`."""
     with tempfile.TemporaryDirectory() as scratch:
         cli = FitCLI(args=with_values(config, {"trainer.default_root_dir": scratch}))
-        if cli.model.hparams.head_learning_rate is not None or cli.model.hparams.layer_decay is not None:
+        optimization = cli.model.optimization
+        if optimization.head_learning_rate is not None or optimization.layer_decay is not None:
             # Lightning's finder sweeps every parameter group through the same lr, so per-group ratios are lost.
-            raise ConfigError("the lr finder sweeps one lr for all groups: unset model.head_learning_rate/layer_decay")
+            raise ConfigError(
+                "the lr finder sweeps one lr for all groups: unset model.optimization.head_learning_rate/layer_decay"
+            )
         result = Tuner(cli.trainer).lr_find(
             cli.model, datamodule=cli.datamodule, num_training=num_training, attr_name="learning_rate"
         )

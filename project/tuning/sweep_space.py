@@ -5,7 +5,7 @@
     trials: 20                       # the study's target of finished trials: a rerun runs only the missing ones
     space:
       model.learning_rate: {low: 1.0e-5, high: 2.0e-4, log: true}   # float, log-uniform
-      model.warmup: {low: 0.0, high: 0.3}                            # float
+      model.optimization.warmup: {low: 0.0, high: 0.3}               # float
       data.batch_size: {low: 16, high: 64, step: 16}                 # integers give an int distribution
       model.pooling: {choices: [mean, cls, max]}                     # categorical
 
@@ -23,6 +23,8 @@ from jsonargparse import Namespace
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from project.core.errors import ConfigError
+from project.training.cli import moved_option
+from project.training.module import MOVED_OPTIONS
 from project.training.run import with_values
 
 DIRECTIONS = ("minimize", "maximize")
@@ -56,6 +58,10 @@ def read_space(path: Path) -> SweepSpace:
     trials = settings.get("trials", 20)
     if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
         raise ConfigError(f"{path}: trials must be a positive integer, got {trials!r}")
+    for key in settings["space"]:
+        message = moved_option(str(key), MOVED_OPTIONS)
+        if message:
+            raise ConfigError(f"{path}: space key {message}")
     distributions = {key: _distribution(path, key, spec) for key, spec in settings["space"].items()}
     return SweepSpace(
         settings.get("metric", "val/loss"), direction, trials, bool(settings.get("pruning", True)), distributions

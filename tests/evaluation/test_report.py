@@ -143,3 +143,9 @@ def test_a_fit_writes_both_reports_images_and_hparams_with_its_metrics(tmp_path,
     experiment, hyperparameters = hparams_summary(run)
     assert {"hparams/test/acc", "hparams/val/acc", "hparams/baseline/test/acc"} <= experiment
     assert {"model/learning_rate", "model/pooling", "data/batch_size", "optimizer_steps"} <= hyperparameters
+    # The option groups compare field by field, as their dotted keys.
+    assert {
+        "model/optimization/warmup",
+        "model/head/dropout",
+        "model/encoder_options/reinit_top_layers",
+    } <= hyperparameters

@@ -53,5 +53,7 @@ def test_reinit_redraws_exactly_the_top_k_layers(tiny_encoder):
             assert not torch.equal(parameter, original), name
         if not in_top:
             assert torch.equal(parameter, original), name
-    with pytest.raises(ConfigError, match=f"model.reinit_top_layers={layers + 1}, but the encoder has {layers}"):
+    with pytest.raises(
+        ConfigError, match=f"model.encoder_options.reinit_top_layers={layers + 1}, but the encoder has {layers}"
+    ):
         redraw_top_layers(encoder, layers + 1)

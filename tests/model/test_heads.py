@@ -50,10 +50,10 @@ def test_normal_init_uses_the_encoders_initializer_range():
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"init": "he"}, r"unknown model.head_init 'he'; choose from \['kaiming', 'normal'"),
-        ({"hidden_dim": 4, "norm": "group"}, r"unknown model.head_norm 'group'; choose from \['batch', 'layer'\]"),
-        ({"hidden_dim": 4, "activation": "swish"}, r"unknown model.head_activation 'swish'"),
-        ({"multi_sample_dropout": 0}, "multi_sample_dropout must be at least 1"),
+        ({"init": "he"}, r"unknown model.head.init 'he'; choose from \['kaiming', 'normal'"),
+        ({"hidden_dim": 4, "norm": "group"}, r"unknown model.head.norm 'group'; choose from \['batch', 'layer'\]"),
+        ({"hidden_dim": 4, "activation": "swish"}, r"unknown model.head.activation 'swish'"),
+        ({"multi_sample_dropout": 0}, "model.head.multi_sample must be at least 1"),
     ],
 )
 def test_bad_head_options_fail_listing_the_choices(options, message):

@@ -7,7 +7,8 @@ from torch import nn
 
 from project.core.errors import ConfigError
 from project.optim.optimizers import FUSED, OPTIMIZERS, build_optimizer, encoder_depth, parameter_groups
-from project.optim.schedules import SCHEDULES, build_schedule, warmup_steps
+from project.optim.plan import OptimizationOptions
+from project.optim.schedules import SCHEDULES, build_schedule, check_schedule_options, warmup_steps
 from project.tricks.l1 import l1_penalty
 
 # The lr function the `lambda` schedule's own tests give it.
@@ -101,20 +102,28 @@ def test_warmup_is_a_ratio_below_one_and_a_step_count_otherwise(warmup, total, s
 
 @pytest.mark.parametrize("warmup", [100, 1.5, -1])
 def test_impossible_warmup_is_a_config_error(warmup):
-    with pytest.raises(ConfigError, match=f"model.warmup={warmup}"):
+    with pytest.raises(ConfigError, match=f"model.optimization.warmup={warmup}"):
         warmup_steps(warmup, 100)
 
 
 @pytest.mark.parametrize(
     "name, options, message",
     [
-        ("lineer", {}, "unknown model.scheduler 'lineer'; choose from " + re.escape(str(sorted(SCHEDULES)))),
-        ("cosine", {"cycles": 2}, "model.scheduler_options for 'cosine': .*'cycles'"),
+        (
+            "lineer",
+            {},
+            "unknown model.optimization.scheduler 'lineer'; choose from " + re.escape(str(sorted(SCHEDULES))),
+        ),
+        ("cosine", {"cycles": 2}, "model.optimization.scheduler_options for 'cosine': .*'cycles'"),
         ("step", {"warmup_type": "cubic"}, r"warmup_type 'cubic'; choose from \['constant', 'linear'\]"),
         ("lambda", {"lr_lambda": "no.such.module:f"}, "lr_lambda 'no.such.module:f'"),
         ("lambda", {"lr_lambda": "no_colon"}, "lr_lambda must name a function"),
         ("constant", {}, "'constant' has no warmup"),
-        ("reduce_on_plateau", {"mode": "up"}, "model.scheduler_options for 'reduce_on_plateau': mode up is unknown"),
+        (
+            "reduce_on_plateau",
+            {"mode": "up"},
+            "model.optimization.scheduler_options for 'reduce_on_plateau': mode up is unknown",
+        ),
     ],
 )
 def test_bad_schedules_fail_in_one_line(name, options, message):
@@ -122,12 +131,66 @@ def test_bad_schedules_fail_in_one_line(name, options, message):
         schedule_values(name, 2, 10, **options)
 
 
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_every_schedules_options_are_checked_before_it_is_built(name):
+    # What the builder needs passes; a name no signature behind the schedule takes fails, naming the key.
+    options = (runnable(name) or (False, {}))[1]
+    assert check_schedule_options(name, options or None) == options
+    key = f"model.optimization.scheduler_options for {name}: Option 'no_such_option' is not accepted"
+    with pytest.raises(ConfigError, match=key):
+        check_schedule_options(name, {**options, "no_such_option": 1})
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (
+            {"scheduler": "cosine", "scheduler_options": {"foo": 1}},
+            r"scheduler_options for cosine: Option 'foo'.*num_cycles",
+        ),
+        (
+            {"scheduler": "step", "scheduler_options": {"warmup_type": "cubic"}},
+            "scheduler_options for step: .*warmup_type",
+        ),
+        ({"scheduler": "polynomial", "scheduler_options": {"num_cycles": 2}}, "for polynomial: Option 'num_cycles'"),
+        (
+            {"optimizer": "sgd", "optimizer_options": {"betas": [0.9, 0.99]}},
+            "optimizer_options for sgd: Option 'betas'",
+        ),
+        ({"optimizer": "adamm"}, "unknown model.optimization.optimizer 'adamm'"),
+        (
+            {"warmup": -1},
+            r"model.optimization.warmup must be >= 0 \(a share in \[0, 1\) or a number of steps\), got -1",
+        ),
+        (
+            {"scheduler": "constant", "warmup": 0.1},
+            "scheduler 'constant' has no warmup: set model.optimization.warmup 0",
+        ),
+    ],
+)
+def test_optimization_options_are_checked_when_built(options, message):
+    with pytest.raises(ConfigError, match=message):
+        OptimizationOptions(**options)
+
+
+def test_optimization_options_accept_what_each_part_takes():
+    options = OptimizationOptions(
+        optimizer="sgd", optimizer_options={"momentum": 0.9, "nesterov": True}, scheduler="warmup_stable_decay",
+        scheduler_options={"decay_ratio": 0.3, "min_lr_ratio": 0.1}, warmup=5,
+    )  # fmt: skip
+    assert options.scheduler_options == {"decay_ratio": 0.3, "min_lr_ratio": 0.1}
+    assert OptimizationOptions.of({"warmup": 5, "scheduler": "cosine"}) == OptimizationOptions(
+        warmup=5, scheduler="cosine"
+    )
+
+
 def test_unknown_or_misconfigured_optimizers_fail_in_one_line():
     with pytest.raises(
-        ConfigError, match="unknown model.optimizer 'adamm'; choose from " + re.escape(str(sorted(OPTIMIZERS)))
+        ConfigError,
+        match="unknown model.optimization.optimizer 'adamm'; choose from " + re.escape(str(sorted(OPTIMIZERS))),
     ):
         build_optimizer("adamm", [], 1e-3)
-    with pytest.raises(ConfigError, match="model.optimizer_options for 'sgd'"):
+    with pytest.raises(ConfigError, match="model.optimization.optimizer_options for 'sgd'"):
         build_optimizer("sgd", [{"params": [nn.Parameter(torch.zeros(1))]}], 1e-3, nesterov=True)  # needs momentum
 
 
@@ -181,10 +244,12 @@ def test_frozen_parameters_join_no_group_and_bad_decay_is_refused():
     parameters = named_parameters()
     parameters[0][1].requires_grad_(False)
     assert sum(len(g["params"]) for g in parameter_groups(parameters, 1e-3, 0.0, num_layers=2)) == len(NAMES) - 1
-    with pytest.raises(ConfigError, match=r"model.layer_decay must be in \(0, 1\]"):
+    with pytest.raises(ConfigError, match=r"model.optimization.layer_decay must be in \(0, 1\]"):
         parameter_groups(parameters, 1e-3, 0.0, num_layers=2, layer_decay=1.5)
     unnumbered = [("encoder.block_a.weight", nn.Parameter(torch.zeros(2, 2)))]
-    with pytest.raises(ConfigError, match="model.layer_decay: no encoder parameter name has a layer number"):
+    with pytest.raises(
+        ConfigError, match="model.optimization.layer_decay: no encoder parameter name has a layer number"
+    ):
         parameter_groups(unnumbered, 1e-3, 0.0, num_layers=2, layer_decay=0.9)
 
 

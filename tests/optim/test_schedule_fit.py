@@ -56,8 +56,8 @@ def test_logged_lr_is_the_schedules_own_value_at_every_step(tmp_path, tiny_csv, 
     takes_warmup, options = runnable(name)
     warmup = 0.25 if takes_warmup else 0
     run, scalars = logged_fit(
-        tmp_path, tiny_csv, tiny_encoder, accumulate, scheduler=name, scheduler_options=options or None,
-        warmup=warmup, learning_rate=1e-3,
+        tmp_path, tiny_csv, tiny_encoder, accumulate, learning_rate=1e-3,
+        optimization={"scheduler": name, "scheduler_options": options, "warmup": warmup},
     )  # fmt: skip
     total = run.estimated_stepping_batches
     assert total == run.global_step == 24 // accumulate  # 96 rows / 8 = 12 batches an epoch, 2 epochs
@@ -70,8 +70,10 @@ def test_logged_lr_is_the_schedules_own_value_at_every_step(tmp_path, tiny_csv, 
 
 
 def test_layer_wise_decay_is_what_tensorboard_shows(tmp_path, tiny_csv, tiny_encoder):
-    _, scalars = logged_fit(tmp_path, tiny_csv, tiny_encoder, max_epochs=1, layer_decay=0.5, learning_rate=1e-3,
-                            head_learning_rate=1e-2, warmup=0.0, scheduler="constant")  # fmt: skip
+    optimization = {"layer_decay": 0.5, "head_learning_rate": 1e-2, "warmup": 0.0, "scheduler": "constant"}
+    _, scalars = logged_fit(
+        tmp_path, tiny_csv, tiny_encoder, max_epochs=1, learning_rate=1e-3, optimization=optimization
+    )
     first = {tag.removeprefix("lr-AdamW/"): values[0][1] for tag, values in scalars.items() if tag.startswith("lr-")}
     # the tiny encoder has 2 layers: layer_2 at lr, layer_1 x 0.5, embeddings x 0.25; the head at its own lr
     assert first["layer_2"] == pytest.approx(1e-3) and first["layer_1"] == pytest.approx(5e-4)
@@ -82,7 +84,8 @@ def test_layer_wise_decay_is_what_tensorboard_shows(tmp_path, tiny_csv, tiny_enc
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_every_optimizer_trains_20_steps_with_finite_loss(tiny_csv, tiny_encoder, name):
     options = {"sgd": {"momentum": 0.9, "nesterov": True}, "rmsprop": {"momentum": 0.5}}.get(name)
-    model, data = tiny_setup(tiny_csv, tiny_encoder, optimizer=name, optimizer_options=options, learning_rate=1e-3)
+    optimization = {"optimizer": name, "optimizer_options": options}
+    model, data = tiny_setup(tiny_csv, tiny_encoder, optimization=optimization, learning_rate=1e-3)
     record = RecordLoss()
     run = trainer(max_steps=20, max_epochs=-1, callbacks=[record], limit_val_batches=1)
     run.fit(model, datamodule=data)
@@ -95,8 +98,9 @@ def test_reduce_on_plateau_lowers_the_lr_after_patience_validations_without_impr
     # An absolute threshold of 1e9 means no validation after the first can ever count as an improvement.
     options = {"monitor": "val/loss", "patience": 1, "factor": 0.5, "threshold": 1e9, "threshold_mode": "abs"}
     run, scalars = logged_fit(
-        tmp_path, tiny_csv, tiny_encoder, max_epochs=4, scheduler="reduce_on_plateau", scheduler_options=options,
-        warmup=0.0, learning_rate=1e-3, head_learning_rate=1e-3, optimizer="sgd",
+        tmp_path, tiny_csv, tiny_encoder, max_epochs=4, learning_rate=1e-3,
+        optimization={"scheduler": "reduce_on_plateau", "scheduler_options": options, "warmup": 0.0,
+                      "head_learning_rate": 1e-3, "optimizer": "sgd"},
     )  # fmt: skip
     by_epoch = [value for step, value in dict(scalars["lr-SGD/encoder"]).items() if step % 12 == 0]
     # validation 1 sets the best, 2 is the first without improvement, 3 exceeds patience=1: halve for epoch 4
@@ -107,8 +111,8 @@ def test_preview_draws_exactly_the_curve_the_fit_logs(tmp_path, tiny_csv, tiny_e
     arguments = [
         "--model.encoder", tiny_encoder, "--data.train_file", str(tiny_csv), "--data.text_column", "review",
         "--data.label_column", "sentiment", "--data.batch_size", "8", "--trainer.max_epochs", "2",
-        "--trainer.accumulate_grad_batches", "2", "--model.scheduler", "cosine_with_restarts",
-        "--model.scheduler_options", '{"num_cycles": 2}', "--model.layer_decay", "0.8",
+        "--trainer.accumulate_grad_batches", "2", "--model.optimization.scheduler", "cosine_with_restarts",
+        "--model.optimization.scheduler_options", '{"num_cycles": 2}', "--model.optimization.layer_decay", "0.8",
         "--trainer.default_root_dir", str(tmp_path / "runs"),
     ]  # fmt: skip
     config, _ = FitCLI.parse(arguments)
@@ -128,13 +132,21 @@ def test_preview_draws_exactly_the_curve_the_fit_logs(tmp_path, tiny_csv, tiny_e
 @pytest.mark.parametrize(
     "options, message",
     [
-        (["--model.warmup", "500"], "model.warmup=500 gives 500 warmup steps of only 12 optimizer steps"),
         (
-            ["--model.scheduler", "cosin"],
-            "unknown model.scheduler 'cosin'; choose from " + re.escape(str(sorted(SCHEDULES))),
+            ["--model.optimization.warmup", "500"],
+            "model.optimization.warmup=500 gives 500 warmup steps of only 12 optimizer steps",
         ),
         (
-            ["--model.scheduler", "reduce_on_plateau", "--model.scheduler_options", '{"monitor": "val/accuracy"}'],
+            ["--model.optimization.scheduler", "cosin"],
+            "unknown model.optimization.scheduler 'cosin'; choose from " + re.escape(str(sorted(SCHEDULES))),
+        ),
+        (
+            [
+                "--model.optimization.scheduler",
+                "reduce_on_plateau",
+                "--model.optimization.scheduler_options",
+                '{"monitor": "val/accuracy"}',
+            ],
             r"monitor 'val/accuracy' is never logged; choose from \['val/acc', 'val/f1', 'val/loss'\]",
         ),
         (["--checkpoint.monitor", "val/auc"], r"checkpoint.monitor 'val/auc' is never logged; choose from"),
@@ -158,7 +170,7 @@ def test_bad_optimization_configs_fail_in_one_line(capsys, tmp_path, tiny_csv, t
 
 
 def test_reduce_on_plateau_steps_only_after_epochs_that_validated(tmp_path, tiny_csv, tiny_encoder):
-    model, data = tiny_setup(tiny_csv, tiny_encoder, scheduler="reduce_on_plateau", warmup=0.0)
+    model, data = tiny_setup(tiny_csv, tiny_encoder, optimization={"scheduler": "reduce_on_plateau", "warmup": 0.0})
     run = trainer(max_epochs=3, check_val_every_n_epoch=2)  # epochs 1 and 3 end without a fresh val/loss
     run.fit(model, datamodule=data)
     assert run.lr_scheduler_configs[-1].frequency == 2 and run.current_epoch == 3

@@ -46,12 +46,22 @@ def test_defaults_are_the_documented_ones(capsys):
 def test_dotted_overrides_and_links(capsys):
     config = printed_config(
         capsys, "--model.learning_rate", "3e-5", "--trainer.max_epochs", "2", "--model.encoder", "/models/x",
-        "--seed_everything", "7", "--model.warmup", "10",
+        "--seed_everything", "7", "--model.optimization.warmup", "10",
     )  # fmt: skip
     assert config["model"]["learning_rate"] == 3e-5 and config["trainer"]["max_epochs"] == 2
     assert config["model"]["encoder"] == "/models/x"
-    assert config["model"]["warmup"] == 10 and isinstance(config["model"]["warmup"], int)
+    assert config["model"]["optimization"]["warmup"] == 10 and isinstance(
+        config["model"]["optimization"]["warmup"], int
+    )
     assert config["seed_everything"] == 7
+
+
+@pytest.mark.parametrize("warmup", ["0.2", "10", "0"])
+def test_a_printed_config_keeps_the_warmup_given(capsys, warmup):
+    # Printed (and saved with each run) as given: a share stays a float, a step count an int.
+    config = printed_config(capsys, "--model.optimization.warmup", warmup)
+    assert config["model"]["optimization"]["warmup"] == yaml.safe_load(warmup)
+    assert type(config["model"]["optimization"]["warmup"]) is type(yaml.safe_load(warmup))
 
 
 def test_help_works(capsys):

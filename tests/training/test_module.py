@@ -40,7 +40,7 @@ class RecordLearningRate(Callback):
 
 
 def test_accumulation_steps_the_schedule_once_per_optimizer_step(tmp_path, tiny_csv, tiny_encoder):
-    model, data = tiny_setup(tiny_csv, tiny_encoder, batch_size=9, warmup=0.5, learning_rate=1e-3)
+    model, data = tiny_setup(tiny_csv, tiny_encoder, batch_size=9, optimization={"warmup": 0.5}, learning_rate=1e-3)
     record = RecordLearningRate()
     run = trainer(
         max_epochs=2, accumulate_grad_batches=2, gradient_clip_val=1.0, log_every_n_steps=1,
@@ -70,7 +70,7 @@ def test_configure_optimizers_has_named_groups_and_a_per_step_schedule(tiny_csv,
 
 
 def test_training_learns_the_toy_task(tiny_csv, tiny_encoder):
-    model, data = tiny_setup(tiny_csv, tiny_encoder, learning_rate=3e-3, warmup=0.1)
+    model, data = tiny_setup(tiny_csv, tiny_encoder, learning_rate=3e-3, optimization={"warmup": 0.1})
     run = trainer(max_epochs=8)
     run.fit(model, datamodule=data)
     results = run.test(model, datamodule=data)[0]
@@ -78,15 +78,15 @@ def test_training_learns_the_toy_task(tiny_csv, tiny_encoder):
 
 
 def test_unknown_scheduler_fails_at_construction(tiny_encoder):
-    with pytest.raises(ConfigError, match="unknown model.scheduler 'cosin'"):
-        TextClassifier(encoder=tiny_encoder, scheduler="cosin")
+    with pytest.raises(ConfigError, match="unknown model.optimization.scheduler 'cosin'"):
+        TextClassifier(encoder=tiny_encoder, optimization={"scheduler": "cosin"})
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
 @pytest.mark.parametrize("pooling", sorted(POOLERS))
 def test_every_pooler_trains_20_steps_with_finite_loss(tiny_csv, tiny_encoder, pooling, precision):
-    model, data = tiny_setup(tiny_csv, tiny_encoder, pooling=pooling, multi_sample_dropout=2)
+    model, data = tiny_setup(tiny_csv, tiny_encoder, pooling=pooling, head={"multi_sample": 2})
     record = RecordLoss()
     run = trainer(max_steps=20, max_epochs=-1, precision=precision, callbacks=[record], limit_val_batches=1)
     run.fit(model, datamodule=data)
@@ -105,8 +105,8 @@ def test_the_encoder_returns_all_hidden_states_only_for_poolers_that_need_them(t
 
 def test_head_options_reach_the_head(tiny_encoder):
     model = TextClassifier(
-        encoder=tiny_encoder, pooling="mean_max", head_hidden_dim=16, head_norm="layer", multi_sample_dropout=3,
-        encoder_hidden_dropout=0.0, encoder_attention_dropout=0.2,
+        encoder=tiny_encoder, pooling="mean_max", head={"hidden_dim": 16, "norm": "layer", "multi_sample": 3},
+        encoder_options={"hidden_dropout": 0.0, "attention_dropout": 0.2},
     )  # fmt: skip
     assert model.head.bottleneck[0].in_features == 64  # mean_max doubles hidden 32
     assert isinstance(model.head.bottleneck[1], torch.nn.LayerNorm) and len(model.head.dropouts) == 3
@@ -127,7 +127,9 @@ def test_grad_norm_is_logged_every_optimizer_step_before_clipping(tmp_path, tiny
 
 @pytest.mark.parametrize("scope, prefix", [("head", ("pooler.", "head.")), ("encoder", ("encoder.",)), ("all", ("",))])
 def test_l1_penalty_is_added_to_the_loss_and_logged(tiny_csv, tiny_encoder, scope, prefix):
-    model, data = tiny_setup(tiny_csv, tiny_encoder, tricks={"l1": {"weight": 0.01, "scope": scope}}, dropout=0.0)
+    model, data = tiny_setup(
+        tiny_csv, tiny_encoder, tricks={"l1": {"weight": 0.01, "scope": scope}}, head={"dropout": 0.0}
+    )
     model.eval()  # no dropout, so two passes agree
     data.setup("fit")
     batch = next(iter(data.train_dataloader()))
@@ -143,8 +145,8 @@ def test_l1_penalty_is_added_to_the_loss_and_logged(tiny_csv, tiny_encoder, scop
 def test_unknown_l1_scope_or_optimizer_fails_at_construction(tiny_encoder):
     with pytest.raises(ConfigError, match=r"model.tricks.l1.scope must be one of \['all', 'encoder', 'head'\]"):
         TextClassifier(encoder=tiny_encoder, tricks={"l1": {"scope": "heads"}})
-    with pytest.raises(ConfigError, match="unknown model.optimizer 'lamb'"):
-        TextClassifier(encoder=tiny_encoder, optimizer="lamb")
+    with pytest.raises(ConfigError, match="unknown model.optimization.optimizer 'lamb'"):
+        TextClassifier(encoder=tiny_encoder, optimization={"optimizer": "lamb"})
 
 
 @pytest.mark.parametrize(
@@ -165,7 +167,14 @@ def test_adamw_is_fused_unless_mixed_precision_must_clip(tiny_csv, tiny_encoder,
             "model.pooling_options: .*attention_dim",
         ),
         ({"pooling": "mean", "pooling_options": {"k": 3}}, "model.pooling_options: Option 'k' is not accepted"),
-        ({"optimizer_options": {"momentum": 0.9}}, "model.optimizer_options: Option 'momentum' is not accepted"),
+        (
+            {"optimization": {"optimizer_options": {"momentum": 0.9}}},
+            "model.optimization.optimizer_options for adamw: Option 'momentum' is not accepted",
+        ),
+        (
+            {"optimization": {"scheduler": "cosine", "scheduler_options": {"power": 2.0}}},
+            "model.optimization.scheduler_options for cosine: Option 'power' is not accepted",
+        ),
         ({"tricks": {"fgm": {"epsilom": 1.0}}}, "model.tricks.fgm: Option 'epsilom' is not accepted"),
         ({"tricks": {"ema": {"decay": "slow"}}}, "model.tricks.ema: .*decay"),
     ],
@@ -173,15 +182,3 @@ def test_adamw_is_fused_unless_mixed_precision_must_clip(tiny_csv, tiny_encoder,
 def test_registry_options_are_checked_by_name_and_type_naming_the_key(tiny_encoder, options, message):
     with pytest.raises(ConfigError, match=message):
         TextClassifier(encoder=tiny_encoder, **options)
-
-
-def test_help_lists_every_registered_entrys_own_options():
-    from project.core.registry import options_summary
-    from project.model.pooling import POOLER_ARGUMENTS, POOLERS
-    from project.tricks import TRICKS
-
-    doc = TextClassifier.__init__.__doc__
-    for name, pooler in POOLERS.items():
-        assert name in doc and options_summary(pooler, POOLER_ARGUMENTS) in doc
-    for name, trick in TRICKS.items():
-        assert f"{name} {{{options_summary(trick)}}}" in doc

@@ -77,7 +77,7 @@ def test_pgd_with_several_steps_attacks_harder_than_one(tiny_csv, tiny_encoder):
 
 
 def fitted_weights(tiny_csv, tiny_encoder, **options) -> dict[str, torch.Tensor]:
-    model, data = tiny_setup(tiny_csv, tiny_encoder, warmup=0.3, **options)
+    model, data = tiny_setup(tiny_csv, tiny_encoder, optimization={"warmup": 0.3}, **options)
     trainer(max_steps=4, accumulate_grad_batches=2, gradient_clip_val=1.0, limit_val_batches=0).fit(model, data)
     return {name: value.clone() for name, value in model.state_dict().items()}
 

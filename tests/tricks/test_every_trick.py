@@ -55,7 +55,9 @@ def watch(model, names) -> list[Watch]:
 
 def fit_with(tiny_csv, tiny_encoder, names):
     """Two epochs with `names` at their default options: (watches, trainer, recorded losses)."""
-    model, data = tiny_setup(tiny_csv, tiny_encoder, learning_rate=1e-3, warmup=0.5, tricks=dict.fromkeys(names, {}))
+    model, data = tiny_setup(
+        tiny_csv, tiny_encoder, learning_rate=1e-3, optimization={"warmup": 0.5}, tricks=dict.fromkeys(names, {})
+    )
     watches = watch(model, names)
     assert len(watches) == len(names)
     losses = RecordLoss()

@@ -28,7 +28,7 @@ def test_bernoulli_divergence_is_the_mean_of_both_kls_summed_over_labels():
 
 
 def test_two_dropout_passes_disagree_in_training_and_agree_without_dropout(tiny_csv, tiny_encoder):
-    model, data = tiny_setup(tiny_csv, tiny_encoder, dropout=0.5)
+    model, data = tiny_setup(tiny_csv, tiny_encoder, head={"dropout": 0.5})
     data.setup("fit")
     batch = next(iter(data.train_dataloader()))
     trick = RDrop(alpha=2.0)

@@ -24,6 +24,6 @@ def test_lr_finder_writes_its_plot_and_prints_a_suggestion(capsys, tmp_path, tin
 
 def test_lr_finder_refuses_per_group_learning_rates(capsys, tmp_path, tiny_csv, tiny_encoder):
     with pytest.raises(SystemExit) as exit_info:
-        main([*arguments(tmp_path, tiny_csv, tiny_encoder), "--model.head_learning_rate", "1e-3"])
+        main([*arguments(tmp_path, tiny_csv, tiny_encoder), "--model.optimization.head_learning_rate", "1e-3"])
     assert exit_info.value.code == 2
     assert "the lr finder sweeps one lr for all groups" in capsys.readouterr().err

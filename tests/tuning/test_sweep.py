@@ -106,8 +106,12 @@ def test_an_unknown_space_key_fails_in_one_line_before_any_trial(tmp_path, tiny_
     [
         ({"direction": "up"}, "direction 'up'"),
         ({"trials": 0}, "trials must be a positive integer"),
-        ({"space": {"model.dropout": {"low": 0.1}}}, "space key 'model.dropout': needs low and high"),
-        ({"space": {"model.dropout": {"low": 0.3, "high": 0.1}}}, "space key 'model.dropout':"),
+        ({"space": {"model.head.dropout": {"low": 0.1}}}, "space key 'model.head.dropout': needs low and high"),
+        ({"space": {"model.head.dropout": {"low": 0.3, "high": 0.1}}}, "space key 'model.head.dropout':"),
+        (
+            {"space": {"model.warmup": {"low": 0.0, "high": 0.3}}},
+            "space key model.warmup moved: use model.optimization.warmup",
+        ),
         ({"space": {"model.pooling": {"choices": []}}}, "space key 'model.pooling': 'choices' takes a non-empty"),
         ({"space": {}}, "needs a non-empty 'space:'"),
         ({"budget": 3}, "unknown setting 'budget'"),
@@ -121,7 +125,7 @@ def test_malformed_sweep_files_name_the_file_and_key(tmp_path, change, message):
 
 
 def test_nested_option_keys_are_accepted_below_free_form_options(tmp_path):
-    config = Namespace(model=Namespace(pooling_options=None, tricks={"nan_guard": {}}, dropout=0.1))
-    sweeps.check_keys(tmp_path, ["model.pooling_options.k", "model.tricks.fgm.epsilon", "model.dropout"], config)
-    with pytest.raises(ConfigError, match="'model.dropout.rate' is not a fit option"):
-        sweeps.check_keys(tmp_path, ["model.dropout.rate"], config)
+    config = Namespace(model=Namespace(pooling_options=None, tricks={"nan_guard": {}}, head=Namespace(dropout=0.1)))
+    sweeps.check_keys(tmp_path, ["model.pooling_options.k", "model.tricks.fgm.epsilon", "model.head.dropout"], config)
+    with pytest.raises(ConfigError, match="'model.head.dropout.rate' is not a fit option"):
+        sweeps.check_keys(tmp_path, ["model.head.dropout.rate"], config)
