@@ -18,6 +18,7 @@ from project.inference.reload import load_exported
 from project.model.pooling import POOLER_ARGUMENTS, POOLERS
 from project.predict import main as predict_main
 from project.training.cli import FitCLI
+from project.training.job import fit_and_test
 from project.training.module import MOVED_OPTIONS, TextClassifier
 from project.tricks import TRICKS
 from tests.conftest import make_rows, one_line_error, tiny_setup, trainer, write_csv
@@ -143,7 +144,7 @@ def test_a_fit_takes_grouped_options_from_yaml(tmp_path, tiny_csv, tiny_encoder)
         })
     )  # fmt: skip
     cli = FitCLI(args=[*fit_arguments(tmp_path, tiny_csv, tiny_encoder), "--config", str(config)])
-    cli.fit_and_test()
+    fit_and_test(cli)
     model, trainer_ = cli.model, cli.trainer
     assert trainer_.global_step == 12 and isinstance(trainer_.optimizers[0], torch.optim.SGD)
     assert trainer_.optimizers[0].defaults["momentum"] == 0.9 and model.planned_warmup_steps == 2
