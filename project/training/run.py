@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from jsonargparse import Namespace
 from lightning.pytorch import Callback
 
@@ -44,13 +45,18 @@ def run_fit(config: Namespace, test: bool = True, callbacks: Sequence[Callback] 
     metrics = job.fit_and_test(cli, test, callbacks)
     trainer = cli.trainer
     score = getattr(trainer.checkpoint_callback, "best_model_score", None)
-    return FitResult(
-        run_dir=Path(trainer.log_dir),
+    result = FitResult(
+        run_dir=Path(trainer.log_dir),  # broadcast from rank 0: before the process group goes
         metrics=metrics,
         best_checkpoint=job.best_checkpoint(trainer) or None,
         best_score=None if score is None else float(score),
         interrupted=trainer.interrupted,
     )
+    # Lightning leaves the process group up after a fit; left to interpreter exit, gloo's threads can abort the
+    # process ("terminate called without an active exception", status -6) after a run that succeeded.
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    return result
 
 
 def with_values(config: Namespace, values: Mapping[str, Any]) -> Namespace:
