@@ -148,8 +148,8 @@ class FitCLI(LightningCLI):
         `parse` returned (a Namespace: validated again, as `with_values` may have changed it)."""
         if not isinstance(args, Namespace | dict):
             argv = sys.argv[1:] if args is None else args
-            check_config_files(argv)
             check_moved_options(argv, self.MODULE.MOVED_OPTIONS)
+            check_config_files(argv, self.MODULE.MOVED_OPTIONS)
         super().parse_arguments(parser, args)
         check_run_options(self.config)  # before LightningCLI seeds anything with seed_everything
         check_option_groups(self.MODULE, self.config["model"])  # before the data or the model is built
@@ -220,19 +220,24 @@ def config_paths(argv: list[str]) -> list[str]:
     return paths + [arg.removeprefix("--config=") for arg in argv if arg.startswith("--config=")]
 
 
-def check_config_files(argv: list[str]) -> None:
-    """Each `--config` file exists and is YAML, else a ConfigError naming it and the line (jsonargparse would name
-    only "<unicode string>")."""
+def check_config_files(argv: list[str], moved: dict[str, str]) -> None:
+    """Each `--config` file exists and is YAML (else a ConfigError naming it and the line: jsonargparse would name
+    only "<unicode string>") and its `model:` section holds no option that moved into a group (`moved`)."""
     for path in config_paths(argv):
         if not Path(path).is_file():
             raise ConfigError(f"--config {path}: no such file")
         try:
-            yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+            config = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except (yaml.YAMLError, UnicodeDecodeError) as error:
             mark = getattr(error, "problem_mark", None)
             where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
             problem = getattr(error, "problem", None) or type(error).__name__
             raise ConfigError(f"--config {path}: not valid YAML{where}: {problem}") from None
+        model = config.get("model") if isinstance(config, dict) else None
+        for key in model if isinstance(model, dict) else ():
+            message = moved_option(f"model.{key}", moved)
+            if message:
+                raise ConfigError(f"--config {path}: {message}")
 
 
 def moved_option(key: str, moved: dict[str, str]) -> str | None:
@@ -246,19 +251,13 @@ def moved_option(key: str, moved: dict[str, str]) -> str | None:
 
 def check_moved_options(argv: list[str], moved: dict[str, str]) -> None:
     """A ConfigError naming the new key for an old flat key on the command line (`--model.warmup 0.1`,
-    `--model.warmup=0.1`) or in a `--config` file's `model:` section; jsonargparse would only say "unrecognized"."""
+    `--model.warmup=0.1`; `check_config_files` does the `--config` files); jsonargparse would only say
+    "unrecognized"."""
     for argument in argv:
         if argument.startswith("--model."):
             message = moved_option(argument.removeprefix("--").split("=", 1)[0], moved)
             if message:
                 raise ConfigError(message)
-    for path in config_paths(argv):
-        config = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        model = config.get("model") if isinstance(config, dict) else None
-        for key in model if isinstance(model, dict) else ():
-            message = moved_option(f"model.{key}", moved)
-            if message:
-                raise ConfigError(f"--config {path}: {message}")
 
 
 def check_option_groups(module: type, model_config) -> None:
