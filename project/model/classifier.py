@@ -25,7 +25,13 @@ def pooled_output(
         token_type_ids=token_type_ids,
         output_hidden_states=pooler.needs_all_hidden_states,  # every layer only when the pooler reads them
     )
-    return pooler(outputs.last_hidden_state, attention_mask, outputs.hidden_states)
+    length = attention_mask.shape[1]
+    # Poolers see the mask's tokens only: BigBird's block-sparse attention pads its inner layers' outputs up to a
+    # multiple of its block size (only the last one comes back trimmed).
+    all_hidden_states = None
+    if outputs.hidden_states is not None:
+        all_hidden_states = tuple(layer[:, :length] for layer in outputs.hidden_states)
+    return pooler(outputs.last_hidden_state[:, :length], attention_mask, all_hidden_states)
 
 
 class PooledClassifier(nn.Module):

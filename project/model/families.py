@@ -138,3 +138,9 @@ def parameter_depths(encoder: nn.Module, option: str, prefix: str = "") -> tuple
         seen_layer = seen_layer or depth is not None
         depths[prefix + name] = depth if depth is not None else (len(layers) + 1 if seen_layer else 0)
     return depths, len(layers)
+
+
+def layers_change_length(config) -> bool:
+    """Whether the encoder's layers output sequences of different lengths: Funnel's blocks after the first pool the
+    sequence (by 2 each), so its hidden states cannot be stacked token by token."""
+    return len(getattr(config, "block_sizes", None) or ()) > 1

@@ -17,7 +17,7 @@ from project.model.classifier import PooledClassifier, pooled_output
 from project.model.encoder import DEFAULT_ENCODER, EncoderOptions, load_encoder, redraw_top_layers
 from project.model.families import parameter_depths
 from project.model.heads import ClassifierHead, HeadOptions
-from project.model.pooling import POOLER_ARGUMENTS, POOLERS, build_pooler
+from project.model.pooling import POOLER_ARGUMENTS, POOLERS, build_encoder_pooler
 from project.optim.plan import OptimizationOptions, total_optimizer_steps
 from project.tasks import build_task
 from project.training.grad_norm import LogGradientNorm, gradient_norm
@@ -114,7 +114,7 @@ class TextClassifier(LightningModule):
         # Found now, so that a family without layers to tell apart fails before any data is tokenized.
         self.encoder_depths = encoder_depths(self.encoder, optimization.layer_decay)
         config = self.encoder.config
-        self.pooler = build_pooler(pooling, config.hidden_size, config.num_hidden_layers, **(pooling_options or {}))
+        self.pooler = build_encoder_pooler(pooling, config, **(pooling_options or {}))
         self.head = ClassifierHead(
             self.pooler.output_dim(config.hidden_size),
             self.task.num_outputs,
