@@ -47,3 +47,27 @@ def write_tiny_family(folder: Path, family: str, **overrides) -> str:
     torch.manual_seed(0)
     AutoModel.from_config(tiny_config(family, **overrides)).save_pretrained(folder)
     return str(folder)
+
+
+# Families whose output for a text depends on the padding after it, by their own design (docs/models.md, "Family
+# notes"): Funnel pools neighbouring positions, padding included; ConvBERT's and Nyströmformer's convolutions run
+# over the whole padded sequence; BigBird's block-sparse attention (batches longer than 36 tokens at these sizes;
+# shorter ones run full attention) lays its blocks over the padded length.
+PADDING_DEPENDENT = {"funnel", "convbert", "nystromformer"}
+BLOCK_SPARSE_FROM = {"big_bird": 37}
+
+
+def padding_dependent(family: str, length: int) -> bool:
+    """Whether `family`'s output for a text changes when it is padded to `length` tokens in a batch."""
+    return family in PADDING_DEPENDENT or length >= BLOCK_SPARSE_FROM.get(family, length + 1)
+
+
+def padded_batch(encoder, length: int = 41, real: int = 25, seed: int = 0):
+    """(input_ids, attention_mask) of two texts: one of `length` tokens, one of `real` tokens padded to `length`
+    with the encoder's padding id. 41 tokens make BigBird run its block-sparse attention (and pad inside)."""
+    generator = torch.Generator().manual_seed(seed)
+    input_ids = torch.randint(5, 90, (2, length), generator=generator)
+    attention_mask = torch.ones(2, length, dtype=torch.long)
+    input_ids[1, real:] = encoder.config.pad_token_id or 0
+    attention_mask[1, real:] = 0
+    return input_ids, attention_mask
