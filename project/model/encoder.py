@@ -4,6 +4,7 @@ plain nn.Modules."""
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,14 +79,37 @@ def no_progress_bars():
             transformers_logging.enable_progress_bar()
 
 
+# How transformers names a missing package: its own message ("You need to install rjieba to use...", "...requires the
+# SentencePiece library...", a pypi.org link) or Python's ("No module named 'google.protobuf'").
+_PACKAGE_IN_MESSAGE = re.compile(
+    r"install (\w[\w.-]*) to use|requires the (\w[\w.-]*) library|pypi\.org/project/([\w.-]+)"
+)
+# Import names that are not the name pip installs them by.
+PIP_NAMES = {"google": "protobuf", "sklearn": "scikit-learn"}
+
+
+def missing_package(error: ImportError) -> str:
+    """The pip package that fixes `error`, read from the error."""
+    match = _PACKAGE_IN_MESSAGE.search(str(error))
+    module = next((group for group in match.groups() if group), None) if match else None
+    module = module or (error.name or "").split(".")[0] or "the package it names"
+    return PIP_NAMES.get(module, module.lower())
+
+
 def from_pretrained(factory, name: str, **options):
-    """`factory.from_pretrained` (AutoModel, AutoTokenizer...) on a resolved name; a name that loads nowhere is
-    a one-line user error instead of a hub traceback."""
+    """`factory.from_pretrained` (AutoModel, AutoTokenizer...) on a resolved name; a name that loads nowhere, or a
+    tokenizer that needs a package not installed (XLM's sacremoses, RoFormer's rjieba, sentencepiece, protobuf), is
+    a one-line user error instead of a traceback."""
     path = resolve_pretrained(name)
     try:
         with no_progress_bars() if Path(path).is_dir() else contextlib.nullcontext():
             # Never run code shipped inside a model folder or hub repository (a config's `auto_map`).
             return factory.from_pretrained(path, trust_remote_code=False, **options)
+    except ImportError as error:  # a family's tokenizer needs a package the product does not install
+        raise UserError(
+            f"cannot load encoder/tokenizer '{name}': it needs a package that is not installed: "
+            f"pip install {missing_package(error)}"
+        ) from error
     except (OSError, ValueError, SafetensorError) as error:  # a missing, foreign or truncated model folder
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(
