@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from project.model.families import attention_for_length
+
 
 def pooled_output(
     encoder: nn.Module,
@@ -18,6 +20,11 @@ def pooled_output(
     inputs_embeds: Tensor | None = None,
 ) -> Tensor:
     """(B, T) token ids (or (B, T, H) embeddings) and mask -> (B, H') pooled vectors."""
+    attention = attention_for_length(encoder.config, attention_mask.shape[1])
+    if attention is not None and getattr(encoder, "attention_type", attention) != attention:
+        # BigBird switches to full attention by itself for a batch too short for its blocks, but never back: a text's
+        # score would depend on the batches before it. Chosen here for every batch, from the config's own choice.
+        encoder.set_attention_type(attention)
     outputs = encoder(
         input_ids=input_ids,
         inputs_embeds=inputs_embeds,

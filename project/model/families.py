@@ -72,6 +72,11 @@ DROPOUT_FIELDS = {
 }
 
 
+def is_probability(value) -> bool:
+    """A config's dropout value: a number (a config.json may hold `0` for 0.0), not a flag or a missing field."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def dropout_overrides(config, **probabilities: float | None) -> dict[str, float]:
     """Config fields to set for the given `hidden_dropout` / `attention_dropout` (None: keep the pretrained value);
     a ConfigError naming the option and the family where its config has no such field."""
@@ -79,7 +84,7 @@ def dropout_overrides(config, **probabilities: float | None) -> dict[str, float]
     for option, probability in probabilities.items():
         if probability is None:
             continue
-        fields = [field for field in DROPOUT_FIELDS[option] if isinstance(getattr(config, field, None), float)]
+        fields = [field for field in DROPOUT_FIELDS[option] if is_probability(getattr(config, field, None))]
         if not fields:
             raise ConfigError(
                 f"model.encoder_options.{option}: the {config.model_type} encoder has no {option.replace('_', ' ')}"
@@ -144,3 +149,13 @@ def layers_change_length(config) -> bool:
     """Whether the encoder's layers output sequences of different lengths: Funnel's blocks after the first pool the
     sequence (by 2 each), so its hidden states cannot be stacked token by token."""
     return len(getattr(config, "block_sizes", None) or ()) > 1
+
+
+def attention_for_length(config, length: int) -> str | None:
+    """The attention a block-sparse encoder (BigBird) runs for a batch of `length` tokens: its config's own, unless
+    the batch is too short for its global, sliding and random blocks, where it falls back to full attention (the
+    threshold is BigBird's own). None for encoders that always run one attention."""
+    if getattr(config, "attention_type", None) != "block_sparse":
+        return None
+    shortest = (5 + 2 * config.num_random_blocks) * config.block_size
+    return "original_full" if length <= shortest else "block_sparse"

@@ -41,3 +41,21 @@ def test_the_family_notes_name_the_families_that_depend_on_padding():
     paragraph = next(item for item in notes.split("\n- ") if item.startswith("**Padding invariance.**"))
     named = {name.lower().replace("ö", "o") for name in re.findall(r"\*\*(\w+)\*\*", " ".join(paragraph.split()))}
     assert named == {family.replace("_", "") for family in PADDING_DEPENDENT | set(BLOCK_SPARSE_FROM)}
+
+
+def test_bigbird_runs_block_sparse_attention_on_long_batches_whatever_came_before(family_encoder):
+    def scores(model, batch):
+        with torch.no_grad():
+            return model(*batch)
+
+    models = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        encoder = load_encoder(family_encoder("big_bird"))
+        models.append(PooledClassifier(encoder, build_encoder_pooler("mean", encoder.config), ClassifierHead(32, 3)))
+    fresh, used = (model.eval() for model in models)
+    long_batch, short_batch = padded_batch(fresh.encoder, 41, 25), padded_batch(fresh.encoder, 12, 7)
+    scores(used, short_batch)  # transformers' BigBird would switch to full attention here and stay there
+    assert used.encoder.attention_type == "original_full"
+    torch.testing.assert_close(scores(used, long_batch), scores(fresh, long_batch), rtol=0, atol=1e-6)
+    assert used.encoder.attention_type == "block_sparse"

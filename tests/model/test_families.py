@@ -1,4 +1,5 @@
 import re
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -6,7 +7,7 @@ from torch import nn
 
 from project.core.errors import ConfigError
 from project.model.encoder import load_encoder, redraw_top_layers
-from project.model.families import parameter_depths, transformer_layers
+from project.model.families import dropout_overrides, parameter_depths, transformer_layers
 from project.optim.optimizers import parameter_groups
 from project.training.module import TextClassifier
 from tests.model.tiny_families import FAMILIES, write_tiny_family
@@ -45,6 +46,11 @@ def test_a_family_without_an_attention_dropout_is_refused_in_one_line(tmp_path):
     assert message.startswith("model.encoder_options.attention_dropout: the fnet encoder has no attention dropout")
     assert "\n" not in message
     assert load_encoder(folder, hidden_dropout=0.2).config.hidden_dropout_prob == 0.2
+
+
+def test_a_dropout_saved_as_a_whole_number_is_still_a_dropout_field():
+    config = SimpleNamespace(model_type="toy", dropout=0, attention_dropout=0.1, use_cache=True)
+    assert dropout_overrides(config, hidden_dropout=0.2, attention_dropout=None) == {"dropout": 0.2}
 
 
 # Where each family's top layer lives, written out by hand: what the finder must agree with.
