@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from project.model.families import accepted_inputs
+
 
 def pooled_output(
     encoder: nn.Module,
@@ -17,13 +19,18 @@ def pooled_output(
     token_type_ids: Tensor | None = None,
     inputs_embeds: Tensor | None = None,
 ) -> Tensor:
-    """(B, T) token ids (or (B, T, H) embeddings) and mask -> (B, H') pooled vectors."""
+    """(B, T) token ids (or (B, T, H) embeddings) and mask -> (B, H') pooled vectors.
+
+    `token_type_ids` reach the encoder only where it takes them (`accepted_inputs`): DistilBERT, ModernBERT and
+    MPNet have no such argument, and XLM would look them up as words.
+    """
+    segments = {"token_type_ids": token_type_ids} if "token_type_ids" in accepted_inputs(encoder) else {}
     outputs = encoder(
         input_ids=input_ids,
         inputs_embeds=inputs_embeds,
         attention_mask=attention_mask,
-        token_type_ids=token_type_ids,
         output_hidden_states=pooler.needs_all_hidden_states,  # every layer only when the pooler reads them
+        **segments,
     )
     return pooler(outputs.last_hidden_state, attention_mask, outputs.hidden_states)
 
