@@ -57,7 +57,7 @@ def _tokenizer(family: str):
     if family == "funnel":
         return wordpiece(["<pad>", "<unk>", "<cls>", "<sep>", "<mask>"], t.FunnelTokenizer)
     if family == "mpnet":
-        return wordpiece(["<s>", "<pad>", "</s>", "<unk>", "<mask>"], t.MPNetTokenizer)
+        return wordpiece(["<s>", "<pad>", "</s>", "[UNK]", "<mask>"], t.MPNetTokenizer)  # its unk is [UNK]
     if family == "albert":
         return unigram(t.AlbertTokenizer, ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"])
     if family == "big_bird":
@@ -83,7 +83,7 @@ def _config(family: str, vocab_size: int, max_positions: int, pad_token_id: int,
     elif family == "albert":
         options["embedding_size"] = 16
     elif family == "big_bird":
-        options.update(block_size=4, num_random_blocks=2)
+        options.update(block_size=4, num_random_blocks=2, bos_token_id=1, eos_token_id=2, sep_token_id=4)
     elif family == "longformer":
         options.update(attention_window=4, type_vocab_size=1)
     elif family == "roberta":
