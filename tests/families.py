@@ -69,7 +69,8 @@ def _tokenizer(family: str):
     raise KeyError(family)
 
 
-def _config(family: str, vocab_size: int, max_positions: int, pad_token_id: int, **overrides):
+def _config(family: str, vocab_size: int, rows: int, pad_token_id: int, **overrides):
+    max_positions = rows
     options = dict(SIZE, vocab_size=vocab_size, max_position_embeddings=max_positions, pad_token_id=pad_token_id)
     if family == "distilbert":
         options = dict(vocab_size=vocab_size, dim=32, n_layers=2, n_heads=2, hidden_dim=64,
@@ -109,10 +110,32 @@ def write_tiny_family(family: str, folder: Path, max_positions: int = 128, **con
     rows = max_positions + (pad + 1 if family in ROBERTA_STYLE else 0)
     tokenizer.model_max_length = max_positions
     tokenizer.save_pretrained(folder)
-    config = _config(family, len(tokenizer), rows, pad, **config_overrides)
+    config_overrides.setdefault("vocab_size", len(tokenizer))
+    config = _config(family, rows=rows, pad_token_id=pad, **config_overrides)
     torch.manual_seed(0)
     AutoModel.from_config(config).save_pretrained(folder)
     return folder
+
+
+def fit_tiny_family(encoder: str, folder: Path, max_length: int = 32, tokenizer: str | None = None):
+    """Two training steps on toy pairs with `max_length`, head weights drawn wide (scores far from uniform, so that
+    parity checks mean something): (checkpoint path, the model in eval mode)."""
+    from project.data.datamodule import TextDataModule
+    from project.training.module import TextClassifier
+    from tests.conftest import make_rows, trainer, write_csv
+
+    train = write_csv(folder / "train.csv", make_rows(32, pairs=True))
+    data = TextDataModule(
+        train_file=str(train), text_column="review", label_column="sentiment", text_pair_column="context",
+        tokenizer=tokenizer or encoder, batch_size=8, max_length=max_length,
+    )  # fmt: skip
+    model = TextClassifier(encoder=encoder, num_labels=data.num_labels, label_names=data.label_names)
+    for parameter in model.head.parameters():
+        torch.nn.init.normal_(parameter, std=1.0)
+    run = trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=0, default_root_dir=folder)
+    run.fit(model, data)
+    run.save_checkpoint(folder / "model.ckpt")
+    return folder / "model.ckpt", model.eval()
 
 
 FAMILIES = ["bert", "roberta", "distilbert", "albert", "funnel", "deberta-v2", "modernbert", "big_bird",

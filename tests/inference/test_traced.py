@@ -7,19 +7,17 @@ import json
 
 import pytest
 import torch
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, ByT5Tokenizer
 
 from project.data.segments import encode, tokenizer_rule
-from project.data.datamodule import TextDataModule
 from project.export import main as export_main
 from project.inference.exporters import TORCHSCRIPT_FILE
 from project.inference.onnx_predict import OnnxClassifier
 from project.inference.predictions import predict_scores
 from project.inference.reload import load_exported
 from project.model.families import takes_segments
-from project.training.module import TextClassifier
-from tests.conftest import make_rows, one_line_error, trainer, write_csv
-from tests.families import FAMILIES, write_tiny_family
+from tests.conftest import make_rows, one_line_error
+from tests.families import FAMILIES, fit_tiny_family, write_tiny_family
 
 MAX_LENGTH = 32  # under BigBird's block-sparse threshold of the tiny config, (5 + 2 * 2) * 4 = 36
 REFUSED = {"funnel": "cannot trace funnel: its pooling", "longformer": "cannot trace longformer: its sliding-window"}
@@ -27,25 +25,14 @@ REFUSED = {"funnel": "cannot trace funnel: its pooling", "longformer": "cannot t
 
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory):
-    """family -> (its folder, a checkpoint after two steps on pairs with max_length 32, the model in eval mode)."""
+    """family -> (its folder, a checkpoint after two steps on pairs, the model in eval mode)."""
     made = {}
 
     def fit(family, max_length=MAX_LENGTH):
         if (family, max_length) not in made:
             folder = tmp_path_factory.mktemp(family)
             encoder = str(write_tiny_family(family, folder / "encoder"))
-            train = write_csv(folder / "train.csv", make_rows(32, pairs=True))
-            data = TextDataModule(
-                train_file=str(train), text_column="review", label_column="sentiment", text_pair_column="context",
-                tokenizer=encoder, batch_size=8, max_length=max_length,
-            )  # fmt: skip
-            model = TextClassifier(encoder=encoder, num_labels=data.num_labels, label_names=data.label_names)
-            for parameter in model.head.parameters():  # scores far from uniform, so that parity means something
-                torch.nn.init.normal_(parameter, std=1.0)
-            run = trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=0, default_root_dir=folder)
-            run.fit(model, data)
-            run.save_checkpoint(folder / "model.ckpt")
-            made[family, max_length] = (encoder, folder / "model.ckpt", model.eval())
+            made[family, max_length] = (encoder, *fit_tiny_family(encoder, folder, max_length))
         return made[family, max_length]
 
     return fit
@@ -126,3 +113,15 @@ def test_big_bird_above_its_full_attention_length_is_refused_for_traced_formats(
         assert "data.max_length <= 36" in line and not (tmp_path / format).exists()
     export_main(["--checkpoint", str(checkpoint), "--output", str(tmp_path / "hf")])  # the HF folder still works
     assert (tmp_path / "hf" / "classifier.json").is_file()
+
+
+def test_onnx_of_a_slow_python_tokenizer_is_refused(tmp_path, capsys):
+    # ONNX predict reads tokenizer.json, which a slow tokenizer (XLM's, ByT5's) never writes.
+    encoder = write_tiny_family("bert", tmp_path / "encoder", vocab_size=384)
+    ByT5Tokenizer().save_pretrained(encoder)
+    checkpoint, _ = fit_tiny_family(str(encoder), tmp_path)
+    arguments = ["--checkpoint", str(checkpoint), "--output", str(tmp_path / "onnx"), "--format", "onnx"]
+    line = one_line_error(capsys, export_main, arguments)
+    assert "--format onnx: the bert tokenizer (ByT5Tokenizer) is a slow Python one without tokenizer.json" in line
+    assert not (tmp_path / "onnx").exists()
+    export_main(["--checkpoint", str(checkpoint), "--output", str(tmp_path / "ts"), "--format", "torchscript"])
