@@ -12,6 +12,7 @@ included) keeps its own. Where the encoder takes no segments, none are sent.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 # The three rules, recorded in the token cache key: "none" sends no segment ids, "tokenizer" the tokenizer's own,
@@ -49,14 +50,20 @@ def ids_from_sequences(sequence_ids: Sequence[int | None]) -> list[int]:
     return [0] * second + [1] * (len(sequence_ids) - second)
 
 
+# Each tokenizer's rule, probed once (a server asks on every request), forgotten with the tokenizer.
+_RULES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def tokenizer_rule(tokenizer, takes_segments: bool) -> str:
     """The rule for a transformers tokenizer (fast or slow): the tokenizer's own ids if its probe pair has any."""
     if not takes_segments:
         return NO_SEGMENTS
-    probe = tokenizer(*PROBE_PAIR, return_token_type_ids=True)
-    rule = rule_from_probe(True, probe.get("token_type_ids"))
-    # A slow tokenizer has no sequence ids to build from: it keeps what it gives.
-    return rule if rule != SEQUENCE_SEGMENTS or tokenizer.is_fast else TOKENIZER_SEGMENTS
+    if tokenizer not in _RULES:
+        probe = tokenizer(*PROBE_PAIR, return_token_type_ids=True)
+        rule = rule_from_probe(True, probe.get("token_type_ids"))
+        # A slow tokenizer has no sequence ids to build from: it keeps what it gives.
+        _RULES[tokenizer] = rule if rule != SEQUENCE_SEGMENTS or tokenizer.is_fast else TOKENIZER_SEGMENTS
+    return _RULES[tokenizer]
 
 
 def encode(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int, rule: str, **options):
