@@ -112,7 +112,15 @@ def check_lengths(
         inputs = tuple(padded_pairs(tokenizer, encoder, length, ("checking the export ", "and its pair")).values())
         with torch.no_grad():
             expected = eager(*inputs).float()
-        difference = (exported(inputs).float() - expected).abs().max().item()
+        try:
+            got = exported(inputs).float()
+        except Exception as error:  # torch's and onnxruntime's own types: a shape baked in at the traced length
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ConfigError(
+                f"--format {format}: the exported {family} model fails at sequence length {length} ({reason}): its "
+                "traced graph does not hold at that length; nothing was written"
+            ) from None
+        difference = (got - expected).abs().max().item()
         if not difference <= tolerance:  # NaN fails too
             raise ConfigError(
                 f"--format {format}: the exported {family} model is off by {difference:.3g} (more than {tolerance:g}) "

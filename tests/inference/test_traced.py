@@ -125,3 +125,17 @@ def test_onnx_of_a_slow_python_tokenizer_is_refused(tmp_path, capsys):
     assert "--format onnx: the bert tokenizer (ByT5Tokenizer) is a slow Python one without tokenizer.json" in line
     assert not (tmp_path / "onnx").exists()
     export_main(["--checkpoint", str(checkpoint), "--output", str(tmp_path / "ts"), "--format", "torchscript"])
+
+
+@pytest.mark.parametrize(("family", "format"), [("longformer", "torchscript"), ("funnel", "onnx")])
+def test_a_graph_that_holds_at_the_traced_length_only_is_never_written(
+    tmp_path, fitted, capsys, monkeypatch, family, format
+):
+    # Without the family's refusal, the two-length check is what stops it.
+    monkeypatch.setattr("project.inference.traced.TRACED_AT_ONE_LENGTH", {})
+    _, checkpoint, _ = fitted(family)
+    arguments = ["--checkpoint", str(checkpoint), "--output", str(tmp_path / "out"), "--format", format]
+    line = one_line_error(capsys, export_main, arguments)
+    assert line.startswith(f"error: --format {format}: the exported {family} model ")
+    assert "its traced graph does not hold at that length" in line
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.partial*"))
