@@ -137,7 +137,7 @@ class TextClassifier(LightningModule):
     def setup(self, stage: str) -> None:
         datamodule = self.trainer.datamodule
         if hasattr(datamodule, "check_encoder"):  # before the first batch, not as an index error inside it
-            datamodule.check_encoder(self.encoder.config)
+            datamodule.check_encoder(self.encoder)
         if "train" in getattr(datamodule, "datasets", {}):
             self.task.fit_to_data(datamodule.datasets["train"].targets)
 
