@@ -100,7 +100,7 @@ def _decode(data: bytes, dtype: int, count: int, start: int, what: str) -> np.nd
 
 
 def state_dict(header: dict, tensors: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    """BertModel's state dict (no pooler: nothing here trains one and our heads never use it)."""
+    """BertModel's state dict, the packed tensors under their Hugging Face names."""
     hidden, shapes = header["hidden"], {}  # the matrices' shapes; a count that does not fit fails the reshape
     shapes["emb.word"] = (header["rows"], hidden)
     shapes["emb.pos"] = (header["positions"], hidden)
@@ -123,6 +123,10 @@ def state_dict(header: dict, tensors: dict[str, np.ndarray]) -> dict[str, torch.
     for short, name in names.items():
         array = tensors[short].reshape(shapes.get(short, (-1,)))  # biases and norms stay vectors
         state[name] = torch.from_numpy(np.ascontiguousarray(array))
+    # The packed file has no NSP pooler (e5 pools by mean). A zero one keeps every load of the folder quiet (no
+    # "newly initialized" report) and is visibly inert; `load_encoder` drops the pooler anyway.
+    state["pooler.dense.weight"] = torch.zeros(hidden, hidden)
+    state["pooler.dense.bias"] = torch.zeros(hidden)
     return state
 
 
