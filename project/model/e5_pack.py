@@ -58,6 +58,13 @@ LAYER = {
 def read_packed(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     """(the header's fields, directory name -> float32 array), Q4_0 tensors dequantized."""
     data = Path(path).read_bytes()
+    try:
+        return _parse(data, path)
+    except (struct.error, ValueError, UnicodeDecodeError) as error:  # a field or tensor past the end of the file
+        raise DataError(f"{path}: truncated or corrupt E5S1 file ({error})") from None
+
+
+def _parse(data: bytes, path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     if len(data) < HEADER.size or data[:4] != MAGIC:
         raise DataError(f"{path}: not a packed E5S1 model (bad magic or truncated)")
     _, version, hidden, layers, heads, intermediate, rows, positions, types, eps, block = HEADER.unpack_from(data)

@@ -81,6 +81,14 @@ def test_a_file_that_is_not_e5s1_is_one_line_naming_it(tmp_path, packed):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_truncated_file_is_one_line_naming_it(tmp_path, packed):
+    _, path, _ = packed
+    cut = tmp_path / "cut.bin"
+    cut.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(DataError, match="cut.bin: truncated or corrupt E5S1 file"):
+        read_packed(cut)
+
+
 def test_read_packed_reads_the_header_fields(packed):
     _, path, _ = packed
     header, tensors = read_packed(path)
