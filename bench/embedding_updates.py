@@ -1,6 +1,7 @@
 """Time training steps of the multilingual encoder with its word embeddings trained, frozen or sparsely updated.
 
     python bench/embedding_updates.py [--encoder multilingual-e5-small] [--steps 3] [--batch-size 16] [--rounds 2]
+        [--repeat 1]
 
 Each mode runs in its own process (so peak memory is its own): a TextClassifier with
 `encoder_options.word_embeddings` set, the fit's AdamW parameter groups, and `--steps` full steps (forward, backward,
@@ -35,7 +36,7 @@ TEXTS = [
 ]
 
 
-def run_mode(encoder: str, mode: str, steps: int, batch_size: int) -> dict:
+def run_mode(encoder: str, mode: str, steps: int, batch_size: int, repeat: int) -> dict:
     import torch
     from transformers import AutoTokenizer
 
@@ -56,7 +57,7 @@ def run_mode(encoder: str, mode: str, steps: int, batch_size: int) -> dict:
         table.sparse = True
         optimizers.append(torch.optim.SparseAdam([table.weight], lr=5e-5))
         groups = [*groups, {"params": [table.weight]}]
-    texts = [f"query: {TEXTS[i % len(TEXTS)]}" for i in range(batch_size)]
+    texts = [f"query: {TEXTS[i % len(TEXTS)] * repeat}" for i in range(batch_size)]
     batch = tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
     labels = torch.tensor([i % 2 for i in range(batch_size)])
     times, updates = [], []
@@ -90,16 +91,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1, help="each text repeated this many times (longer inputs)")
     parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)  # one mode, in a child process
     args = parser.parse_args()
     if args.mode:
-        print(json.dumps(run_mode(args.encoder, args.mode, args.steps, args.batch_size)))
+        print(json.dumps(run_mode(args.encoder, args.mode, args.steps, args.batch_size, args.repeat)))
         return
     runs: dict[str, list[dict]] = {mode: [] for mode in MODES}
     for _ in range(args.rounds):
         for mode in MODES:
             command = [sys.executable, __file__, "--encoder", args.encoder, "--steps", str(args.steps),
-                       "--batch-size", str(args.batch_size), "--mode", mode]  # fmt: skip
+                       "--batch-size", str(args.batch_size), "--repeat", str(args.repeat), "--mode", mode]  # fmt: skip
             output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
             runs[mode].append(json.loads(output.strip().splitlines()[-1]))
     results = [{key: min(run[key] for run in runs[mode]) if key.endswith(("_s", "_mb")) else runs[mode][0][key]
