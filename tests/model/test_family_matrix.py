@@ -19,7 +19,6 @@ import torch
 
 from project.core.errors import UserError
 from project.embed import main as embed_main
-from project.export import main as export_main
 from project.inference.batching import batched_outputs
 from project.model.families import takes_segments
 from project.model.pooling import POOLERS
@@ -49,9 +48,21 @@ COLUMNS = {
     "test_a_family_whose_tokenizer_needs_a_missing_package_is_refused_in_one_line": "fit",
 }
 
-# (leg, family) -> why it fails today. Each entry is a strict xfail: the day its fix lands the test passes, the
-# xfail turns into a failure, and the entry must go.
-KNOWN_GAPS: dict[tuple[str, str], str] = {}
+# (column, family) -> why it fails today (the columns of COLUMNS and EXPORTS). Each entry is a strict xfail: the day
+# its fix lands the test passes, the xfail turns into a failure, and the entry must go.
+KNOWN_GAPS: dict[tuple[str, str], str] = {
+    **{
+        ("segment ids", family): "the tokenizer returns no token type ids and the product does not build them (h1)"
+        for family in ("albert", "funnel", "big_bird", "nystromformer")
+    },
+    **{
+        ("segment ids", family): "the tokenizer's token type ids are sent to an encoder without segments (h1)"
+        for family in ("distilbert", "deberta-v2")
+    },
+    ("poolers", "funnel"): "weighted_layer stacks Funnel's pooled blocks of different lengths (h2)",
+    ("fit", "xlm"): "sacremoses missing: ImportError traceback, not one line with the pip install (h2)",
+    ("fit", "roformer"): "rjieba missing: ImportError traceback, not one line with the pip install (h2)",
+}
 
 
 def cells(leg: str, families: list[str], slow: bool = False) -> list:
@@ -95,7 +106,8 @@ def rows(tmp_path_factory):
     """(training CSV with pairs, evaluation CSV with pairs, the evaluation rows)."""
     folder = tmp_path_factory.mktemp("family-data")
     evaluation = make_rows(100, seed=7, pairs=True)
-    return write_csv(folder / "train.csv", make_rows(96, pairs=True)), write_csv(folder / "eval.csv", evaluation), evaluation
+    train = write_csv(folder / "train.csv", make_rows(96, pairs=True))
+    return train, write_csv(folder / "eval.csv", evaluation), evaluation
 
 
 def fit(encoder, train, folder, pairs: bool):
@@ -154,7 +166,7 @@ def test_fit_on_single_texts(zoo, rows, tmp_path, family):
     fit(zoo(family), rows[0], tmp_path / "runs", pairs=False)
 
 
-@pytest.mark.parametrize("family", cells("segments", RUNNABLE))
+@pytest.mark.parametrize("family", cells("segment ids", RUNNABLE))
 def test_pairs_carry_segment_ids_exactly_where_the_encoder_has_them(zoo, rows, request, family):
     """What training sends: token type ids with the second text marked where the encoder has segments, none
     otherwise."""
@@ -188,7 +200,9 @@ def test_every_pooler_runs_on_the_family(zoo, rows, request, family):
     for name in sorted(POOLERS):
         try:
             model = TextClassifier(encoder=str(zoo(family)), num_labels=2, pooling=name).eval()
-            logits = batched_outputs(lambda batch: model(**batch), tokenizer, texts[:8], pairs[:8], batch_size=8)
+            logits = batched_outputs(
+                lambda batch, model=model: model(**batch), tokenizer, texts[:8], pairs[:8], batch_size=8
+            )
         except UserError as error:
             assert "\n" not in str(error), str(error)
             refusals.append(f"{name} refused: {error}")
@@ -201,16 +215,12 @@ def exported(fitted, tmp_path, family, export_format) -> tuple:
     """(the export folder, the anchor scores), or raises the product's refusal."""
     checkpoint, anchor = fitted(family)
     out = tmp_path / export_format
-    argv = ["--checkpoint", checkpoint, "--output", str(out)]
+    from project.inference.exporters import export  # project.export's function: its refusals raised, not printed
+
     if export_format == "onnx_int8":
-        argv += ["--format", "onnx", "--quantize", "int8"]
+        export(checkpoint=checkpoint, output=str(out), format="onnx", quantize="int8")
     else:
-        argv += ["--format", export_format]
-    from project.inference.exporters import export
-
-    from jsonargparse import CLI
-
-    CLI(export, args=argv, exit_on_error=False)  # the command's own parse, errors raised rather than printed
+        export(checkpoint=checkpoint, output=str(out), format=export_format)
     return out, anchor
 
 
@@ -270,7 +280,7 @@ def test_every_export_reloads_with_the_checkpoints_scores(fitted, rows, tmp_path
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", cells("onnx_predict", RUNNABLE, slow=True))
+@pytest.mark.parametrize("family", cells("onnx predict", RUNNABLE, slow=True))
 def test_onnx_predict_gives_the_checkpoints_predictions(fitted, rows, tmp_path, request, family):
     try:
         folder, anchor = exported(fitted, tmp_path, family, "onnx")
@@ -333,8 +343,10 @@ def test_a_family_whose_tokenizer_needs_a_missing_package_is_refused_in_one_line
     from project.fit import main as fit_main
 
     with pytest.raises(SystemExit) as exit_info:
-        fit_main(["--model.encoder", str(zoo(family)), "--data.train_file", str(rows[0]), "--data.text_column",
-                  "review", "--data.label_column", "sentiment", "--trainer.default_root_dir", str(tmp_path)])  # fmt: skip
+        fit_main([
+            "--model.encoder", str(zoo(family)), "--data.train_file", str(rows[0]), "--data.text_column", "review",
+            "--data.label_column", "sentiment", "--trainer.default_root_dir", str(tmp_path),
+        ])  # fmt: skip
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     lines = [line for line in error.splitlines() if line.startswith("error:")]
