@@ -356,3 +356,49 @@ def test_a_family_whose_tokenizer_needs_a_missing_package_is_refused_in_one_line
 
 def test_the_matrix_covers_every_family_of_the_zoo():
     assert sorted(RUNNABLE + NEEDS_PACKAGE) == sorted(FAMILIES) and len(FAMILIES) >= 15
+
+
+def family_table_script():
+    """scripts/family_table.py as a module (scripts/ is not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "family_table.py"
+    spec = importlib.util.spec_from_file_location("family_table", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_family_table_in_the_docs_is_rendered_from_recorded_outcomes():
+    """docs/models.md's table is what scripts/family_table.py renders from docs/families.json, which holds a
+    recorded outcome for every family of the matrix in every column, and the speed benchmark's figures."""
+    import json
+
+    script = family_table_script()
+    data = json.loads(script.DATA.read_text(encoding="utf-8"))
+    assert data["families"] == FAMILIES
+    for family in FAMILIES:
+        outcomes = data["matrix"][family]
+        columns = {"fit"} if family in NEEDS_PACKAGE else {key for _, key in script.COLUMNS}
+        assert set(outcomes) == columns, family
+        assert all(outcome.startswith(script.OUTCOME_PREFIXES) for outcome in outcomes.values()), outcomes
+        assert isinstance(data["speed"]["ratios"][family], float)
+    assert script.main(["--check"]) == 0
+
+
+def test_the_table_renders_refusals_and_gaps_as_numbered_notes():
+    script = family_table_script()
+    data = {
+        "families": ["bert", "xlm"],
+        "matrix": {
+            "bert": {"fit": "passed", "onnx": "refused: --format onnx: no", "pairs": "known gap: later"},
+            "xlm": {"fit": "refused: pip install sacremoses"},
+        },
+        "speed": {"ratios": {"bert": 1.0}, "settings": "s", "machine": "m", "commit": "c"},
+    }
+    rows = script.render(data).splitlines()
+    bert, xlm = rows[2].split(" | "), rows[3].split(" | ")
+    assert bert[1:3] == ["yes", "gap (1)"] and "refused (2)" in bert and bert[-2] == "1.00"
+    assert bert[-1] == "(1) later (2) --format onnx: no |"
+    assert xlm[1] == "refused (1)" and xlm[2] == "—" and xlm[-2] == "not measured"
