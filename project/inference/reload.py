@@ -26,7 +26,7 @@ from project.inference.onnx_predict import CLASSIFIER_CONFIG  # torch-free, so i
 from project.model.classifier import PooledClassifier
 from project.model.encoder import from_pretrained, load_encoder
 from project.model.heads import ClassifierHead, HeadOptions
-from project.model.pooling import build_pooler
+from project.model.pooling import build_encoder_pooler
 from project.tasks import build_task
 
 CLASSIFIER_WEIGHTS = "classifier.safetensors"
@@ -60,8 +60,8 @@ def load_exported(folder: str | Path, device: str = "cpu") -> ExportedClassifier
         )
     config = json.loads((folder / CLASSIFIER_CONFIG).read_text(encoding="utf-8"))
     encoder = load_encoder(str(folder), dtype="auto")  # the dtype it was exported in
-    hidden_size, num_layers = encoder.config.hidden_size, encoder.config.num_hidden_layers
-    pooler = build_pooler(config["pooling"], hidden_size, num_layers, **config["pooling_options"])
+    hidden_size = encoder.config.hidden_size
+    pooler = build_encoder_pooler(config["pooling"], encoder.config, **config["pooling_options"])
     num_outputs = build_task(config["task"], config["num_labels"], config["label_names"]).num_outputs
     head = ClassifierHead(pooler.output_dim(hidden_size), num_outputs, **config["head"])
     model = PooledClassifier(encoder, pooler, head)

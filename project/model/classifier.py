@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from project.model.families import attention_for_length
+
 
 def pooled_output(
     encoder: nn.Module,
@@ -18,6 +20,11 @@ def pooled_output(
     inputs_embeds: Tensor | None = None,
 ) -> Tensor:
     """(B, T) token ids (or (B, T, H) embeddings) and mask -> (B, H') pooled vectors."""
+    attention = attention_for_length(encoder.config, attention_mask.shape[1])
+    if attention is not None and getattr(encoder, "attention_type", attention) != attention:
+        # BigBird switches to full attention by itself for a batch too short for its blocks, but never back: a text's
+        # score would depend on the batches before it. Chosen here for every batch, from the config's own choice.
+        encoder.set_attention_type(attention)
     outputs = encoder(
         input_ids=input_ids,
         inputs_embeds=inputs_embeds,
@@ -25,7 +32,13 @@ def pooled_output(
         token_type_ids=token_type_ids,
         output_hidden_states=pooler.needs_all_hidden_states,  # every layer only when the pooler reads them
     )
-    return pooler(outputs.last_hidden_state, attention_mask, outputs.hidden_states)
+    length = attention_mask.shape[1]
+    # Poolers see the mask's tokens only: BigBird's block-sparse attention pads its inner layers' outputs up to a
+    # multiple of its block size (only the last one comes back trimmed).
+    all_hidden_states = None
+    if outputs.hidden_states is not None:
+        all_hidden_states = tuple(layer[:, :length] for layer in outputs.hidden_states)
+    return pooler(outputs.last_hidden_state[:, :length], attention_mask, all_hidden_states)
 
 
 class PooledClassifier(nn.Module):

@@ -4,6 +4,7 @@ plain nn.Modules."""
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from transformers.utils import logging as transformers_logging
 from project.core.assets import Asset, fetch
 from project.core.errors import ConfigError, UserError
 from project.core.types import NonNegativeInt, UnitIntervalOpenRight, plain
+from project.model.families import dropout_overrides, transformer_layers
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 
@@ -34,8 +36,11 @@ class EncoderOptions:
     """Changes to the pretrained encoder before fine-tuning (`--model.encoder_options.*`).
 
     Args:
-        hidden_dropout: overrides the encoder's hidden_dropout_prob (null keeps the pretrained value).
-        attention_dropout: overrides the encoder's attention_probs_dropout_prob (null keeps the pretrained value).
+        hidden_dropout: overrides the encoder's hidden dropout under its family's own name(s): hidden_dropout_prob,
+            DistilBERT/XLM `dropout`, Funnel `hidden_dropout`, ModernBERT `embedding_dropout` and `mlp_dropout`
+            (null keeps the pretrained value; a family without one is refused).
+        attention_dropout: overrides the encoder's attention dropout (attention_probs_dropout_prob, or
+            `attention_dropout` in DistilBERT, XLM, Funnel and ModernBERT; null keeps the pretrained value).
         reinit_top_layers: re-draw the top k encoder layers' weights before fine-tuning (0: keep all pretrained),
             a small-data recipe (Zhang et al. 2021).
     """
@@ -74,14 +79,37 @@ def no_progress_bars():
             transformers_logging.enable_progress_bar()
 
 
+# How transformers names a missing package: its own message ("You need to install rjieba to use...", "...requires the
+# SentencePiece library...", a pypi.org link) or Python's ("No module named 'google.protobuf'").
+_PACKAGE_IN_MESSAGE = re.compile(
+    r"install (\w[\w.-]*) to use|requires the (\w[\w.-]*) library|pypi\.org/project/([\w.-]+)"
+)
+# Import names that are not the name pip installs them by.
+PIP_NAMES = {"google": "protobuf", "sklearn": "scikit-learn"}
+
+
+def missing_package(error: ImportError) -> str:
+    """The pip package that fixes `error`, read from the error."""
+    match = _PACKAGE_IN_MESSAGE.search(str(error))
+    module = next((group for group in match.groups() if group), None) if match else None
+    module = module or (error.name or "").split(".")[0] or "the package it names"
+    return PIP_NAMES.get(module, module.lower())
+
+
 def from_pretrained(factory, name: str, **options):
-    """`factory.from_pretrained` (AutoModel, AutoTokenizer...) on a resolved name; a name that loads nowhere is
-    a one-line user error instead of a hub traceback."""
+    """`factory.from_pretrained` (AutoModel, AutoTokenizer...) on a resolved name; a name that loads nowhere, or a
+    tokenizer that needs a package not installed (XLM's sacremoses, RoFormer's rjieba, sentencepiece, protobuf), is
+    a one-line user error instead of a traceback."""
     path = resolve_pretrained(name)
     try:
         with no_progress_bars() if Path(path).is_dir() else contextlib.nullcontext():
             # Never run code shipped inside a model folder or hub repository (a config's `auto_map`).
             return factory.from_pretrained(path, trust_remote_code=False, **options)
+    except ImportError as error:  # a family's tokenizer needs a package the product does not install
+        raise UserError(
+            f"cannot load encoder/tokenizer '{name}': it needs a package that is not installed: "
+            f"pip install {missing_package(error)}"
+        ) from error
     except (OSError, ValueError, SafetensorError) as error:  # a missing, foreign or truncated model folder
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(
@@ -96,18 +124,15 @@ def load_encoder(
     hidden_dropout: float | None = None,
     dtype: torch.dtype | str = torch.float32,
 ) -> nn.Module:
-    """AutoModel without its task-specific pooler; dropout overrides apply only where the config has the field.
+    """AutoModel without its task-specific pooler; dropout overrides go to the family's own config fields
+    (`families.dropout_overrides`: a family without one is a ConfigError).
 
     `dtype` defaults to fp32 master weights whatever dtype the checkpoint was saved in (transformers 5 defaults to
     "auto"): 16-bit training compute comes from the Trainer's autocast. Exported half-precision models load with
     "auto".
     """
-    overrides = {}
     config = from_pretrained(AutoConfig, name)
-    if attention_dropout is not None and hasattr(config, "attention_probs_dropout_prob"):
-        overrides["attention_probs_dropout_prob"] = attention_dropout
-    if hidden_dropout is not None and hasattr(config, "hidden_dropout_prob"):
-        overrides["hidden_dropout_prob"] = hidden_dropout
+    overrides = dropout_overrides(config, hidden_dropout=hidden_dropout, attention_dropout=attention_dropout)
     encoder = from_pretrained(AutoModel, name, dtype=dtype, **overrides)
     # from_pretrained returns eval mode, and Lightning keeps each module's mode: without this, no encoder dropout.
     encoder.train()
@@ -120,19 +145,18 @@ def load_encoder(
 def redraw_top_layers(encoder: nn.Module, count: int) -> None:
     """Re-draw the weights of the top `count` transformer layers with the encoder's own initialisation (Zhang et
     al. 2021, "Revisiting Few-sample BERT Fine-tuning": the top layers' pretraining-specific weights can hurt on small
-    data). The layers below and the embeddings keep their pretrained weights."""
+    data). The layers below and the embeddings keep their pretrained weights. Layers are found per family
+    (`families.transformer_layers`; Funnel's decoder layers count as its top ones, ALBERT's shared layer is refused).
+    """
     if not count:
         return
-    layers = getattr(getattr(encoder, "encoder", None), "layer", None)
-    if not isinstance(layers, nn.ModuleList):
-        raise ConfigError(
-            f"model.encoder_options.reinit_top_layers: {type(encoder).__name__} keeps no layers at encoder.layer"
-        )
+    layers = transformer_layers(encoder, "model.encoder_options.reinit_top_layers")
     if count > len(layers):
         raise ConfigError(f"model.encoder_options.reinit_top_layers={count}, but the encoder has {len(layers)} layers")
     with torch.no_grad():
         for layer in layers[len(layers) - count :]:
-            for parameter in layer.parameters():
-                parameter._is_hf_initialized = False  # transformers skips weights it marked as loaded
-            for module in layer.modules():
-                encoder._init_weights(module)
+            for part in layer:  # XLM's layer i is attentions[i], layer_norm1[i], ffns[i] and layer_norm2[i]
+                for parameter in part.parameters():
+                    parameter._is_hf_initialized = False  # transformers skips weights it marked as loaded
+                for module in part.modules():
+                    encoder._init_weights(module)

@@ -14,6 +14,8 @@ import inspect
 
 from torch import nn
 
+from project.core.errors import ConfigError
+
 # The inputs the product ever sends an encoder, in the order exports declare them.
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -59,3 +61,101 @@ def usable_positions(encoder: nn.Module) -> int | None:
             usable.append(module.num_embeddings - (module.padding_idx + 1 if module.padding_idx is not None else 0))
             break
     return min(usable) if usable else None
+
+
+# What each family calls its dropout probabilities, by kind: every name of a kind the config has is set. BERT and
+# most others: hidden_dropout_prob / attention_probs_dropout_prob; DistilBERT and XLM: dropout / attention_dropout;
+# Funnel: hidden_dropout; ModernBERT has no residual dropout, but drops after its embeddings and inside its MLP.
+DROPOUT_FIELDS = {
+    "hidden_dropout": ("hidden_dropout_prob", "hidden_dropout", "dropout", "embedding_dropout", "mlp_dropout"),
+    "attention_dropout": ("attention_probs_dropout_prob", "attention_dropout"),
+}
+
+
+def is_probability(value) -> bool:
+    """A config's dropout value: a number (a config.json may hold `0` for 0.0), not a flag or a missing field."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def dropout_overrides(config, **probabilities: float | None) -> dict[str, float]:
+    """Config fields to set for the given `hidden_dropout` / `attention_dropout` (None: keep the pretrained value);
+    a ConfigError naming the option and the family where its config has no such field."""
+    overrides = {}
+    for option, probability in probabilities.items():
+        if probability is None:
+            continue
+        fields = [field for field in DROPOUT_FIELDS[option] if is_probability(getattr(config, field, None))]
+        if not fields:
+            raise ConfigError(
+                f"model.encoder_options.{option}: the {config.model_type} encoder has no {option.replace('_', ' ')}"
+                f" setting (its config has none of {', '.join(DROPOUT_FIELDS[option])}); unset it"
+            )
+        overrides.update(dict.fromkeys(fields, probability))
+    return overrides
+
+
+def transformer_layers(encoder: nn.Module, option: str) -> list[list[nn.Module]]:
+    """The encoder's transformer layers, bottom first, each as the modules that make it, found by structure: the
+    outermost non-empty `nn.ModuleList`s (BERT's encoder.layer, DistilBERT's transformer.layer, ModernBERT's
+    layers, Funnel's blocks of layers then its decoder layers), with lists of equal length under one parent zipped
+    into one layer per index (XLM keeps attentions, layer_norm1, ffns and layer_norm2 side by side).
+
+    `option` (the option that needs the layers) is named in the ConfigError for an encoder without any, or one that
+    shares one layer's weights across depths (ALBERT): its layers cannot be told apart.
+    """
+    found: list[tuple[str, list[nn.Module]]] = []
+    for name, module in encoder.named_modules():
+        inside = any(name.startswith(f"{outer}.") for outer, _ in found)
+        if isinstance(module, nn.ModuleList) and len(module) and not inside:
+            flat = [inner for item in module for inner in (item if isinstance(item, nn.ModuleList) else [item])]
+            found.append((name, flat))
+    layers: list[list[nn.Module]] = []
+    by_parent: dict[str, list[list[nn.Module]]] = {}
+    for name, modules in found:
+        by_parent.setdefault(name.rpartition(".")[0], []).append(modules)
+    for siblings in by_parent.values():
+        if len({len(modules) for modules in siblings}) == 1:
+            layers.extend(list(layer) for layer in zip(*siblings, strict=True))
+        else:
+            layers.extend([module] for modules in siblings for module in modules)
+    family = getattr(encoder.config, "model_type", type(encoder).__name__)
+    if not layers:
+        raise ConfigError(f"{option}: no transformer layers found in the {family} encoder; unset it")
+    declared = getattr(encoder.config, "num_hidden_layers", 0) or 0
+    if len(layers) < declared:
+        raise ConfigError(
+            f"{option}: the {family} encoder shares {len(layers)} layer's weights across its {declared} layers, "
+            "so they cannot be told apart; unset it"
+        )
+    return layers
+
+
+def parameter_depths(encoder: nn.Module, option: str, prefix: str = "") -> tuple[dict[str, int], int]:
+    """({prefix + parameter name: depth}, number of layers L) by `transformer_layers`: 0 for what comes before the
+    first layer (the embeddings), i + 1 for layer i, L + 1 for what comes after the last (a final norm, DeBERTa's
+    relative position table that every layer reads, a language-model head)."""
+    layers = transformer_layers(encoder, option)
+    depth_of = {id(parameter): depth for depth, layer in enumerate(layers, 1) for module in layer
+                for parameter in module.parameters()}  # fmt: skip
+    depths, seen_layer = {}, False
+    for name, parameter in encoder.named_parameters():
+        depth = depth_of.get(id(parameter))
+        seen_layer = seen_layer or depth is not None
+        depths[prefix + name] = depth if depth is not None else (len(layers) + 1 if seen_layer else 0)
+    return depths, len(layers)
+
+
+def layers_change_length(config) -> bool:
+    """Whether the encoder's layers output sequences of different lengths: Funnel's blocks after the first pool the
+    sequence (by 2 each), so its hidden states cannot be stacked token by token."""
+    return len(getattr(config, "block_sizes", None) or ()) > 1
+
+
+def attention_for_length(config, length: int) -> str | None:
+    """The attention a block-sparse encoder (BigBird) runs for a batch of `length` tokens: its config's own, unless
+    the batch is too short for its global, sliding and random blocks, where it falls back to full attention (the
+    threshold is BigBird's own). None for encoders that always run one attention."""
+    if getattr(config, "attention_type", None) != "block_sparse":
+        return None
+    shortest = (5 + 2 * config.num_random_blocks) * config.block_size
+    return "original_full" if length <= shortest else "block_sparse"

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from project.core.errors import ConfigError
 from project.core.registry import Registry
+from project.model.families import layers_change_length
 
 POOLERS: Registry[type[Pooler]] = Registry("pooler")
 register_pooler = POOLERS.register
@@ -28,8 +29,21 @@ def build_pooler(name: str, hidden_size: int, num_layers: int, **options) -> Poo
         raise ConfigError(f"model.pooling_options for '{name}': {error}") from None
 
 
+def build_encoder_pooler(name: str, config, **options) -> Pooler:
+    """`build_pooler` for an encoder with this config; a pooler that mixes layers token by token is refused on an
+    encoder whose layers hold sequences of different lengths (Funnel's blocks pool the sequence)."""
+    pooler = build_pooler(name, config.hidden_size, config.num_hidden_layers, **options)
+    if pooler.mixes_layers_by_token and layers_change_length(config):
+        raise ConfigError(
+            f"model.pooling '{name}' mixes every layer token by token, but the {config.model_type} encoder's "
+            "layers hold sequences of different lengths (its blocks pool the sequence); choose another pooler"
+        )
+    return pooler
+
+
 class Pooler(nn.Module):
     needs_all_hidden_states = False  # the encoder returns every layer's output only when a pooler asks
+    mixes_layers_by_token = False  # needs every layer's output at the same length
 
     def __init__(self, hidden_size: int, num_layers: int):
         super().__init__()
@@ -152,6 +166,7 @@ class WeightedLayerPooler(Pooler):
     """
 
     needs_all_hidden_states = True
+    mixes_layers_by_token = True
 
     def __init__(self, hidden_size: int, num_layers: int, layer_start: int | None = None):
         super().__init__(hidden_size, num_layers)

@@ -1,13 +1,13 @@
 """Optimizer registry and named parameter groups (names show in TensorBoard as lr-<Optimizer>/<group>).
 
-Takes parameter names and counts, not model classes: a parameter under `encoder.` belongs to the encoder (its depth
-read from `embeddings` / `layer.<i>` in the name), everything else to the head (pooler and classifier).
+Takes parameter names and counts, not model classes: a parameter under `encoder.` belongs to the encoder (its depth,
+for layer-wise decay, given by the caller, who can read the model), everything else to the head (pooler and
+classifier).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -58,18 +58,6 @@ def _fusable(parameters: list[Tensor]) -> bool:
     return bool(parameters) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in parameters)
 
 
-_LAYER = re.compile(r"\.layers?\.(\d+)\.")
-_EMBEDDINGS = re.compile(r"(^|\.)embeddings\.")  # not DeBERTa's rel_embeddings, which every layer uses
-
-
-def encoder_depth(name: str, num_layers: int) -> int:
-    """0 for embeddings, i + 1 for transformer layer i, num_layers + 1 for anything above (a final norm)."""
-    if _EMBEDDINGS.search(name):
-        return 0
-    match = _LAYER.search(name)
-    return int(match.group(1)) + 1 if match else num_layers + 1
-
-
 def parameter_groups(
     named_parameters: Iterable[tuple[str, nn.Parameter]],
     learning_rate: float,
@@ -77,6 +65,7 @@ def parameter_groups(
     num_layers: int,
     head_learning_rate: float | None = None,
     layer_decay: float | None = None,
+    depths: Mapping[str, int] | None = None,
 ) -> list[dict]:
     """Named groups with their own lr and weight decay.
 
@@ -84,9 +73,14 @@ def parameter_groups(
     - the head (`head`) at `head_learning_rate` (default: `learning_rate`);
     - the encoder as one group (`encoder`) or, with `layer_decay` d, one per depth: the top layer at
       `learning_rate`, each layer below it x d, embeddings lowest (`embeddings`, `layer_1` ... `layer_L`, `top`).
+      `depths` then gives each encoder parameter's depth by name: 0 the embeddings, i the i-th of `num_layers`
+      layers, num_layers + 1 what sits above them. The model finds its own layers (project.model.families), since
+      families keep them under different names.
     """
     if layer_decay is not None and not 0 < layer_decay <= 1:
         raise ConfigError(f"model.optimization.layer_decay must be in (0, 1], got {layer_decay}")
+    if layer_decay is not None and depths is None:
+        raise ValueError("parameter_groups: layer_decay needs the encoder parameters' depths")
     groups: dict[str, dict] = {}
     for name, parameter in named_parameters:
         if not parameter.requires_grad:
@@ -96,15 +90,11 @@ def parameter_groups(
         elif layer_decay is None:
             group, lr = "encoder", learning_rate
         else:
-            depth = encoder_depth(name, num_layers)
+            depth = depths[name]
             group = {0: "embeddings", num_layers + 1: "top"}.get(depth, f"layer_{depth}")
             lr = learning_rate * layer_decay ** max(0, num_layers - depth)
         decays = parameter.ndim >= 2
         key = group if decays else f"{group}_no_decay"
         groups.setdefault(key, {"name": key, "params": [], "lr": lr, "weight_decay": weight_decay if decays else 0.0})
         groups[key]["params"].append(parameter)
-    if layer_decay is not None and not any(name.startswith("layer_") for name in groups):
-        raise ConfigError(
-            "model.optimization.layer_decay: no encoder parameter name has a layer number ('.layer.<i>.'); unset it"
-        )
     return list(groups.values())

@@ -4,7 +4,7 @@ classifier, the masked language model) returns, built in one place from one type
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,11 +96,14 @@ class OptimizationOptions:
         learning_rate: float,
         num_layers: int,
         total_steps: int,
+        depths: Mapping[str, int] | None = None,
     ) -> tuple[object, list[dict], int]:
-        """(optimizer, Lightning scheduler configs, warmup steps); `learning_rate` is the peak (top layer) lr."""
+        """(optimizer, Lightning scheduler configs, warmup steps); `learning_rate` is the peak (top layer) lr;
+        `depths` (each encoder parameter's depth of `num_layers`) is needed with `layer_decay`."""
         groups = parameter_groups(
-            named_parameters, learning_rate, self.weight_decay, num_layers, self.head_learning_rate, self.layer_decay
-        )
+            named_parameters, learning_rate, self.weight_decay, num_layers, self.head_learning_rate, self.layer_decay,
+            depths,
+        )  # fmt: skip
         # Lightning's mixed-precision plugin refuses to clip for optimizers that unscale inside step() (the fused
         # ones), and fp16 loss scaling would hide the gradients from the grad-norm log: fused only outside those.
         plugin = trainer.precision_plugin

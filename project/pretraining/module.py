@@ -13,6 +13,7 @@ from project.core.errors import ConfigError
 from project.core.types import PositiveFloat, plain_arguments
 from project.model.encoder import DEFAULT_ENCODER, from_pretrained
 from project.optim.plan import OptimizationOptions, total_optimizer_steps
+from project.training.module import encoder_depths
 
 
 class MaskedLanguageModel(LightningModule):
@@ -46,6 +47,7 @@ class MaskedLanguageModel(LightningModule):
         # fp32 master weights whatever dtype the checkpoint was saved in; 16-bit compute is the Trainer's autocast.
         self.encoder = from_pretrained(AutoModelForMaskedLM, encoder, dtype=torch.float32)
         self.encoder.train()  # from_pretrained returns eval mode, and Lightning keeps each module's mode
+        self.encoder_depths = encoder_depths(self.encoder, optimization.layer_decay)
         # Mean of the loss over masked tokens, across batches of different sizes: exp of it is the perplexity.
         self.val_loss = MeanMetric()
 
@@ -74,10 +76,10 @@ class MaskedLanguageModel(LightningModule):
 
     def configure_optimizers(self):
         total_steps = total_optimizer_steps(self.trainer)
+        depths, num_layers = self.encoder_depths or (None, self.encoder.config.num_hidden_layers)
         optimizer, schedules, _ = self.optimization.build(
-            self.trainer, self.named_parameters(), self.hparams.learning_rate, self.encoder.config.num_hidden_layers,
-            total_steps,
-        )  # fmt: skip
+            self.trainer, self.named_parameters(), self.hparams.learning_rate, num_layers, total_steps, depths
+        )
         return [optimizer], schedules
 
     def save_hugging_face(self, folder, tokenizer) -> None:

@@ -17,7 +17,7 @@ from project.core.errors import ConfigError
 from project.inference.batching import batched_outputs
 from project.model.classifier import pooled_output
 from project.model.encoder import from_pretrained, load_encoder
-from project.model.pooling import build_pooler
+from project.model.pooling import build_encoder_pooler
 
 
 class Embedder:
@@ -46,7 +46,7 @@ class Embedder:
         pooling = pooling or "mean"
         bare = load_encoder(encoder).to(device)
         config = bare.config
-        pooler = build_pooler(pooling, config.hidden_size, config.num_hidden_layers, **(pooling_options or {}))
+        pooler = build_encoder_pooler(pooling, config, **(pooling_options or {}))
         if any(True for _ in pooler.parameters()):
             raise ConfigError(
                 f"--pooling {pooling} has weights that only training sets; use a weightless pooler (mean, cls, max, "

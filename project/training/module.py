@@ -15,8 +15,9 @@ from project.core.registry import checked_options
 from project.core.types import PositiveFloat, PositiveInt, plain_arguments
 from project.model.classifier import PooledClassifier, pooled_output
 from project.model.encoder import DEFAULT_ENCODER, EncoderOptions, load_encoder, redraw_top_layers
+from project.model.families import parameter_depths
 from project.model.heads import ClassifierHead, HeadOptions
-from project.model.pooling import POOLER_ARGUMENTS, POOLERS, build_pooler
+from project.model.pooling import POOLER_ARGUMENTS, POOLERS, build_encoder_pooler
 from project.optim.plan import OptimizationOptions, total_optimizer_steps
 from project.tasks import build_task
 from project.training.grad_norm import LogGradientNorm, gradient_norm
@@ -39,6 +40,14 @@ MOVED_OPTIONS = {
     "encoder_attention_dropout": "encoder_options.attention_dropout",
     "reinit_top_layers": "encoder_options.reinit_top_layers",
 }  # fmt: skip
+
+
+def encoder_depths(encoder: torch.nn.Module, layer_decay: float | None) -> tuple[dict[str, int], int] | None:
+    """With layer-wise lr decay, each encoder parameter's depth (by its name in the module) and the number of
+    layers, found for the encoder's family; None without it."""
+    if layer_decay is None:
+        return None
+    return parameter_depths(encoder, "model.optimization.layer_decay", prefix="encoder.")
 
 
 def regrouped_options(hparams: dict) -> dict[str, dict]:
@@ -102,8 +111,10 @@ class TextClassifier(LightningModule):
         self.task = build_task(task, num_labels, label_names, **(task_options or {}))
         self.encoder = load_encoder(encoder, encoder_options.attention_dropout, encoder_options.hidden_dropout)
         redraw_top_layers(self.encoder, encoder_options.reinit_top_layers)
+        # Found now, so that a family without layers to tell apart fails before any data is tokenized.
+        self.encoder_depths = encoder_depths(self.encoder, optimization.layer_decay)
         config = self.encoder.config
-        self.pooler = build_pooler(pooling, config.hidden_size, config.num_hidden_layers, **(pooling_options or {}))
+        self.pooler = build_encoder_pooler(pooling, config, **(pooling_options or {}))
         self.head = ClassifierHead(
             self.pooler.output_dim(config.hidden_size),
             self.task.num_outputs,
@@ -217,10 +228,10 @@ class TextClassifier(LightningModule):
     def configure_optimizers(self):
         total_steps = self.planned_total_steps = total_optimizer_steps(self.trainer)
         check_resumed_plan(total_steps, getattr(self, "resumed_total_steps", None))
+        depths, num_layers = self.encoder_depths or (None, self.encoder.config.num_hidden_layers)
         optimizer, schedules, self.planned_warmup_steps = self.optimization.build(
-            self.trainer, self.named_parameters(), self.hparams.learning_rate, self.encoder.config.num_hidden_layers,
-            total_steps,
-        )  # fmt: skip
+            self.trainer, self.named_parameters(), self.hparams.learning_rate, num_layers, total_steps, depths
+        )
         for schedule in schedules:
             if "monitor" in schedule:
                 self.require_logged_metric(schedule["monitor"], "model.optimization.scheduler_options.monitor")

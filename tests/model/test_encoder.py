@@ -1,9 +1,12 @@
+import importlib.util
 import json
 
 import pytest
 
 from project.core.errors import UserError
-from project.model.encoder import load_encoder
+from project.model.encoder import load_encoder, missing_package
+from tests.conftest import VOCAB, make_rows, one_line_error, write_csv
+from tests.model.tiny_families import write_tiny_family
 
 
 def test_encoder_trains_with_dropout_and_without_the_unused_nsp_pooler(tiny_encoder):
@@ -57,3 +60,58 @@ def test_reinit_redraws_exactly_the_top_k_layers(tiny_encoder):
         ConfigError, match=f"model.encoder_options.reinit_top_layers={layers + 1}, but the encoder has {layers}"
     ):
         redraw_top_layers(encoder, layers + 1)
+
+
+def roformer_folder(folder) -> str:
+    """A RoFormer encoder with RoFormer's own tokenizer, which segments Chinese with rjieba (not installed here)."""
+    write_tiny_family(folder, "roformer")
+    (folder / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "RoFormerTokenizer"}))
+    return str(folder)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("rjieba") is not None, reason="rjieba is installed")
+def test_a_tokenizer_missing_its_package_is_one_line_naming_the_pip_install(capsys, tmp_path):
+    from project.fit import main
+
+    encoder = roformer_folder(tmp_path / "roformer")
+    train = write_csv(tmp_path / "train.csv", make_rows(20))
+    line = one_line_error(capsys, main, [
+        "--model.encoder", encoder, "--data.train_file", str(train), "--data.text_column", "review",
+        "--data.label_column", "sentiment", "--trainer.default_root_dir", str(tmp_path / "runs"),
+    ])  # fmt: skip
+    assert line == (
+        f"error: cannot load encoder/tokenizer '{encoder}': it needs a package that is not installed: "
+        "pip install rjieba"
+    )
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*.ckpt"))
+
+
+@pytest.mark.parametrize(
+    ("error", "package"),
+    [
+        (ImportError("You need to install sacremoses to use XLMTokenizer. See https://pypi.org/project/sacremoses/"),
+         "sacremoses"),
+        (ImportError("\nAlbertTokenizer requires the SentencePiece library but it was not found in your environment."),
+         "sentencepiece"),
+        (ImportError("\nLlamaConverter requires the protobuf library but it was not found in your environment."),
+         "protobuf"),
+        (ModuleNotFoundError("No module named 'google.protobuf'", name="google.protobuf"), "protobuf"),
+        (ModuleNotFoundError("No module named 'fugashi'", name="fugashi"), "fugashi"),
+    ],
+)  # fmt: skip
+def test_the_package_to_install_is_read_from_the_error(error, package):
+    assert missing_package(error) == package
+
+
+@pytest.mark.skipif(importlib.util.find_spec("sacremoses") is not None, reason="sacremoses is installed")
+def test_xlms_tokenizer_without_sacremoses_names_it(tmp_path):
+    from transformers import AutoTokenizer
+
+    from project.model.encoder import from_pretrained
+
+    (tmp_path / "vocab.json").write_text(json.dumps({"<s>": 0, "</s>": 1, "<pad>": 2, "<unk>": 3, "a</w>": 4}))
+    (tmp_path / "merges.txt").write_text("#version: 0.2\n")
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "XLMTokenizer"}))
+    with pytest.raises(UserError, match="it needs a package that is not installed: pip install sacremoses$"):
+        from_pretrained(AutoTokenizer, str(tmp_path))

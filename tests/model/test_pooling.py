@@ -5,7 +5,11 @@ import pytest
 import torch
 
 from project.core.errors import ConfigError
-from project.model.pooling import POOLERS, build_pooler
+from project.model.classifier import PooledClassifier
+from project.model.encoder import load_encoder
+from project.model.heads import ClassifierHead
+from project.model.pooling import POOLERS, build_encoder_pooler, build_pooler
+from tests.model.tiny_families import FAMILIES, padded_batch, padding_dependent
 
 HIDDEN, LAYERS = 8, 3
 
@@ -124,3 +128,23 @@ def test_concat_last_joins_the_first_token_of_the_last_layers():
 def test_bad_pooler_configs_fail_in_one_line(name, options, message):
     with pytest.raises(ConfigError, match=message):
         build_pooler(name, HIDDEN, LAYERS, **options)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("name", sorted(POOLERS))
+def test_every_pooler_runs_on_every_family_and_sees_only_real_tokens(name, family, family_encoder):
+    encoder = load_encoder(family_encoder(family)).eval()
+    if name == "weighted_layer" and family == "funnel":
+        with pytest.raises(ConfigError, match="^model.pooling 'weighted_layer' mixes every layer token by token, but"):
+            build_encoder_pooler(name, encoder.config)
+        return
+    torch.manual_seed(0)
+    pooler = build_encoder_pooler(name, encoder.config)
+    model = PooledClassifier(encoder, pooler, ClassifierHead(pooler.output_dim(32), 3)).eval()
+    input_ids, attention_mask = padded_batch(encoder)
+    with torch.no_grad():
+        pooled = model.embed(input_ids, attention_mask)
+        alone = model.embed(input_ids[1:, :25], attention_mask[1:, :25])
+    assert pooled.shape == (2, pooler.output_dim(32)) and pooled.isfinite().all()
+    if not padding_dependent(family, input_ids.shape[1]):
+        torch.testing.assert_close(pooled[1:], alone, rtol=0, atol=1e-4)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from project.core.errors import ConfigError
-from project.optim.optimizers import FUSED, OPTIMIZERS, build_optimizer, encoder_depth, parameter_groups
+from project.optim.optimizers import FUSED, OPTIMIZERS, build_optimizer, parameter_groups
 from project.optim.plan import OptimizationOptions
 from project.optim.schedules import SCHEDULES, build_schedule, check_schedule_options, warmup_steps
 from project.tricks.l1 import l1_penalty
@@ -206,6 +206,10 @@ NAMES = [
 ]
 
 
+# What the model finds for these names (project.model.families.parameter_depths).
+DEPTHS = {name: 0 if ".embeddings." in name else 2 if ".layer.1." in name else 1 for name, _ in NAMES[:5]}
+
+
 def named_parameters():
     return [(name, nn.Parameter(torch.zeros(shape))) for name, shape in NAMES]
 
@@ -225,19 +229,21 @@ def test_groups_split_encoder_and_head_and_never_decay_biases_or_norms():
 
 
 def test_layer_wise_decay_is_geometric_from_the_top_layer_down_to_the_embeddings():
-    groups = summary(parameter_groups(named_parameters(), 1.0, 0.0, num_layers=2, layer_decay=0.5))
+    groups = summary(parameter_groups(named_parameters(), 1.0, 0.0, num_layers=2, layer_decay=0.5, depths=DEPTHS))
     assert groups["layer_2"][0] == 1.0  # the top layer
     assert groups["layer_1"][0] == 0.5 == groups["layer_1_no_decay"][0]
     assert groups["embeddings"][0] == 0.25 == groups["embeddings_no_decay"][0]  # lowest
     assert groups["head"][0] == 1.0
 
 
-def test_encoder_depth_reads_layer_numbers_from_names():
-    assert encoder_depth("encoder.embeddings.position_embeddings.weight", 6) == 0
-    assert encoder_depth("encoder.encoder.layer.5.output.dense.weight", 6) == 6
-    assert encoder_depth("encoder.transformer.layers.11.ffn.weight", 12) == 12
-    assert encoder_depth("encoder.final_layer_norm.weight", 6) == 7
-    assert encoder_depth("encoder.encoder.rel_embeddings.weight", 6) == 7  # DeBERTa's: used by every layer
+def test_layer_decay_takes_the_depths_the_caller_found_not_the_names():
+    swapped = {**DEPTHS, **{name: 3 - depth for name, depth in DEPTHS.items() if ".layer." in name}}
+    groups = {group["name"]: group for group in parameter_groups(named_parameters(), 1.0, 0.0, num_layers=2,
+                                                                  layer_decay=0.5, depths=swapped)}  # fmt: skip
+    assert [p.shape for p in groups["layer_1"]["params"]] == [(4, 4)] and groups["layer_1"]["lr"] == 0.5
+    assert len(groups["layer_2"]["params"]) == 1 and len(groups["layer_2_no_decay"]["params"]) == 1
+    with pytest.raises(ValueError, match="layer_decay needs the encoder parameters' depths"):
+        parameter_groups(named_parameters(), 1.0, 0.0, num_layers=2, layer_decay=0.5)
 
 
 def test_frozen_parameters_join_no_group_and_bad_decay_is_refused():
@@ -246,11 +252,6 @@ def test_frozen_parameters_join_no_group_and_bad_decay_is_refused():
     assert sum(len(g["params"]) for g in parameter_groups(parameters, 1e-3, 0.0, num_layers=2)) == len(NAMES) - 1
     with pytest.raises(ConfigError, match=r"model.optimization.layer_decay must be in \(0, 1\]"):
         parameter_groups(parameters, 1e-3, 0.0, num_layers=2, layer_decay=1.5)
-    unnumbered = [("encoder.block_a.weight", nn.Parameter(torch.zeros(2, 2)))]
-    with pytest.raises(
-        ConfigError, match="model.optimization.layer_decay: no encoder parameter name has a layer number"
-    ):
-        parameter_groups(unnumbered, 1e-3, 0.0, num_layers=2, layer_decay=0.9)
 
 
 def test_a_zero_head_learning_rate_is_a_real_value_not_unset():

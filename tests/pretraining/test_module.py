@@ -11,7 +11,7 @@ from transformers import AutoModel, AutoTokenizer
 from project.optim.optimizers import parameter_groups
 from project.pretraining.corpus import CorpusDataModule
 from project.pretraining.module import MaskedLanguageModel
-from project.training.module import TextClassifier
+from project.training.module import TextClassifier, encoder_depths
 from tests.conftest import trainer
 from tests.pretraining.conftest import write_corpus
 
@@ -63,7 +63,7 @@ def test_saved_folder_loads_with_automodel_and_builds_a_classifier(tmp_path, chi
 
 def test_layer_decay_reaches_every_encoder_layer(chinese_encoder):
     model = MaskedLanguageModel(encoder=chinese_encoder)
-    groups = parameter_groups(model.named_parameters(), 1e-3, 0.01, model.encoder.config.num_hidden_layers,
-                              layer_decay=0.5)  # fmt: skip
+    depths, num_layers = encoder_depths(model.encoder, 0.5)
+    groups = parameter_groups(model.named_parameters(), 1e-3, 0.01, num_layers, layer_decay=0.5, depths=depths)
     names = {group["name"].removesuffix("_no_decay") for group in groups}
     assert names == {"embeddings", "layer_1", "layer_2", "top"}  # top: the MLM head's transform and bias
