@@ -27,11 +27,15 @@ from project.training.cli import FitCLI
 from project.training.run import run_fit
 from tests.conftest import make_rows, write_csv
 from tests.model.family_zoo import FAMILIES, dependency_missing, write_family
+from tests.model.tiny_families import PADDING_DEPENDENT
 
 RUNNABLE = [family for family in FAMILIES if not dependency_missing(family)]
 NEEDS_PACKAGE = [family for family in FAMILIES if dependency_missing(family)]
 EXPORTS = ["huggingface", "torchscript", "onnx", "onnx_int8", "sentence_transformers"]
 TOLERANCE = 1e-4
+# Families whose scores move with the padding in their batch by design (docs/models.md, "Family notes"): where a path
+# batches the texts differently from the anchor, they agree within this.
+PADDING_TOLERANCE = 1e-2
 # int8 rounds every weight: a tiny model fitted for a few steps leaves many rows near a tie, where a label may flip
 # without the export being wrong. Labels must agree on 99% of the rows the fp32 model decides by at least this margin.
 INT8_MARGIN = 0.1
@@ -59,9 +63,25 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
         ("segment ids", family): "the tokenizer's token type ids are sent to an encoder without segments (h1)"
         for family in ("distilbert", "deberta-v2")
     },
-    ("poolers", "funnel"): "weighted_layer stacks Funnel's pooled blocks of different lengths (h2)",
-    ("fit", "xlm"): "sacremoses missing: ImportError traceback, not one line with the pip install (h2)",
-    ("fit", "roformer"): "rjieba missing: ImportError traceback, not one line with the pip install (h2)",
+    **{
+        (column, family): "the ONNX session is fed token_type_ids, an input its graph does not declare (h1)"
+        for family in ("distilbert", "deberta", "deberta-v2", "mpnet", "modernbert")
+        for column in ("onnx", "onnx_int8", "onnx predict")
+    },
+    **{
+        (column, family): "ONNX scores differ from the checkpoint's: the pair's segment ids are not sent alike (h1)"
+        for family in ("albert", "nystromformer", "funnel", "big_bird")
+        for column in ("onnx", "onnx predict")
+    },
+    **{
+        (column, family): "the export traced at one length computes wrong scores at others (h1: length checks)"
+        for family, columns in {
+            "longformer": ("torchscript", "onnx", "onnx_int8", "onnx predict"),
+            "big_bird": ("torchscript",),
+            "funnel": ("torchscript",),
+        }.items()
+        for column in columns
+    },
 }
 
 
@@ -79,6 +99,14 @@ def cells(leg: str, families: list[str], slow: bool = False) -> list:
 def record(request, outcome: str) -> None:
     """This cell's outcome for the family table, when it is not a plain pass."""
     request.node.user_properties.append(("outcome", outcome))
+
+
+def batch_tolerance(request, family: str) -> float:
+    """The tolerance of a path that batches texts differently from the anchor (and says so in the cell)."""
+    if family in PADDING_DEPENDENT:
+        record(request, f"passed within {PADDING_TOLERANCE} (scores move with the batch's padding, see Family notes)")
+        return PADDING_TOLERANCE
+    return TOLERANCE
 
 
 def refused(request, error: BaseException) -> None:
@@ -268,7 +296,7 @@ def test_every_export_reloads_with_the_checkpoints_scores(fitted, rows, tmp_path
 
         got = SentenceTransformer(str(folder), device="cpu").encode(texts, convert_to_numpy=True)
         expected = Embedder.load(checkpoint=fitted(family)[0]).embed(texts)
-        np.testing.assert_allclose(got, expected, atol=TOLERANCE)
+        np.testing.assert_allclose(got, expected, atol=batch_tolerance(request, family))
         return
     got = scores_of(folder, export_format, texts, pairs)
     if export_format == "onnx_int8":
@@ -294,7 +322,7 @@ def test_onnx_predict_gives_the_checkpoints_predictions(fitted, rows, tmp_path, 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family", cells("embed", RUNNABLE, slow=True))
-def test_embed_writes_the_checkpoints_pooled_vectors(fitted, rows, tmp_path, family):
+def test_embed_writes_the_checkpoints_pooled_vectors(fitted, rows, tmp_path, request, family):
     from project.retrieval.embedder import Embedder
 
     checkpoint, _ = fitted(family)
@@ -304,12 +332,13 @@ def test_embed_writes_the_checkpoints_pooled_vectors(fitted, rows, tmp_path, fam
     texts = texts_and_pairs(rows)[0]
     alone = np.concatenate([Embedder.load(checkpoint=checkpoint).embed([text]) for text in texts[:10]])
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
-    np.testing.assert_allclose(vectors[:10], alone, atol=TOLERANCE)  # a text alone == the same text in a batch
+    # a text alone == the same text in a batch
+    np.testing.assert_allclose(vectors[:10], alone, atol=batch_tolerance(request, family))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family", cells("serve", RUNNABLE, slow=True))
-def test_serve_answers_a_pair_with_the_checkpoints_scores(fitted, rows, family):
+def test_serve_answers_a_pair_with_the_checkpoints_scores(fitted, rows, request, family):
     import os
     import signal
 
@@ -325,7 +354,7 @@ def test_serve_answers_a_pair_with_the_checkpoints_scores(fitted, rows, family):
                             timeout=60)  # fmt: skip
         assert answer.status_code == 200, answer.text
         got = np.array([[row["scores"]["neg"], row["scores"]["pos"]] for row in answer.json()["predictions"]])
-        np.testing.assert_allclose(got, anchor[:3], atol=TOLERANCE)
+        np.testing.assert_allclose(got, anchor[:3], atol=batch_tolerance(request, family))
     finally:
         os.kill(server.pid, signal.SIGTERM)
         try:
