@@ -2,7 +2,8 @@
 
 import json
 
-from bench.families import batch_for, build, main
+from bench.families import FAMILIES, batch_for, build, main
+from tests.model.tiny_families import FAMILIES as TESTED
 
 
 def test_a_round_writes_ratios_to_bert(tmp_path, capsys):
@@ -16,3 +17,7 @@ def test_a_round_writes_ratios_to_bert(tmp_path, capsys):
 def test_a_family_without_segments_gets_no_token_type_ids():
     assert set(batch_for(build("distilbert"))) == {"input_ids", "attention_mask"}
     assert set(batch_for(build("bert"))) == {"input_ids", "attention_mask", "token_type_ids"}
+
+
+def test_the_benchmark_times_every_family_the_tests_cover():
+    assert FAMILIES == TESTED

@@ -18,16 +18,11 @@ from transformers import AutoConfig, AutoModel
 from transformers.tokenization_utils_tokenizers import PreTrainedTokenizerFast
 
 from tests.conftest import NEGATIVE, NEUTRAL, POSITIVE
+from tests.model.tiny_families import FAMILIES  # noqa: F401  (re-exported: the one list every family test covers)
 
 WORDS = POSITIVE + NEGATIVE + NEUTRAL
 MAX_POSITIONS = 128
 
-# Every family the matrix covers, in the order docs/models.md lists them.
-FAMILIES = [
-    "bert", "roberta", "xlm-roberta", "camembert", "distilbert", "albert", "electra", "deberta", "deberta-v2", "mpnet",
-    "modernbert", "funnel", "big_bird", "longformer", "ernie", "xlm", "roformer", "megatron-bert", "convbert",
-    "nystromformer",
-]  # fmt: skip
 
 # Families whose own tokenizer needs a package that may be missing: (module, pip name).
 TOKENIZER_DEPENDENCY = {"roformer": ("rjieba", "rjieba"), "xlm": ("sacremoses", "sacremoses")}
