@@ -63,6 +63,7 @@ EXTRA = {
     "deberta": dict(type_vocab_size=0),
     "deberta-v2": dict(type_vocab_size=0),
     "big_bird": dict(block_size=64, num_random_blocks=3),
+    "modernbert": dict(pad_token_id=0, cls_token_id=2, sep_token_id=3, bos_token_id=2, eos_token_id=3),  # in VOCAB
 }
 NOTES = {
     "longformer": "attention window 64; longformer-base's 512 pads every batch to 512 tokens (45x BERT, one step)",
