@@ -39,7 +39,7 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(resolve_pretrained(DEFAULT_ENCODER))
     eager = TextClassifier(encoder=DEFAULT_ENCODER, num_labels=2).eval().plain_model()
     with tempfile.TemporaryDirectory() as folder:
-        torch.jit.save(trace(eager, tokenizer), f"{folder}/model.pt")
+        torch.jit.save(trace(eager, tokenizer, 128), f"{folder}/model.pt")
         scripted = torch.jit.load(f"{folder}/model.pt")
     rows = []
     with torch.inference_mode():

@@ -45,6 +45,7 @@ def main() -> None:
     from project.inference.onnx_predict import OnnxClassifier
     from project.inference.predictions import predict_scores
     from project.model.encoder import from_pretrained, resolve_pretrained
+    from project.model.families import MODEL_INPUTS, takes_segments
     from project.training.precision import fastest_precision
 
     model, max_length = load_trained(options.checkpoint)
@@ -67,11 +68,11 @@ def main() -> None:
     )  # fmt: skip
 
     def torchscript():
-        def compute(batch):
-            types = batch.get("token_type_ids", torch.zeros_like(batch["input_ids"]))
-            return traced(batch["input_ids"], batch["attention_mask"], types).softmax(-1)
+        def compute(batch):  # batched_outputs sends what the encoder takes: the traced graph's inputs
+            return traced(*(batch[name] for name in MODEL_INPUTS if name in batch)).softmax(-1)
 
-        return batched_outputs(compute, tokenizer, texts, batch_size=size, max_length=max_length)
+        segments = takes_segments(model.encoder.config)
+        return batched_outputs(compute, tokenizer, texts, segments=segments, batch_size=size, max_length=max_length)
 
     variants = {
         "ours, eager fp32": lambda: predict_scores(model, tokenizer, texts, batch_size=size, max_length=max_length),

@@ -80,7 +80,7 @@ def case_files(tmp: Path, case: str) -> tuple[list[str], str]:
     if case == "max_length above the encoder's positions":
         encoder = limitless_tokenizer_encoder(tmp / "short-encoder", positions=64, vocab_size=len(VOCAB))
         return ["--model.encoder", encoder, "--data.max_length", "100"], (
-            "data.max_length=100 exceeds the encoder's max_position_embeddings=64"
+            "data.max_length=100 exceeds the 64 positions the encoder can use"
         )
     if case == "tokenizer from another model":
         encoder = limitless_tokenizer_encoder(tmp / "small-vocab", positions=128, vocab_size=len(VOCAB) - 3)

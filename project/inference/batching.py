@@ -13,6 +13,7 @@ from torch import Tensor
 from transformers import DataCollatorWithPadding
 
 from project.core.errors import ConfigError
+from project.data.segments import encode, tokenizer_rule
 
 # `--precision` of every inference command: the dtype computed in (autocast) or stored in (exports).
 PRECISIONS = {"32": torch.float32, "bf16": torch.bfloat16, "16": torch.float16}
@@ -27,20 +28,19 @@ def check_precision(precision: str) -> torch.dtype:
 @torch.no_grad()
 def batched_outputs(
     compute: Callable[[dict[str, Tensor]], Tensor], tokenizer, texts: Sequence[str],
-    pairs: Sequence[str] | None = None, *, batch_size: int = 64, max_length: int = 128, precision: str = "32",
-    device: torch.device | str = "cpu", progress: str | None = None,
+    pairs: Sequence[str] | None = None, *, segments: bool, batch_size: int = 64, max_length: int = 128,
+    precision: str = "32", device: torch.device | str = "cpu", progress: str | None = None,
 ) -> Tensor:  # fmt: skip
     """`compute(batch) -> (B, D)` over all `texts` -> (N, D) fp32 on the CPU, row i for texts[i].
 
-    `batch` holds input_ids, attention_mask (and token_type_ids when the tokenizer makes them) on `device`.
+    `batch` holds input_ids, attention_mask and, where the encoder takes them (`segments`, from
+    `project.model.families.takes_segments`), token_type_ids: the ones training saw (`project.data.segments`).
     `progress` names a progress bar; None shows none.
     """
     dtype = check_precision(precision)
     autocast = dtype != torch.float32
     device = torch.device(device)
-    encoding = tokenizer(
-        list(texts), list(pairs) if pairs is not None else None, truncation=True, max_length=max_length
-    )
+    encoding = encode(tokenizer, texts, pairs, max_length, tokenizer_rule(tokenizer, segments))
     order = sorted(range(len(texts)), key=lambda index: len(encoding["input_ids"][index]))
     collate = DataCollatorWithPadding(tokenizer)
     starts = range(0, len(order), batch_size)

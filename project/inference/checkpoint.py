@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from project.core.checkpoints import read_checkpoint
 from project.core.errors import ConfigError
+from project.model.families import usable_positions
 from project.training.module import TextClassifier, regrouped_options
 
 
@@ -23,12 +24,13 @@ def load_model(checkpoint: str, device: str = "cpu") -> TextClassifier:
 
 
 def input_length(model: TextClassifier, trained: int | None, override: int | None, option: str = "--max_length") -> int:
-    """The truncation length for inference: the trained one unless `override`, which must fit the encoder."""
-    positions = getattr(model.encoder.config, "max_position_embeddings", None)
+    """The truncation length for inference: the trained one unless `override`, which must fit the positions the
+    encoder can use (`usable_positions`: a RoBERTa-style table of 514 rows holds 512 tokens)."""
+    positions = usable_positions(model.encoder)
     if override is not None:
         if override < 1:
             raise ConfigError(f"{option} must be at least 1, got {override}")
         if positions and override > positions:
-            raise ConfigError(f"{option} {override} exceeds the encoder's max_position_embeddings={positions}")
+            raise ConfigError(f"{option} {override} exceeds the {positions} positions the encoder can use")
         return override
     return trained if trained is not None else min(128, positions or 128)

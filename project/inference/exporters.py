@@ -5,11 +5,15 @@ Takes a fine-tuned model out of Lightning, into a new folder (written whole or n
 - `huggingface` (default): the encoder and tokenizer via `save_pretrained`, the pooler and head weights in
   `classifier.safetensors`, and `classifier.json`; `project.inference.reload.load_exported` reloads it
   without Lightning.
-- `torchscript`: `model.pt`, traced over (input_ids, attention_mask, token_type_ids) -> logits, which loads with
-  plain `torch.jit.load` where neither this package nor transformers is installed (C++ included, via libtorch);
+- `torchscript`: `model.pt`, traced over the inputs the encoder accepts (input_ids, attention_mask, and
+  token_type_ids where it takes segments; classifier.json's "inputs" names them in order) -> logits, which loads
+  with plain `torch.jit.load` where neither this package nor transformers is installed (C++ included, via libtorch);
   `classifier.json` rides inside it as an extra file, and the tokenizer files sit beside it.
-- `onnx`: `model.onnx` (input_ids, attention_mask, token_type_ids, int64, dynamic batch and sequence axes ->
-  `scores`: the task's probabilities, or values for regression), the tokenizer files and `classifier.json`.
+- `onnx`: `model.onnx` (the same inputs, int64, dynamic batch and sequence axes -> `scores`: the task's
+  probabilities, or values for regression), the tokenizer files and `classifier.json`.
+
+Both are traced graphs, checked against the eager model at two sequence lengths before the folder is written
+(`project.inference.traced`); a family whose graph would hold at the traced length only is refused in one line.
   `--quantize int8` stores it with onnxruntime's dynamic int8 quantization (int8 weights, activations quantized per
   batch at run time: no calibration data needed). `python -m project.predict --model <folder>` runs it with
   onnxruntime and the tokenizer alone, without torch (`project.inference.onnx_predict`).
@@ -24,7 +28,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import warnings
 from pathlib import Path
 
 import torch
@@ -38,8 +41,17 @@ from project.inference.batching import check_precision
 from project.inference.checkpoint import load_trained
 from project.inference.onnx_predict import ONNX_FILE
 from project.inference.reload import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, classifier_config
+from project.inference.traced import (
+    TOLERANCE,
+    check_lengths,
+    example_inputs,
+    graph_inputs,
+    prepare_for_tracing,
+    quiet_tracer,
+)
 from project.model.classifier import PooledClassifier
 from project.model.encoder import from_pretrained, no_progress_bars
+from project.model.families import usable_positions
 from project.tasks import build_task
 
 TORCHSCRIPT_FILE = "model.pt"
@@ -66,7 +78,9 @@ def export_huggingface(model: PooledClassifier, tokenizer, config: dict, folder:
 
 @register_exporter("torchscript")
 def export_torchscript(model: PooledClassifier, tokenizer, config: dict, folder: Path) -> None:
-    traced = trace(model, tokenizer)
+    traced = trace(model, tokenizer, config["max_length"])
+    check_lengths(lambda inputs: traced(*inputs), model, model.encoder, tokenizer, config["max_length"],
+                  "torchscript", TOLERANCE[config["dtype"]])  # fmt: skip
     torch.jit.save(traced, str(folder / TORCHSCRIPT_FILE), _extra_files={CLASSIFIER_CONFIG: json.dumps(config)})
     tokenizer.save_pretrained(folder)
 
@@ -78,24 +92,39 @@ class ScoresOf(torch.nn.Module):
         super().__init__()
         self.model, self.task = model, task
 
-    def forward(self, input_ids, attention_mask, token_type_ids):
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
         return self.task.scores(self.model(input_ids, attention_mask, token_type_ids))
 
 
 @register_exporter("onnx")
 def export_onnx(model: PooledClassifier, tokenizer, config: dict, folder: Path) -> None:
     optional("onnx", "onnx")  # the exporter writes its graph with it
-    names = ["input_ids", "attention_mask", "token_type_ids"]
-    example = example_batch(tokenizer)
+    InferenceSession = optional("onnxruntime", "onnx", "InferenceSession")[0]
+    if not tokenizer.is_fast:  # project.predict --model reads tokenizer.json, which only fast tokenizers write
+        raise ConfigError(
+            f"--format onnx: the {model.encoder.config.model_type} tokenizer ({type(tokenizer).__name__}) is a slow "
+            "Python one without tokenizer.json, which ONNX predict needs; export --format huggingface or torchscript"
+        )
+    names, max_length = list(config["inputs"]), config["max_length"]
+    prepare_for_tracing(model.encoder, max_length, "onnx")
     task = build_task(config["task"], config["num_labels"], config["label_names"], **config["task_options"])
     wrapped = ScoresOf(model, task).eval()
     axes = {name: {0: "batch", 1: "sequence"} for name in names}
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the exporter's notes on transformers' mask shortcuts, skipped while tracing
+    with quiet_tracer(), torch.no_grad():
         # The TorchScript-based exporter: seconds where the dynamo one takes many, and the same graph for BERT.
-        torch.onnx.export(wrapped, tuple(example), folder / ONNX_FILE, input_names=names, output_names=["scores"],
-                          dynamic_axes=axes, opset_version=17, dynamo=False)  # fmt: skip
+        torch.onnx.export(wrapped, example_inputs(tokenizer, model.encoder, max_length), folder / ONNX_FILE,
+                          input_names=names, output_names=["scores"], dynamic_axes=axes, opset_version=17,
+                          dynamo=False)  # fmt: skip
     model.eval()  # the exporter restores the wrapper's mode, which can leave the inner modules in train mode
+
+    def run_onnx(path: Path):
+        session = InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return lambda inputs: torch.from_numpy(
+            session.run(["scores"], {name: value.numpy() for name, value in zip(names, inputs, strict=True)})[0]
+        )
+
+    # The fp32 graph is what holds at every length or not; int8 then only rounds it.
+    check_lengths(run_onnx(folder / ONNX_FILE), wrapped, model.encoder, tokenizer, max_length, "onnx", TOLERANCE["32"])
     if config.get("quantize") == "int8":
         QuantType, quantize_dynamic = optional("onnxruntime.quantization", "onnx", "QuantType", "quantize_dynamic")
 
@@ -105,6 +134,8 @@ def export_onnx(model: PooledClassifier, tokenizer, config: dict, folder: Path) 
         # test accuracy at about the same speed (docs/benchmarks.md, "Figures behind code constants").
         quantize_dynamic(full, folder / ONNX_FILE, weight_type=QuantType.QInt8, per_channel=True)
         full.unlink()
+        check_lengths(run_onnx(folder / ONNX_FILE), wrapped, model.encoder, tokenizer, max_length, "onnx --quantize "
+                      "int8", TOLERANCE["int8"])  # fmt: skip
     tokenizer.save_pretrained(folder)
     (folder / CLASSIFIER_CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
@@ -142,25 +173,14 @@ def check_exportable(format: str, config: dict) -> None:
         )
 
 
-def example_batch(tokenizer) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A padded batch to trace on (see `trace`)."""
-    example = tokenizer(["an example", "a longer example text to pad the first one"], padding=True, return_tensors="pt")
-    input_ids, attention_mask = example["input_ids"], example["attention_mask"]
-    assert not attention_mask.all(), "the trace example must contain padding"
-    return input_ids, attention_mask, example.get("token_type_ids", torch.zeros_like(input_ids))
-
-
-def trace(model: PooledClassifier, tokenizer) -> torch.jit.ScriptModule:
-    """Trace on a batch with padding. transformers 5 drops the attention mask of a batch without padding in eager
-    mode, but not while tracing (it checks `is_tracing`); an example with padding keeps the traced graph on the masked
-    path even if a later version forgot that check. The parity tests run the traced model on other padded shapes."""
-    input_ids, attention_mask, token_type_ids = example_batch(tokenizer)
+def trace(model: PooledClassifier, tokenizer, max_length: int) -> torch.jit.ScriptModule:
+    """Trace over exactly the inputs the encoder accepts (`graph_inputs`), on a padded pair batch, once the
+    family is made length-correct (`prepare_for_tracing`); `export_torchscript` then checks it at two lengths."""
+    prepare_for_tracing(model.encoder, max_length, "torchscript")
     device = next(model.parameters()).device
-    with warnings.catch_warnings(), torch.no_grad():
-        # Deprecation notices (torch suggests torch.export, which libtorch cannot load yet) and a tracer warning about
-        # transformers' mask shortcut, which it skips while tracing.
-        warnings.simplefilter("ignore")
-        return torch.jit.trace(model, (input_ids.to(device), attention_mask.to(device), token_type_ids.to(device)))
+    inputs = tuple(value.to(device) for value in example_inputs(tokenizer, model.encoder, max_length))
+    with quiet_tracer(), torch.no_grad():
+        return torch.jit.trace(model, inputs, check_trace=False)  # check_lengths compares more than one length
 
 
 def export(
@@ -193,9 +213,11 @@ def export(
     config["dtype"] = precision
     model = lightning_model.plain_model().to(dtype).eval()
     check_exportable(format, config)
+    if format in ("torchscript", "onnx"):  # what the graph takes, in order: a user feeding it reads them here
+        config["inputs"] = list(graph_inputs(model))
     if format == "onnx":  # recorded in classifier.json for project.predict --model, which has no encoder config
         config["quantize"] = quantize
-        config["max_positions"] = getattr(model.encoder.config, "max_position_embeddings", None)
+        config["max_positions"] = usable_positions(model.encoder)
     # transformers' bars over writing (and, for sentence-transformers, re-reading) a local copy: no download here.
     with new_folder(output) as folder, no_progress_bars():
         exporter(model, tokenizer, config, folder)

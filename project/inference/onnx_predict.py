@@ -18,12 +18,12 @@ import numpy as np
 from project.core.atomic import check_output, write_csv
 from project.core.errors import ConfigError, UserError, optional
 from project.data.readers import read_table
+from project.data.segments import segment_ids, segment_rule
 from project.inference.rows import predictions_table
 from project.tasks.decoding import DECODERS, Decoder
 
 ONNX_FILE = "model.onnx"  # as project.inference.exporters writes it
 CLASSIFIER_CONFIG = "classifier.json"
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 
 class OnnxClassifier:
@@ -50,6 +50,10 @@ class OnnxClassifier:
         except Exception as error:  # onnxruntime raises its own types for an unreadable graph
             raise UserError(f"--model {folder / ONNX_FILE}: not a readable ONNX model ({error})") from None
         self.pad_id = self.tokenizer.token_to_id(self._pad_token(folder)) or 0
+        # Exactly what the graph declares: an encoder without segments (DistilBERT, DeBERTa-v3...) has no
+        # token_type_ids input; where it has one, the same segment ids as the torch path (`project.data.segments`).
+        self.input_names = [declared.name for declared in self.session.get_inputs()]
+        self.segments = segment_rule(self.tokenizer, "token_type_ids" in self.input_names)
 
     @staticmethod
     def _pad_token(folder: Path) -> str:
@@ -76,14 +80,15 @@ class OnnxClassifier:
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             longest = max(len(encodings[i].ids) for i in rows)
-            batch = {name: np.zeros((len(rows), longest), dtype=np.int64) for name in INPUT_NAMES}
+            batch = {name: np.zeros((len(rows), longest), dtype=np.int64) for name in self.input_names}
             batch["input_ids"][:] = self.pad_id
             for slot, i in enumerate(rows):
                 encoding = encodings[i]
                 size = len(encoding.ids)
                 batch["input_ids"][slot, :size] = encoding.ids
                 batch["attention_mask"][slot, :size] = 1
-                batch["token_type_ids"][slot, :size] = encoding.type_ids
+                if "token_type_ids" in batch:
+                    batch["token_type_ids"][slot, :size] = segment_ids(self.segments, encoding)
             (scores,) = self.session.run(["scores"], batch)
             scores = scores.reshape(len(rows), -1)
             if result is None:

@@ -20,6 +20,7 @@ from project.inference.batching import batched_outputs, check_precision
 from project.inference.ensemble import Ensemble, checkpoint_paths
 from project.inference.rows import predictions_table
 from project.model.encoder import from_pretrained
+from project.model.families import takes_segments
 from project.training.module import TextClassifier
 
 
@@ -29,7 +30,8 @@ def predict_scores(
 ) -> torch.Tensor:  # fmt: skip
     """(N, num_outputs) scores (probabilities, or values for regression) for `texts`, in their order."""
     return batched_outputs(
-        lambda batch: model.task.scores(model(**batch)), tokenizer, texts, pairs, batch_size=batch_size,
+        lambda batch: model.task.scores(model(**batch)), tokenizer, texts, pairs,
+        segments=takes_segments(model.encoder.config), batch_size=batch_size,
         max_length=max_length, precision=precision, device=model.device, progress="predict" if progress else None,
     )  # fmt: skip
 

@@ -25,6 +25,7 @@ from project.inference.batching import batched_outputs
 from project.inference.onnx_predict import CLASSIFIER_CONFIG  # torch-free, so it owns the name
 from project.model.classifier import PooledClassifier
 from project.model.encoder import from_pretrained, load_encoder
+from project.model.families import takes_segments
 from project.model.heads import ClassifierHead, HeadOptions
 from project.model.pooling import build_encoder_pooler
 from project.tasks import build_task
@@ -47,8 +48,8 @@ class ExportedClassifier:
         """(N, num_outputs) probabilities (or values, for regression), row i for texts[i]."""
         return batched_outputs(
             lambda batch: self.task.scores(self.model(**batch)), self.tokenizer, texts, pairs,
-            batch_size=batch_size, max_length=self.config["max_length"], precision=precision,
-            device=next(self.model.parameters()).device,
+            segments=takes_segments(self.model.encoder.config), batch_size=batch_size,
+            max_length=self.config["max_length"], precision=precision, device=next(self.model.parameters()).device,
         )  # fmt: skip
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from project.model.families import attention_for_length
+from project.model.families import accepted_inputs, attention_for_length
 
 
 def pooled_output(
@@ -19,18 +19,23 @@ def pooled_output(
     token_type_ids: Tensor | None = None,
     inputs_embeds: Tensor | None = None,
 ) -> Tensor:
-    """(B, T) token ids (or (B, T, H) embeddings) and mask -> (B, H') pooled vectors."""
+    """(B, T) token ids (or (B, T, H) embeddings) and mask -> (B, H') pooled vectors.
+
+    `token_type_ids` reach the encoder only where it takes them (`accepted_inputs`): DistilBERT, ModernBERT and
+    MPNet have no such argument, and XLM would look them up as words.
+    """
     attention = attention_for_length(encoder.config, attention_mask.shape[1])
     if attention is not None and getattr(encoder, "attention_type", attention) != attention:
         # BigBird switches to full attention by itself for a batch too short for its blocks, but never back: a text's
         # score would depend on the batches before it. Chosen here for every batch, from the config's own choice.
         encoder.set_attention_type(attention)
+    segments = {"token_type_ids": token_type_ids} if "token_type_ids" in accepted_inputs(encoder) else {}
     outputs = encoder(
         input_ids=input_ids,
         inputs_embeds=inputs_embeds,
         attention_mask=attention_mask,
-        token_type_ids=token_type_ids,
         output_hidden_states=pooler.needs_all_hidden_states,  # every layer only when the pooler reads them
+        **segments,
     )
     length = attention_mask.shape[1]
     # Poolers see the mask's tokens only: BigBird's block-sparse attention pads its inner layers' outputs up to a

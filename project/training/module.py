@@ -14,7 +14,13 @@ from project.core.errors import ConfigError
 from project.core.registry import checked_options
 from project.core.types import PositiveFloat, PositiveInt, plain_arguments
 from project.model.classifier import PooledClassifier, pooled_output
-from project.model.encoder import DEFAULT_ENCODER, EncoderOptions, load_encoder, redraw_top_layers
+from project.model.encoder import (
+    DEFAULT_ENCODER,
+    EncoderOptions,
+    freeze_word_embeddings,
+    load_encoder,
+    redraw_top_layers,
+)
 from project.model.families import parameter_depths
 from project.model.heads import ClassifierHead, HeadOptions
 from project.model.pooling import POOLER_ARGUMENTS, POOLERS, build_encoder_pooler
@@ -82,7 +88,8 @@ class TextClassifier(LightningModule):
         """A pretrained encoder, a pooler and a head, fine-tuned end to end.
 
         Args:
-            encoder: built-in name (the embedded all-MiniLM-L6-v2), a local folder, or a hub name.
+            encoder: built-in name (all-MiniLM-L6-v2, English, the default; multilingual-e5-small, ~100 languages),
+                a local folder, or a hub name.
             pooling: a pooler's name from `project.model.pooling` (an unknown name fails listing them all).
             pooling_options: the chosen pooler's own options, checked against its signature (a wrong one fails
                 listing the pooler's options).
@@ -113,6 +120,7 @@ class TextClassifier(LightningModule):
         redraw_top_layers(self.encoder, encoder_options.reinit_top_layers)
         # Found now, so that a family without layers to tell apart fails before any data is tokenized.
         self.encoder_depths = encoder_depths(self.encoder, optimization.layer_decay)
+        freeze_word_embeddings(self.encoder, encoder_options.word_embeddings)
         config = self.encoder.config
         self.pooler = build_encoder_pooler(pooling, config, **(pooling_options or {}))
         self.head = ClassifierHead(
@@ -137,7 +145,7 @@ class TextClassifier(LightningModule):
     def setup(self, stage: str) -> None:
         datamodule = self.trainer.datamodule
         if hasattr(datamodule, "check_encoder"):  # before the first batch, not as an index error inside it
-            datamodule.check_encoder(self.encoder.config)
+            datamodule.check_encoder(self.encoder)
         if "train" in getattr(datamodule, "datasets", {}):
             self.task.fit_to_data(datamodule.datasets["train"].targets)
 

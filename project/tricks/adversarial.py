@@ -68,6 +68,14 @@ class EmbeddingAttack(Trick):
         require(epsilon >= 0, f"{self.name}.epsilon", f"must be >= 0, got {epsilon}")
         self.epsilon = epsilon
 
+    def check(self, host) -> None:
+        # The attack follows the gradient of the word-embedding matrix, which a frozen matrix does not have.
+        require(
+            host.word_embeddings().requires_grad,
+            self.name,
+            "attacks the word embeddings, which are frozen: set model.encoder_options.word_embeddings: train",
+        )
+
     def loss(self, host, batch, perturbation, inner):
         clean, logits = inner(batch, perturbation)
         # fp16 training scales the loss so small gradients survive half precision; our own autograd.grad must too.

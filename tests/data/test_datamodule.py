@@ -209,3 +209,46 @@ def test_a_built_in_data_set_is_read_once_however_often_its_texts_are(monkeypatc
     texts = read_texts(data.splits)  # what the TF-IDF baseline and the evaluation reports read again
     assert len(reads) == 1
     assert sum(map(len, texts.values())) == 60 and len(data.datasets["train"]) == len(texts["train"])
+
+
+def fit_families(tmp_path, encoder_family, tokenizer_folder, max_length=32):
+    """Fit an `encoder_family` encoder on data tokenized by `tokenizer_folder`; the first DataError, if any."""
+    from transformers import AutoTokenizer
+
+    from tests.families import fit_tiny_family, write_tiny_family
+
+    encoder = write_tiny_family(encoder_family, tmp_path / encoder_family)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder)
+    tokenizer.model_max_length = int(1e30)  # not recorded: the encoder's positions are what limit the length
+    tokenizer.save_pretrained(tokenizer_folder)
+    try:
+        fit_tiny_family(str(encoder), tmp_path, max_length, tokenizer=str(tokenizer_folder))
+    except DataError as error:
+        return str(error)
+    return None
+
+
+def test_max_length_beyond_the_encoders_usable_positions_is_refused(tmp_path):
+    from tests.families import write_tiny_family
+
+    # 130 rows, numbered from the padding index + 1: 128 usable.
+    tokenizer = write_tiny_family("roberta", tmp_path / "tokenizer")
+    assert (
+        fit_families(tmp_path, "roberta", tokenizer, 129)
+        == "data.max_length=129 exceeds the 128 positions the encoder can use"
+    )
+    assert fit_families(tmp_path / "ok", "roberta", tokenizer, 128) is None
+
+
+def test_data_tokenized_without_the_segments_the_encoder_takes_is_refused(tmp_path):
+    from tests.families import write_tiny_family
+
+    # DistilBERT's tokenizer (same vocabulary as the tiny BERT's) declares no segments; BERT takes them.
+    tokenizer = write_tiny_family("distilbert", tmp_path / "distilbert-tokenizer")
+    error = fit_families(tmp_path, "bert", tokenizer)
+    assert "gave the data without segment ids but the encoder (bert) takes segment ids" in error
+    # A tokenizer-only folder (no config.json): its own declaration decides, and it matches DistilBERT.
+    (tokenizer / "config.json").unlink()
+    (tokenizer / "model.safetensors").unlink()
+    assert fit_families(tmp_path / "ok", "distilbert", tokenizer) is None
+    assert "without segment ids but the encoder (bert)" in fit_families(tmp_path / "bert", "bert", tokenizer)

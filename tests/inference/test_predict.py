@@ -102,7 +102,7 @@ def test_predict_refuses_a_max_length_beyond_the_encoders_positions(capsys, tmp_
     argv = ["--checkpoint", str(short_checkpoint), "--input", str(write_texts(tmp_path)), "--output",
             str(tmp_path / "out.csv"), "--text_column", "review", "--max_length", "500"]  # fmt: skip
     line = one_line_error(capsys, main, argv)
-    assert "--max_length 500 exceeds the encoder's max_position_embeddings=128" in line
+    assert "--max_length 500 exceeds the 128 positions the encoder can use" in line
     assert not (tmp_path / "out.csv").exists()
 
 

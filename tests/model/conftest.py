@@ -1,9 +1,6 @@
-"""The tiny encoder of each family (tests/model/tiny_families.py), written once per session and loaded by path.
-
-Records the family matrix's outcomes (tests/model/test_family_matrix.py) when FAMILY_MATRIX_RESULTS names a JSON
+"""Records the family matrix's outcomes (tests/model/test_family_matrix.py) when FAMILY_MATRIX_RESULTS names a JSON
 file: {family: {column: outcome}}, merged into what the file already holds, so a fast run and a slow run add up.
-scripts/family_table.py renders docs/models.md's family table from it.
-"""
+scripts/family_table.py renders docs/models.md's family table from it."""
 
 from __future__ import annotations
 
@@ -12,22 +9,6 @@ import os
 from pathlib import Path
 
 import pytest
-
-from tests.model.tiny_families import write_tiny_family
-
-
-@pytest.fixture(scope="session")
-def family_encoder(tmp_path_factory):
-    """family -> the folder of its tiny random encoder, written on first use."""
-    folders: dict[str, str] = {}
-
-    def folder(family: str) -> str:
-        if family not in folders:
-            folders[family] = write_tiny_family(tmp_path_factory.mktemp(family), family)
-        return folders[family]
-
-    return folder
-
 
 RESULTS_ENV = "FAMILY_MATRIX_RESULTS"
 _outcomes: dict[str, dict[str, str]] = {}

@@ -115,3 +115,20 @@ def test_xlms_tokenizer_without_sacremoses_names_it(tmp_path):
     (tmp_path / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "XLMTokenizer"}))
     with pytest.raises(UserError, match="it needs a package that is not installed: pip install sacremoses$"):
         from_pretrained(AutoTokenizer, str(tmp_path))
+
+
+def test_word_embeddings_freeze_by_mode_and_auto_freezes_only_large_vocabularies(tiny_encoder):
+    from transformers import BertConfig, BertModel
+
+    from project.model.encoder import LARGE_VOCABULARY, freeze_word_embeddings
+
+    encoder = load_encoder(tiny_encoder)
+    table = encoder.get_input_embeddings().weight
+    assert not freeze_word_embeddings(encoder, "auto") and table.requires_grad  # a small vocabulary trains
+    assert freeze_word_embeddings(encoder, "freeze") and not table.requires_grad
+    assert not freeze_word_embeddings(encoder, "train") and table.requires_grad
+    others = [p.requires_grad for n, p in encoder.named_parameters() if "word_embeddings" not in n]
+    assert all(others)  # only the word-embedding matrix is ever frozen
+    large = BertModel(BertConfig(vocab_size=LARGE_VOCABULARY + 1, hidden_size=4, num_hidden_layers=1,
+                                 num_attention_heads=1, intermediate_size=4))  # fmt: skip
+    assert freeze_word_embeddings(large, "auto") and not large.get_input_embeddings().weight.requires_grad

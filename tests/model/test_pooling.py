@@ -1,5 +1,6 @@
 import math
 import re
+import warnings
 
 import pytest
 import torch
@@ -148,3 +149,14 @@ def test_every_pooler_runs_on_every_family_and_sees_only_real_tokens(name, famil
     assert pooled.shape == (2, pooler.output_dim(32)) and pooled.isfinite().all()
     if not padding_dependent(family, input_ids.shape[1]):
         torch.testing.assert_close(pooled[1:], alone, rtol=0, atol=1e-4)
+
+
+def test_kmax_mean_traced_at_one_length_is_right_at_a_shorter_one():
+    pooler = build_pooler("kmax_mean", 8, 2, k=3).eval()
+    torch.manual_seed(0)
+    long, short = torch.randn(2, 7, 8), torch.randn(2, 2, 8)
+    long_mask, short_mask = torch.ones(2, 7, dtype=torch.long), torch.tensor([[1, 1], [1, 0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on Python values; the check below is what matters
+        traced = torch.jit.trace(pooler, (long, long_mask))
+    torch.testing.assert_close(traced(short, short_mask), pooler(short, short_mask), rtol=0, atol=1e-6)

@@ -195,3 +195,29 @@ def test_a_checkpoint_with_flat_options_loads_in_predict_and_export(tmp_path, ti
     assert len(out.read_text().splitlines()) == 6
     export_main(["--checkpoint", str(flat), "--output", str(tmp_path / "hf")])
     assert load_exported(tmp_path / "hf").model.head.bottleneck[0].out_features == 8
+
+
+def test_a_fit_with_frozen_word_embeddings_leaves_them_out_of_the_optimizer_and_unchanged(tmp_path, tiny_csv,
+                                                                                          tiny_encoder):  # fmt: skip
+    from project.model.encoder import load_encoder
+
+    pretrained = load_encoder(tiny_encoder).state_dict()
+    arguments = [*fit_arguments(tmp_path, tiny_csv, tiny_encoder), "--model.encoder_options.word_embeddings", "freeze"]
+    cli = FitCLI(args=arguments)
+    fit_and_test(cli)
+    model, optimizer = cli.model, cli.trainer.optimizers[0]
+    table = model.encoder.get_input_embeddings().weight
+    assert not any(p is table for group in optimizer.param_groups for p in group["params"])
+    assert torch.equal(table, pretrained["embeddings.word_embeddings.weight"])
+    assert not torch.equal(model.encoder.state_dict()["encoder.layer.0.attention.self.query.weight"],
+                           pretrained["encoder.layer.0.attention.self.query.weight"])  # fmt: skip
+    # The checkpoint rebuilds the frozen model with the same matrix, as predict and export load it.
+    best = next((Path(cli.trainer.log_dir) / "checkpoints").glob("best-*.ckpt"))
+    loaded, _ = load_trained(str(best))
+    assert loaded.encoder_options.word_embeddings == "freeze"
+    assert torch.equal(loaded.encoder.get_input_embeddings().weight, table)
+
+
+def test_an_adversarial_trick_on_frozen_word_embeddings_is_one_line(tiny_encoder):
+    with pytest.raises(ConfigError, match="model.tricks.fgm attacks the word embeddings, which are frozen"):
+        TextClassifier(encoder=tiny_encoder, encoder_options={"word_embeddings": "freeze"}, tricks={"fgm": {}})

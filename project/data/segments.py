@@ -1,0 +1,79 @@
+"""Segment ids (`token_type_ids`) of text pairs, the same on every path: the token cache and inference batching
+(through `encode`, with a transformers tokenizer) and ONNX predict (through `segment_rule` and `segment_ids`, with a
+raw `tokenizers` one). Nothing here imports torch or transformers.
+
+Where the encoder takes segments (`project.model.families.takes_segments`), the tokenizer is asked for them. Some
+templates still give every token type 0 in a pair (a RoBERTa-style template on a model with a two-row type table,
+or a hand-built tokenizer.json); then the ids are built from the fast encoding's sequence ids: the first text and its
+special tokens 0, from the second text on 1, as BERT's template has it. Which of the two applies is decided once per
+tokenizer, with a probe pair (`segment_rule`), so a tokenizer that does give segments (Funnel's [CLS] type 2
+included) keeps its own. Where the encoder takes no segments, none are sent.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+
+# The three rules, recorded in the token cache key: "none" sends no segment ids, "tokenizer" the tokenizer's own,
+# "sequences" ids built from the encoding's sequence ids.
+NO_SEGMENTS, TOKENIZER_SEGMENTS, SEQUENCE_SEGMENTS = "none", "tokenizer", "sequences"
+PROBE_PAIR = ("first text", "second text")
+
+
+def rule_from_probe(takes_segments: bool, probe_type_ids: Sequence[int] | None) -> str:
+    """The rule for a tokenizer whose probe pair got `probe_type_ids` (None: a slow tokenizer gave none)."""
+    if not takes_segments:
+        return NO_SEGMENTS
+    if probe_type_ids is not None and any(probe_type_ids):
+        return TOKENIZER_SEGMENTS
+    return SEQUENCE_SEGMENTS
+
+
+def segment_rule(tokenizer, takes_segments: bool) -> str:
+    """The rule for a raw `tokenizers.Tokenizer` (ONNX predict)."""
+    return rule_from_probe(takes_segments, tokenizer.encode(*PROBE_PAIR).type_ids)
+
+
+def segment_ids(rule: str, encoding) -> list[int] | None:
+    """One row's segment ids under `rule`, from a `tokenizers.Encoding` (its `.type_ids` and `.sequence_ids`)."""
+    if rule == NO_SEGMENTS:
+        return None
+    if rule == TOKENIZER_SEGMENTS:
+        return list(encoding.type_ids)
+    return ids_from_sequences(encoding.sequence_ids)
+
+
+def ids_from_sequences(sequence_ids: Sequence[int | None]) -> list[int]:
+    """0 up to the first token of the second text, 1 from there on (its special tokens included)."""
+    second = next((index for index, sequence in enumerate(sequence_ids) if sequence == 1), len(sequence_ids))
+    return [0] * second + [1] * (len(sequence_ids) - second)
+
+
+# Each tokenizer's rule, probed once (a server asks on every request), forgotten with the tokenizer.
+_RULES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def tokenizer_rule(tokenizer, takes_segments: bool) -> str:
+    """The rule for a transformers tokenizer (fast or slow): the tokenizer's own ids if its probe pair has any."""
+    if not takes_segments:
+        return NO_SEGMENTS
+    if tokenizer not in _RULES:
+        probe = tokenizer(*PROBE_PAIR, return_token_type_ids=True)
+        rule = rule_from_probe(True, probe.get("token_type_ids"))
+        # A slow tokenizer has no sequence ids to build from: it keeps what it gives.
+        _RULES[tokenizer] = rule if rule != SEQUENCE_SEGMENTS or tokenizer.is_fast else TOKENIZER_SEGMENTS
+    return _RULES[tokenizer]
+
+
+def encode(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int, rule: str, **options):
+    """`tokenizer(texts, pairs)` truncated to `max_length`, with segment ids under `rule` (or none)."""
+    encoding = tokenizer(
+        list(texts), list(pairs) if pairs is not None else None, truncation=True, max_length=max_length,
+        return_token_type_ids=rule != NO_SEGMENTS, **options,
+    )  # fmt: skip
+    if rule == NO_SEGMENTS:
+        encoding.pop("token_type_ids", None)
+    elif rule == SEQUENCE_SEGMENTS:
+        encoding["token_type_ids"] = [segment_ids(rule, row) for row in encoding.encodings]
+    return encoding

@@ -1,0 +1,85 @@
+"""Segment ids of pairs, per family: real ones where the encoder takes them (the tokenizer's, or built from sequence
+ids where its template gives none), none where it does not; the token cache, inference batching and the torch-free
+ONNX path give identical ids."""
+
+import pytest
+from tokenizers import Tokenizer
+from transformers import AutoConfig, AutoTokenizer
+
+from project.data.segments import (
+    NO_SEGMENTS,
+    SEQUENCE_SEGMENTS,
+    TOKENIZER_SEGMENTS,
+    encode,
+    segment_ids,
+    segment_rule,
+    tokenizer_rule,
+)
+from project.data.token_cache import cached_tokens
+from project.model.families import takes_segments
+from tests.families import FAMILIES, write_tiny_family
+
+FIRST, SECOND = "the film is very dull", "fun"
+
+# The rule each family's tokenizer gets: RoBERTa's and Longformer's one-row type tables, DeBERTa-v3's none, the
+# families without a token_type_ids argument and XLM (which would read them as words) take no segments; the others'
+# tokenizers give them when asked.
+RULES = {"roberta": NO_SEGMENTS, "longformer": NO_SEGMENTS, "distilbert": NO_SEGMENTS, "deberta-v2": NO_SEGMENTS,
+         "modernbert": NO_SEGMENTS, "mpnet": NO_SEGMENTS, "xlm": NO_SEGMENTS}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    made = {}
+
+    def folder(family, **overrides):
+        key = (family, tuple(sorted(overrides.items())))
+        if key not in made:
+            made[key] = write_tiny_family(family, tmp_path_factory.mktemp(family), **overrides)
+        return made[key]
+
+    return folder
+
+
+def rule_of(folder):
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    return tokenizer, tokenizer_rule(tokenizer, takes_segments(AutoConfig.from_pretrained(folder)))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_swapped_pair_gets_other_segment_ids_where_the_family_takes_them(folders, family):
+    tokenizer, rule = rule_of(folders(family))
+    assert rule == RULES.get(family, TOKENIZER_SEGMENTS)
+    pair, swapped = (encode(tokenizer, [a], [b], 64, rule) for a, b in ((FIRST, SECOND), (SECOND, FIRST)))
+    if rule == NO_SEGMENTS:
+        assert "token_type_ids" not in pair and "token_type_ids" not in swapped
+        return
+    types, swapped_types = pair["token_type_ids"][0], swapped["token_type_ids"][0]
+    assert 1 in types and types != swapped_types
+    # The second text and its closing separator are segment 1, the first text segment 0 (Funnel's <cls>: 2).
+    assert types[-1] == 1 and types[1] == 0 and types[0] == (2 if family == "funnel" else 0)
+    # ONNX predict's torch-free path: the raw tokenizer.json, the same rule and ids.
+    raw = Tokenizer.from_file(str(folders(family) / "tokenizer.json"))
+    assert segment_rule(raw, True) == rule and segment_ids(rule, raw.encode(FIRST, SECOND)) == types
+
+
+def test_segments_are_built_from_sequence_ids_where_the_template_gives_none(folders, tmp_path):
+    # A RoBERTa tokenizer (its template types every token 0) on a model with a two-row type table.
+    folder = folders("roberta", type_vocab_size=2)
+    tokenizer, rule = rule_of(folder)
+    assert rule == SEQUENCE_SEGMENTS
+    encoding = encode(tokenizer, [FIRST], [SECOND], 64, rule)
+    tokens, types = tokenizer.convert_ids_to_tokens(encoding["input_ids"][0]), encoding["token_type_ids"][0]
+    # <s> first </s> </s> | second </s>: the first text's separators stay 0, as BERT's [SEP] after it does.
+    boundary = len(tokens) - 1 - tokens[::-1].index("</s>", 1)
+    assert types == [0] * (boundary + 1) + [1] * (len(tokens) - boundary - 1)
+    assert tokens[boundary] == "</s>" and tokens[boundary + 1] != "</s>"
+    raw = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    assert segment_rule(raw, True) == rule and segment_ids(rule, raw.encode(FIRST, SECOND)) == types
+    # Single texts: all 0.
+    assert set(encode(tokenizer, [FIRST], None, 64, rule)["token_type_ids"][0]) == {0}
+    # The token cache keeps them, and keys its entry by the rule.
+    cache = cached_tokens(tokenizer, [FIRST], [SECOND], 64, root=tmp_path, segments=rule)
+    assert cache.row(0)["token_type_ids"] == types
+    plain = cached_tokens(tokenizer, [FIRST], [SECOND], 64, root=tmp_path, segments=NO_SEGMENTS)
+    assert "token_type_ids" not in plain.row(0) and len(list(tmp_path.iterdir())) == 2

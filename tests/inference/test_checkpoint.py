@@ -1,0 +1,46 @@
+"""The input length inference takes is checked against the positions the encoder can use: a RoBERTa-style table of
+130 rows holds 128 tokens (its positions start after the padding index), so 129 is one line, not an index error
+inside the model; 128 runs, from the checkpoint and from its ONNX export."""
+
+import json
+
+import pytest
+
+from project.export import main as export_main
+from project.predict import main as predict_main
+from tests.conftest import make_rows, one_line_error, write_csv
+from tests.families import fit_tiny_family, write_tiny_family
+
+
+@pytest.fixture(scope="module")
+def roberta(tmp_path_factory):
+    """(checkpoint, its ONNX export, a file of texts far longer than 128 tokens) of a 130-row RoBERTa table."""
+    folder = tmp_path_factory.mktemp("roberta")
+    encoder = write_tiny_family("roberta", folder / "encoder", max_positions=128)
+    checkpoint, model = fit_tiny_family(str(encoder), folder)
+    assert model.encoder.embeddings.position_embeddings.num_embeddings == 130
+    export_main(["--checkpoint", str(checkpoint), "--output", str(folder / "onnx"), "--format", "onnx"])
+    rows = [{**row, "review": " ".join([row["review"]] * 20)} for row in make_rows(4, pairs=True)]
+    return checkpoint, folder / "onnx", write_csv(folder / "long.csv", rows)
+
+
+@pytest.mark.parametrize("source", ["checkpoint", "model"])
+def test_max_length_beyond_the_usable_positions_is_one_line_and_the_last_usable_one_runs(
+    tmp_path, roberta, capsys, source
+):
+    checkpoint, onnx, texts = roberta
+    model = checkpoint if source == "checkpoint" else onnx
+    arguments = [f"--{source}", str(model), "--input", str(texts), "--text_column", "review", "--text_pair_column",
+                 "context"]  # fmt: skip
+    line = one_line_error(
+        capsys, predict_main, [*arguments, "--output", str(tmp_path / "x.csv"), "--max_length", "129"]
+    )
+    assert "--max_length 129" in line and "128" in line and not (tmp_path / "x.csv").exists()
+    predict_main([*arguments, "--output", str(tmp_path / "ok.csv"), "--max_length", "128"])
+    assert len((tmp_path / "ok.csv").read_text().splitlines()) == 5
+
+
+def test_the_onnx_export_records_the_usable_positions(roberta):
+    _, onnx, _ = roberta
+    config = json.loads((onnx / "classifier.json").read_text())
+    assert config["max_positions"] == 128 and config["inputs"] == ["input_ids", "attention_mask"]
