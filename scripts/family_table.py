@@ -56,6 +56,8 @@ def render(data: dict) -> str:
         outcomes, notes = matrix.get(family, {}), []
         blocked = set(outcomes) == {"fit"} and not outcomes["fit"].startswith("passed")
         cells = [cell(outcomes.get(key), notes) if not (blocked and key != "fit") else "—" for _, key in COLUMNS]
+        if family in speed.get("notes", {}):
+            notes.append(f"step time: {speed['notes'][family]}")
         ratio = speed.get("ratios", {}).get(family)
         cells.append(f"{ratio:.2f}" if isinstance(ratio, float) else (ratio or "not measured"))
         note_text = " ".join(f"({index}) {note}" for index, note in enumerate(notes, 1))
