@@ -1,6 +1,6 @@
 """Records the family matrix's outcomes (tests/model/test_family_matrix.py) when FAMILY_MATRIX_RESULTS names a JSON
-file: {family: {column: outcome}}, merged into what the file already holds, so a fast run and a slow run add up.
-scripts/family_table.py renders docs/models.md's family table from it."""
+file: {family: {column: outcome}}, merged after every cell into what the file already holds, so a fast run and a
+slow run add up. scripts/family_table.py renders docs/models.md's family table from it."""
 
 from __future__ import annotations
 
@@ -41,13 +41,10 @@ def pytest_runtest_makereport(item, call):
         text = "failed"
     family, column = cell
     _outcomes.setdefault(family, {})[column] = text
+    _write(Path(os.environ[RESULTS_ENV]))  # after every cell: an interrupted run keeps what it measured
 
 
-def pytest_sessionfinish(session):
-    path = os.environ.get(RESULTS_ENV)
-    if not path or not _outcomes:
-        return
-    target = Path(path)
+def _write(target: Path) -> None:
     merged = json.loads(target.read_text(encoding="utf-8")) if target.is_file() else {}
     for family, columns in _outcomes.items():
         merged.setdefault(family, {}).update(columns)
