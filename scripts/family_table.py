@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def cell(outcome: str | None, notes: list[str]) -> str:
         return "yes"
     for prefix, word in (("refused: ", "refused"), ("known gap: ", "gap"), ("fixed? ", "xpass")):
         if outcome.startswith(prefix):
-            notes.append(outcome[len(prefix) :].replace("|", "/"))
+            notes.append(re.sub(r"'/[^']*/([^/']+)'", r"'\1'", outcome[len(prefix) :]).replace("|", "/"))
             return f"{word} ({len(notes)})"
     if ";" in outcome or "refused" in outcome:  # poolers: the ones refused
         notes.append(outcome.replace("|", "/"))
