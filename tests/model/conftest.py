@@ -37,6 +37,8 @@ def pytest_runtest_makereport(item, call):
         text = dict(item.user_properties).get("outcome", "passed")
     elif report.skipped:
         text = "skipped"
+    elif "XPASS(strict)" in str(report.longrepr):  # a known gap that no longer fails: its entry must go
+        text = f"fixed? xfail passed: {report.longrepr}"
     else:
         text = "failed"
     family, column = cell

@@ -51,27 +51,7 @@ COLUMNS = {
 
 # (column, family) -> why it fails today (the columns of COLUMNS and EXPORTS). Each entry is a strict xfail: the day
 # its fix lands the test passes, the xfail turns into a failure, and the entry must go.
-KNOWN_GAPS: dict[tuple[str, str], str] = {
-    **{
-        (column, family): "the ONNX session is fed token_type_ids, an input its graph does not declare (h1)"
-        for family in ("distilbert", "deberta", "deberta-v2", "mpnet", "modernbert")
-        for column in ("onnx", "onnx_int8", "onnx predict")
-    },
-    **{
-        (column, family): "ONNX scores differ from the checkpoint's: the pair's segment ids are not sent alike (h1)"
-        for family in ("albert", "nystromformer", "funnel", "big_bird")
-        for column in ("onnx", "onnx predict")
-    },
-    **{
-        (column, family): "the export traced at one length computes wrong scores at others (h1: length checks)"
-        for family, columns in {
-            "longformer": ("torchscript", "onnx", "onnx_int8", "onnx predict"),
-            "big_bird": ("torchscript",),
-            "funnel": ("torchscript",),
-        }.items()
-        for column in columns
-    },
-}
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 
 def cells(leg: str, families: list[str], slow: bool = False) -> list:
