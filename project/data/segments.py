@@ -15,6 +15,9 @@ from __future__ import annotations
 import weakref
 from collections.abc import Sequence
 
+from project.core.errors import ConfigError
+from project.data.truncation import HEAD, Truncation, cut
+
 # The three rules, recorded in the token cache key: "none" sends no segment ids, "tokenizer" the tokenizer's own,
 # "sequences" ids built from the encoding's sequence ids.
 NO_SEGMENTS, TOKENIZER_SEGMENTS, SEQUENCE_SEGMENTS = "none", "tokenizer", "sequences"
@@ -66,14 +69,45 @@ def tokenizer_rule(tokenizer, takes_segments: bool) -> str:
     return _RULES[tokenizer]
 
 
-def encode(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int, rule: str, **options):
-    """`tokenizer(texts, pairs)` truncated to `max_length`, with segment ids under `rule` (or none)."""
-    encoding = tokenizer(
-        list(texts), list(pairs) if pairs is not None else None, truncation=True, max_length=max_length,
-        return_token_type_ids=rule != NO_SEGMENTS, **options,
-    )  # fmt: skip
-    if rule == NO_SEGMENTS:
-        encoding.pop("token_type_ids", None)
-    elif rule == SEQUENCE_SEGMENTS:
-        encoding["token_type_ids"] = [segment_ids(rule, row) for row in encoding.encodings]
-    return encoding
+def encode(
+    tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int, rule: str,
+    truncation: Truncation = HEAD, **options,
+) -> dict[str, list[list[int]]]:  # fmt: skip
+    """`tokenizer(texts, pairs)` cut to `max_length` under `truncation`, with segment ids under `rule` (or none)."""
+    return encode_counted(tokenizer, texts, pairs, max_length, rule, truncation, **options)[0]
+
+
+def encode_counted(
+    tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int, rule: str,
+    truncation: Truncation = HEAD, return_attention_mask: bool = True,
+) -> tuple[dict[str, list[list[int]]], list[int]]:  # fmt: skip
+    """`encode`, and each row's token count before the cut (what the data report compares with `max_length`).
+
+    A fast tokenizer tokenizes each text whole and `project.data.truncation.cut` keeps the strategy's tokens (for
+    `head`, exactly the tokenizer's own truncation); a slow one (no encodings to cut) truncates itself, head only.
+    """
+    pairs = list(pairs) if pairs is not None else None
+    if not tokenizer.is_fast:
+        if truncation.strategy != "head":
+            raise ConfigError(
+                f"data.truncation={truncation.strategy}: the {type(tokenizer).__name__} tokenizer is a slow Python "
+                "one; only head truncation works with it"
+            )
+        encoding = tokenizer(list(texts), pairs, truncation=True, max_length=max_length,
+                             return_token_type_ids=rule != NO_SEGMENTS)  # fmt: skip
+        rows = dict(encoding)
+        rows.pop("attention_mask", None)
+        if rule == NO_SEGMENTS:
+            rows.pop("token_type_ids", None)
+        counts = [len(ids) for ids in rows["input_ids"]]
+    else:
+        # verbose=False: texts longer than the model are expected here; they are cut below, not fed whole.
+        whole = tokenizer(list(texts), pairs, truncation=False, return_token_type_ids=True, verbose=False)
+        cuts = [cut(encoding, max_length, truncation) for encoding in whole.encodings]
+        counts = [len(encoding.ids) for encoding in whole.encodings]
+        rows = {"input_ids": [row.ids for row in cuts]}
+        if rule != NO_SEGMENTS:
+            rows["token_type_ids"] = [segment_ids(rule, row) for row in cuts]
+    if return_attention_mask:
+        rows["attention_mask"] = [[1] * len(ids) for ids in rows["input_ids"]]
+    return rows, counts
