@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from project.data.sampler import EpochSampler
 from project.data.segments import NO_SEGMENTS, tokenizer_rule
 from project.data.splits import Columns, Split, carve, read_split
 from project.data.token_cache import TokenCache, tokens_for
+from project.data.truncation import Truncation
 from project.model.encoder import DEFAULT_ENCODER, from_pretrained, resolve_pretrained
 from project.model.families import takes_segments, usable_positions
 from project.tasks import TASKS, LabelCodec
@@ -43,6 +45,10 @@ class TokenizedDataset(Dataset):
         """Each entry's token count."""
         return self.tokens.lengths()[self.positions]
 
+    def full_lengths(self) -> np.ndarray:
+        """Each entry's token count before the cut to max_length."""
+        return np.asarray(self.tokens.full_lengths)[self.positions]
+
 
 class TextDataModule(LightningDataModule):
     def __init__(
@@ -57,6 +63,8 @@ class TextDataModule(LightningDataModule):
         task: str = "single_label",
         label_delimiter: str = ",",
         max_length: PositiveInt = 128,
+        truncation: Literal["head", "tail", "head_tail"] = "head",
+        head_tokens: PositiveInt | None = None,
         batch_size: PositiveInt = 32,
         eval_batch_size: PositiveInt | None = None,
         val_ratio: UnitIntervalOpenRight = 0.1,
@@ -81,6 +89,10 @@ class TextDataModule(LightningDataModule):
             task: how labels are read (see `project.tasks`); linked to `model.task` by the CLI.
             label_delimiter: separates names in a multi_label cell that is not a JSON list.
             max_length: truncate longer inputs; shorter batches are padded only to their longest member.
+            truncation: which tokens of a longer input are kept: head (the first), tail (the last) or head_tail
+                (the first `head_tokens` and the rest from the end); special tokens always stay. With pairs it
+                applies to the second text (see `project.data.truncation`). Predict, serve and exports use the same.
+            head_tokens: head_tail's tokens from the start (default: a quarter of `max_length`).
             batch_size: training batch size (per device, before gradient accumulation).
             eval_batch_size: validation/test batch size; defaults to twice `batch_size` (no gradients to hold).
             val_ratio: share of the training file held out for validation when there is no `val_file`.
@@ -95,6 +107,8 @@ class TextDataModule(LightningDataModule):
         arguments = plain_arguments(locals())
         super().__init__()
         self.save_hyperparameters(arguments)
+        self.truncation = Truncation(truncation, head_tokens)
+        self.truncation.check(max_length)
         held_out = (val_ratio if not val_file else 0) + (test_ratio if not test_file else 0)
         if held_out >= 1:
             raise DataError(
@@ -157,7 +171,8 @@ class TextDataModule(LightningDataModule):
             table = split.table
             if id(table) not in tokens:
                 tokens[id(table)] = tokens_for(
-                    tokenizer, table.fingerprint, table.text_chunks, self.hparams.max_length, segments=self.segments
+                    tokenizer, table.fingerprint, table.text_chunks, self.hparams.max_length, segments=self.segments,
+                    truncation=self.truncation,
                 )
             targets = self.codec.encode_all(split.labels, split.where)
             self.datasets[name] = TokenizedDataset(tokens[id(table)], split.positions, targets)

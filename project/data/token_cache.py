@@ -28,9 +28,11 @@ import numpy as np
 from filelock import FileLock
 
 from project.core.assets import cache_root
-from project.data.segments import TOKENIZER_SEGMENTS, encode
+from project.data.segments import TOKENIZER_SEGMENTS, encode_counted
+from project.data.truncation import HEAD, Truncation
 
-FORMAT_VERSION = 2  # 2: one entry per file (splits index into it), not one per split
+# 2: one entry per file (splits index into it), not one per split; 3: each row's length before the cut recorded
+FORMAT_VERSION = 3
 ROOT_ENV = "BERT_TEMPLATE_TOKEN_CACHE"  # default: <the asset cache>/tokens
 CHUNK = 10_000  # texts per tokenizer call: bounds the Python lists (and strings read back) alive at once
 
@@ -79,6 +81,8 @@ class TokenCache:
         meta = json.loads((folder / "meta.json").read_text())
         self.offsets = np.load(folder / "offsets.npy", mmap_mode="r")
         self.input_ids = np.memmap(folder / "input_ids.bin", dtype=np.int32, mode="r", shape=(meta["tokens"],))
+        # Each row's token count before the cut: what the data report compares with max_length.
+        self.full_lengths = np.load(folder / "full_lengths.npy", mmap_mode="r")
         self.token_type_ids = None
         if meta["has_token_type_ids"]:
             self.token_type_ids = np.memmap(
@@ -101,7 +105,7 @@ class TokenCache:
 
 def cached_tokens(
     tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int, root: Path | None = None,
-    segments: str = TOKENIZER_SEGMENTS,
+    segments: str = TOKENIZER_SEGMENTS, truncation: Truncation = HEAD,
 ) -> TokenCache:  # fmt: skip
     """The cache entry for these texts, built first if missing."""
 
@@ -109,16 +113,18 @@ def cached_tokens(
         for start in range(0, len(texts), CHUNK):
             yield list(texts[start : start + CHUNK]), list(pairs[start : start + CHUNK]) if pairs is not None else None
 
-    return tokens_for(tokenizer, texts_fingerprint(texts, pairs), chunks, max_length, root, segments)
+    return tokens_for(tokenizer, texts_fingerprint(texts, pairs), chunks, max_length, root, segments, truncation)
 
 
 def tokens_for(
     tokenizer, fingerprint: str, chunks: Callable[[], Iterable[tuple[list[str], list[str] | None]]], max_length: int,
-    root: Path | None = None, segments: str = TOKENIZER_SEGMENTS,
+    root: Path | None = None, segments: str = TOKENIZER_SEGMENTS, truncation: Truncation = HEAD,
 ) -> TokenCache:  # fmt: skip
     """The cache entry for the texts that `fingerprint` names, built from `chunks()` (texts read back a chunk at a
-    time, not held) if missing, with segment ids under the rule `segments` (`project.data.segments`)."""
-    parts = [str(FORMAT_VERSION), tokenizer_fingerprint(tokenizer), str(max_length), segments, fingerprint]
+    time, not held) if missing, with segment ids under the rule `segments` (`project.data.segments`), cut to
+    `max_length` under `truncation`."""
+    parts = [str(FORMAT_VERSION), tokenizer_fingerprint(tokenizer), str(max_length), truncation.key(max_length),
+             segments, fingerprint]  # fmt: skip
     key = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
     folder = (root or token_cache_root()) / key
     if not (folder / "meta.json").exists():
@@ -128,22 +134,26 @@ def tokens_for(
         lock = folder.parent / f".{key}.lock"
         with FileLock(lock):
             if not (folder / "meta.json").exists():
-                _build(folder, tokenizer, chunks(), max_length, segments)
+                _build(folder, tokenizer, chunks(), max_length, segments, truncation)
         # Safe to remove: whoever takes a lock after this finds meta.json on its second look and builds nothing.
         lock.unlink(missing_ok=True)
     return TokenCache(folder)
 
 
 def _build(
-    folder: Path, tokenizer, chunks: Iterable[tuple[list[str], list[str] | None]], max_length: int, segments: str
+    folder: Path, tokenizer, chunks: Iterable[tuple[list[str], list[str] | None]], max_length: int, segments: str,
+    truncation: Truncation,
 ) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        lengths, has_type_ids = [np.zeros(0, dtype=np.int64)], False
+        lengths, full_lengths, has_type_ids = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], False
         with open(partial / "input_ids.bin", "wb") as ids_file, open(partial / "token_type_ids.bin", "wb") as types:
             for texts, pairs in chunks:
-                encoding = encode(tokenizer, texts, pairs, max_length, segments, return_attention_mask=False)
+                encoding, counts = encode_counted(
+                    tokenizer, texts, pairs, max_length, segments, truncation, return_attention_mask=False
+                )
+                full_lengths.append(np.asarray(counts, dtype=np.int64))
                 chunk_lengths = np.fromiter(map(len, encoding["input_ids"]), dtype=np.int64)
                 count = int(chunk_lengths.sum())
                 ids_file.write(np.fromiter(chain.from_iterable(encoding["input_ids"]), np.int32, count).tobytes())
@@ -153,6 +163,7 @@ def _build(
                 lengths.append(chunk_lengths)
         offsets = np.concatenate([[0], np.cumsum(np.concatenate(lengths))]).astype(np.int64)
         np.save(partial / "offsets.npy", offsets)
+        np.save(partial / "full_lengths.npy", np.concatenate(full_lengths))
         meta = {"rows": len(offsets) - 1, "tokens": int(offsets[-1]), "has_token_type_ids": has_type_ids}
         (partial / "meta.json").write_text(json.dumps(meta))  # written last: its presence marks a whole entry
         try:

@@ -19,16 +19,22 @@ from project.tasks import Task
 MIN_STEPS = 300
 IMBALANCE = 10.0  # largest / smallest class count that counts as heavy imbalance
 TRUNCATED_SHARE = 0.10
+# Above this share of cut documents, head truncation throws away the ends of many of them: try head_tail (Sun et
+# al., 2019, found head+tail best on long reviews), which keeps the closing verdict a head cut loses.
+CUT_FOR_STRATEGY = 0.20
 MIN_EVAL_ROWS = 100  # below this, one example moves accuracy by more than a point
 
 
-def length_summary(lengths: np.ndarray, max_length: int) -> dict:
-    """Token-length percentiles and the share of texts that reach `max_length` (cut there, or exactly as long)."""
+def length_summary(lengths: np.ndarray, max_length: int, kept: np.ndarray | None = None) -> dict:
+    """Percentiles of the texts' token lengths before the cut, the share of texts longer than `max_length` (cut),
+    and the share of all their tokens lost to the cut (`kept`: the lengths after it)."""
     if not len(lengths):
         return {}
+    kept = np.minimum(lengths, max_length) if kept is None else kept
     p50, p90, p99 = (int(value) for value in np.percentile(lengths, [50, 90, 99]))
+    lost = float((lengths - kept).sum() / max(int(lengths.sum()), 1))
     return {"p50": p50, "p90": p90, "p99": p99, "max": int(lengths.max()),
-            "truncated_share": float((lengths >= max_length).mean())}  # fmt: skip
+            "truncated_share": float((lengths > max_length).mean()), "tokens_lost_share": lost}  # fmt: skip
 
 
 def duplicates(splits: dict) -> dict:
@@ -65,7 +71,11 @@ def build_report(datamodule, task: Task, total_steps: int, warmup_steps: int, ep
     report = {
         "rows": {name: len(split) for name, split in splits.items()},
         "labels": {name: task.label_summary(datasets[name].targets) for name in datasets},
-        "token_lengths": {name: length_summary(datasets[name].lengths(), hp.max_length) for name in datasets},
+        "token_lengths": {
+            name: length_summary(datasets[name].full_lengths(), hp.max_length, datasets[name].lengths())
+            for name in datasets
+        },
+        "truncation": {"strategy": hp.get("truncation", "head"), "head_tokens": hp.get("head_tokens")},
         "duplicates": duplicates(splits),
         "plan": {
             "optimizer_steps": total_steps,
@@ -95,9 +105,15 @@ def warnings_for(report: dict, max_length: int) -> list[str]:
             "macro-F1 (val/f1, which checkpoint.monitor auto keeps the best of) and try --model.task_options "
             "'{class_weights: balanced}'"
         )
-    share = report["token_lengths"].get("train", {}).get("truncated_share", 0.0)
+    lengths = report["token_lengths"].get("train", {})
+    share = lengths.get("truncated_share", 0.0)
     if share > TRUNCATED_SHARE:
-        found.append(f"{share:.0%} of training texts reach data.max_length={max_length} and are cut: raise it")
+        strategy = report.get("truncation", {}).get("strategy", "head")
+        advice = "raise it (up to the encoder's positions)"
+        if share > CUT_FOR_STRATEGY and strategy != "head_tail":
+            advice += ", or try data.truncation=head_tail, which keeps each text's end as well as its start"
+        found.append(f"{share:.0%} of training texts are longer than data.max_length={max_length} and are cut "
+                     f"({lengths.get('tokens_lost_share', 0):.0%} of their tokens lost): {advice}")  # fmt: skip
     for name in ("val", "test"):
         overlap = report["duplicates"].get(f"train_{name}_overlap", {}).get("count", 0)
         if overlap:
@@ -120,7 +136,8 @@ def summary_lines(report: dict) -> list[str]:
     plan = report["plan"]
     lines = [
         f"data: {rows} rows; train tokens p50 {lengths.get('p50')} p90 {lengths.get('p90')} max {lengths.get('max')}"
-        f" ({lengths.get('truncated_share', 0):.1%} at max_length)",
+        f" ({lengths.get('truncated_share', 0):.1%} cut at max_length, {lengths.get('tokens_lost_share', 0):.1%} of"
+        f" tokens lost)",
         f"plan: {plan['optimizer_steps']} optimizer steps ({plan['warmup_steps']} warmup) over {plan['epochs']} "
         f"epoch{'s' * (plan['epochs'] != 1)} at batch {plan['batch_size']}",
     ]

@@ -14,6 +14,7 @@ from transformers import DataCollatorWithPadding
 
 from project.core.errors import ConfigError
 from project.data.segments import encode, tokenizer_rule
+from project.data.truncation import HEAD, Truncation
 
 # `--precision` of every inference command: the dtype computed in (autocast) or stored in (exports).
 PRECISIONS = {"32": torch.float32, "bf16": torch.bfloat16, "16": torch.float16}
@@ -30,17 +31,19 @@ def batched_outputs(
     compute: Callable[[dict[str, Tensor]], Tensor], tokenizer, texts: Sequence[str],
     pairs: Sequence[str] | None = None, *, segments: bool, batch_size: int = 64, max_length: int = 128,
     precision: str = "32", device: torch.device | str = "cpu", progress: str | None = None,
+    truncation: Truncation = HEAD,
 ) -> Tensor:  # fmt: skip
     """`compute(batch) -> (B, D)` over all `texts` -> (N, D) fp32 on the CPU, row i for texts[i].
 
     `batch` holds input_ids, attention_mask and, where the encoder takes them (`segments`, from
     `project.model.families.takes_segments`), token_type_ids: the ones training saw (`project.data.segments`).
+    Texts longer than `max_length` are cut under `truncation` (the model's own: `project.data.truncation`).
     `progress` names a progress bar; None shows none.
     """
     dtype = check_precision(precision)
     autocast = dtype != torch.float32
     device = torch.device(device)
-    encoding = encode(tokenizer, texts, pairs, max_length, tokenizer_rule(tokenizer, segments))
+    encoding = encode(tokenizer, texts, pairs, max_length, tokenizer_rule(tokenizer, segments), truncation)
     order = sorted(range(len(texts)), key=lambda index: len(encoding["input_ids"][index]))
     collate = DataCollatorWithPadding(tokenizer)
     starts = range(0, len(order), batch_size)

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 from project.core.checkpoints import read_checkpoint
 from project.core.errors import ConfigError
+from project.data.truncation import Truncation
 from project.model.families import usable_positions
 from project.training.module import TextClassifier, regrouped_options
 
 
 def load_trained(checkpoint: str, device: str = "cpu") -> tuple[TextClassifier, int | None]:
-    """(the model, the `data.max_length` its run trained with, or None where the checkpoint does not record it)."""
+    """(the model, the `data.max_length` its run trained with, or None where the checkpoint does not record it).
+
+    The model's `truncation` is its run's `data.truncation` and `data.head_tokens` (head where not recorded)."""
     stored = read_checkpoint(checkpoint)  # a broken file is one line naming it, not a traceback from torch
     # A checkpoint from before the options were grouped holds them flat, and Lightning drops keys that are not
     # arguments: passed as arguments, the groups rebuild the same head (its hidden_dim decides the weights' shapes).
     regrouped = regrouped_options(stored.get("hyper_parameters", {}))
     model = TextClassifier.load_from_checkpoint(checkpoint, map_location=device, weights_only=True, **regrouped)
-    return model.eval(), stored.get("datamodule_hyper_parameters", {}).get("max_length")
+    data = stored.get("datamodule_hyper_parameters", {})
+    model.truncation = Truncation.of(data)
+    return model.eval(), data.get("max_length")
 
 
 def load_model(checkpoint: str, device: str = "cpu") -> TextClassifier:

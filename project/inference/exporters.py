@@ -163,6 +163,11 @@ def check_exportable(format: str, config: dict) -> None:
     """Refuse, before anything is written, what a format cannot hold."""
     if format != "sentence_transformers":
         return
+    if config["truncation"] != "head":  # its Transformer module keeps the first max_seq_length tokens, nothing else
+        raise ConfigError(
+            f"--format sentence_transformers keeps the first tokens of a long text, but the checkpoint was trained "
+            f"with data.truncation={config['truncation']}: export --format huggingface or onnx"
+        )
     if config["dtype"] != "32":
         raise ConfigError(f"--format sentence_transformers stores fp32 weights, not --precision {config['dtype']}")
     pooling = config["pooling"]
@@ -209,7 +214,9 @@ def export(
     lightning_model, trained_max_length = load_trained(checkpoint)
     tokenizer = from_pretrained(AutoTokenizer, lightning_model.hparams.encoder)
     max_length = trained_max_length or tokenizer.model_max_length
-    config = classifier_config(lightning_model.hparams, min(max_length, tokenizer.model_max_length))
+    config = classifier_config(
+        lightning_model.hparams, min(max_length, tokenizer.model_max_length), lightning_model.truncation
+    )
     config["dtype"] = precision
     model = lightning_model.plain_model().to(dtype).eval()
     check_exportable(format, config)

@@ -4,7 +4,8 @@ predictions file as from a checkpoint, computed by onnxruntime with the tokenize
 
 The folder is one written by `python -m project.export --format onnx`: `model.onnx` gives the task's scores
 (probabilities, or values for regression); `classifier.json` names the task, its labels and options, and the
-`max_length` it was trained with; `tokenizer.json` is the fast tokenizer's whole pipeline.
+`max_length` it was trained with and how longer texts are cut (`truncation`, applied by `project.data.truncation.cut`
+as on the torch path, so the ids are the same); `tokenizer.json` is the fast tokenizer's whole pipeline.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from project.core.atomic import check_output, write_csv
 from project.core.errors import ConfigError, UserError, optional
 from project.data.readers import read_table
 from project.data.segments import segment_ids, segment_rule
+from project.data.truncation import Truncation, cut
 from project.inference.rows import predictions_table
 from project.tasks.decoding import DECODERS, Decoder
 
@@ -72,9 +74,9 @@ class OnnxClassifier:
     ) -> np.ndarray:  # fmt: skip
         """Row i for texts[i]; batches are cut from length-sorted texts, each padded to its longest member."""
         length = max_length or self.config["max_length"]
-        self.tokenizer.enable_truncation(length)
         inputs = list(zip(texts, pairs, strict=True)) if pairs is not None else list(texts)
-        encodings = self.tokenizer.encode_batch(inputs)
+        truncation = Truncation.of(self.config)
+        encodings = [cut(whole, length, truncation) for whole in self.tokenizer.encode_batch(inputs)]
         order = np.argsort([len(encoding.ids) for encoding in encodings], kind="stable")
         result = None
         for start in range(0, len(order), batch_size):

@@ -28,11 +28,13 @@ def predict_scores(
     model: TextClassifier, tokenizer, texts: Sequence[str], pairs: Sequence[str] | None = None,
     batch_size: int = 64, max_length: int = 128, precision: str = "32", progress: bool = False,
 ) -> torch.Tensor:  # fmt: skip
-    """(N, num_outputs) scores (probabilities, or values for regression) for `texts`, in their order."""
+    """(N, num_outputs) scores (probabilities, or values for regression) for `texts`, in their order, long texts
+    cut as the model was trained (`model.truncation`)."""
     return batched_outputs(
         lambda batch: model.task.scores(model(**batch)), tokenizer, texts, pairs,
-        segments=takes_segments(model.encoder.config), batch_size=batch_size,
-        max_length=max_length, precision=precision, device=model.device, progress="predict" if progress else None,
+        segments=takes_segments(model.encoder.config), batch_size=batch_size, max_length=max_length,
+        precision=precision, device=model.device, progress="predict" if progress else None,
+        truncation=model.truncation,
     )  # fmt: skip
 
 

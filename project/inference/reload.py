@@ -7,7 +7,8 @@
 
 The folder is a Hugging Face encoder folder (`config.json`, `model.safetensors`, the tokenizer files; it loads with
 `AutoModel`/`AutoTokenizer` and fine-tunes again with `--model.encoder <folder>`) plus `classifier.safetensors`
-(pooler and head weights) and `classifier.json` (task, label names, pooling and head options, max length).
+(pooler and head weights) and `classifier.json` (task, label names, pooling and head options, max length and the
+truncation of longer texts).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch import Tensor
 from transformers import AutoTokenizer
 
 from project.core.errors import UserError
+from project.data.truncation import Truncation
 from project.inference.batching import batched_outputs
 from project.inference.onnx_predict import CLASSIFIER_CONFIG  # torch-free, so it owns the name
 from project.model.classifier import PooledClassifier
@@ -50,6 +52,7 @@ class ExportedClassifier:
             lambda batch: self.task.scores(self.model(**batch)), self.tokenizer, texts, pairs,
             segments=takes_segments(self.model.encoder.config), batch_size=batch_size,
             max_length=self.config["max_length"], precision=precision, device=next(self.model.parameters()).device,
+            truncation=Truncation.of(self.config),
         )  # fmt: skip
 
 
@@ -76,8 +79,9 @@ def load_exported(folder: str | Path, device: str = "cpu") -> ExportedClassifier
     return ExportedClassifier(model.to(device).eval(), tokenizer, config)
 
 
-def classifier_config(hparams, max_length: int) -> dict:
-    """What `load_exported` needs to rebuild the pooler, head and task (from a TextClassifier's hparams)."""
+def classifier_config(hparams, max_length: int, truncation: Truncation) -> dict:
+    """What `load_exported` needs to rebuild the pooler, head and task (from a TextClassifier's hparams), and how
+    long texts are cut (`truncation`, the run's `data.truncation`)."""
     return {
         "task": hparams.task,
         "task_options": dict(hparams.task_options or {}),
@@ -87,4 +91,5 @@ def classifier_config(hparams, max_length: int) -> dict:
         "pooling_options": dict(hparams.pooling_options or {}),
         "head": HeadOptions.of(hparams.head).layer_options(),
         "max_length": max_length,
+        **truncation.options(),
     }

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from transformers import AutoTokenizer
 
 from project.core.errors import ConfigError
+from project.data.truncation import HEAD, Truncation
 from project.inference.batching import batched_outputs
 from project.model.classifier import pooled_output
 from project.model.encoder import from_pretrained, load_encoder
@@ -22,8 +23,11 @@ from project.model.pooling import build_encoder_pooler
 
 
 class Embedder:
-    def __init__(self, encoder: torch.nn.Module, pooler: torch.nn.Module, tokenizer, source: dict):
+    def __init__(
+        self, encoder: torch.nn.Module, pooler: torch.nn.Module, tokenizer, source: dict, truncation: Truncation = HEAD
+    ):
         self.encoder, self.pooler, self.tokenizer = encoder.eval(), pooler.eval(), tokenizer
+        self.truncation = truncation  # a checkpoint's own (data.truncation); a bare encoder reads the head
         self.source = source  # what embed.json records, so search rebuilds the same embedder
         self.dim = pooler.output_dim(encoder.config.hidden_size)
 
@@ -43,7 +47,7 @@ class Embedder:
                 raise ConfigError(f"--pooling {pooling}: {checkpoint} was trained with '{model.hparams.pooling}'")
             tokenizer = from_pretrained(AutoTokenizer, model.hparams.encoder)
             source = {"checkpoint": str(Path(checkpoint).resolve())}
-            return cls(model.encoder, model.pooler, tokenizer, source)
+            return cls(model.encoder, model.pooler, tokenizer, source, model.truncation)
         pooling = pooling or "mean"
         bare = load_encoder(encoder).to(device)
         config = bare.config
@@ -70,5 +74,6 @@ class Embedder:
         vectors = batched_outputs(
             compute, self.tokenizer, texts, segments=takes_segments(self.encoder.config), batch_size=batch_size,
             max_length=max_length, precision=precision, device=device, progress="embed" if progress else None,
+            truncation=self.truncation,
         )  # fmt: skip
         return vectors.reshape(len(texts), self.dim).numpy().astype(np.float32, copy=False)

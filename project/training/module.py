@@ -13,6 +13,7 @@ from torchmetrics import MeanMetric, MetricCollection
 from project.core.errors import ConfigError
 from project.core.registry import checked_options
 from project.core.types import PositiveFloat, PositiveInt, plain_arguments
+from project.data.truncation import HEAD, Truncation
 from project.model.classifier import PooledClassifier, pooled_output
 from project.model.encoder import (
     DEFAULT_ENCODER,
@@ -69,6 +70,9 @@ def regrouped_options(hparams: dict) -> dict[str, dict]:
 
 class TextClassifier(LightningModule):
     MOVED_OPTIONS = MOVED_OPTIONS
+    # Which tokens of a long text the model read in training (`data.truncation`, a datamodule option): inference
+    # cuts the same way. `project.inference.checkpoint.load_trained` sets the checkpoint's own.
+    truncation: Truncation = HEAD
 
     def __init__(
         self,

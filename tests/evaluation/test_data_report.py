@@ -31,10 +31,11 @@ def test_label_counts_positives_and_value_statistics():
     assert build_task("regression", 1).label_summary([1.0, 3.0]) == values
 
 
-def test_length_percentiles_and_the_share_at_max_length():
-    lengths = np.array([2, 4, 6, 8, 10, 16, 16, 3, 5, 7])
-    summary = length_summary(lengths, max_length=16)
-    assert summary["max"] == 16 and summary["truncated_share"] == pytest.approx(0.2)
+def test_length_percentiles_the_share_cut_and_the_tokens_lost():
+    lengths = np.array([2, 4, 6, 8, 10, 16, 40, 3, 5, 26])  # before the cut: two longer than 16, one exactly 16
+    summary = length_summary(lengths, 16, np.minimum(lengths, 16))
+    assert summary["max"] == 40 and summary["truncated_share"] == pytest.approx(0.2)
+    assert summary["tokens_lost_share"] == pytest.approx((24 + 10) / lengths.sum())
     assert summary["p50"] == int(np.percentile(lengths, 50)) and summary["p99"] == int(np.percentile(lengths, 99))
 
 
@@ -71,7 +72,10 @@ def quiet_report(**changes):
             {"labels__train": {"counts": {"neg": 950, "pos": 50}}},
             "heavy class imbalance in train (950 vs 50 for 'pos')",
         ),
-        ({"token_lengths__train": {"truncated_share": 0.25}}, "25% of training texts reach data.max_length=128"),
+        (
+            {"token_lengths__train": {"truncated_share": 0.15, "tokens_lost_share": 0.05}},
+            "15% of training texts are longer than data.max_length=128 and are cut (5% of their tokens lost): raise it",
+        ),
         ({"duplicates__train_test_overlap": {"count": 3}}, "3 test texts also occur in train (leakage)"),
         ({"duplicates__train_conflicting_labels": {"count": 2}}, "2 training texts carry more than one label"),
         ({"rows__val": 40}, "val has 40 rows: one example is 2.5 points of accuracy"),
@@ -81,6 +85,17 @@ def test_each_warning_fires_on_its_data_and_only_then(change, expected):
     assert warnings_for(quiet_report(), 128) == []
     (warning,) = warnings_for(quiet_report(**change), 128)
     assert expected in warning
+
+
+@pytest.mark.parametrize("strategy, advised", [("head", True), ("tail", True), ("head_tail", False)])
+def test_over_a_fifth_cut_the_one_warning_names_head_tail_unless_already_used(strategy, advised):
+    report = quiet_report(token_lengths__train={"truncated_share": 0.3, "tokens_lost_share": 0.4})
+    report["truncation"] = {"strategy": strategy, "head_tokens": None}
+    (warning,) = warnings_for(report, 128)
+    assert warning.startswith("30% of training texts are longer than data.max_length=128")
+    assert ("try data.truncation=head_tail" in warning) == advised
+    below = quiet_report(token_lengths__train={"truncated_share": 0.15, "tokens_lost_share": 0.1})
+    assert "head_tail" not in warnings_for(below, 128)[0]
 
 
 @pytest.mark.parametrize(
@@ -126,3 +141,27 @@ def test_a_budget_the_user_sets_is_kept_with_the_warning(tmp_path, tiny_encoder,
     report = json.loads((run / "data_report.json").read_text())
     assert report["plan"]["epochs"] == 1 and report["plan"]["optimizer_steps"] == 6
     assert "warning: only 6 optimizer steps" in capsys.readouterr().out
+
+
+def test_the_report_measures_lengths_before_the_cut_from_the_token_cache(tmp_path, tiny_encoder):
+    from project.data.datamodule import TextDataModule
+    from project.evaluation.data_report import build_report
+
+    rows = make_rows(40, seed=1)
+    for row in rows[::2]:  # half the texts run far past max_length
+        row["review"] = " ".join([row["review"]] + ["film"] * 30)
+    data = TextDataModule(
+        train_file=str(write_csv(tmp_path / "train.csv", rows)), text_column="review", label_column="sentiment",
+        tokenizer=tiny_encoder, max_length=16, truncation="tail", val_ratio=0.25, test_ratio=0.25,
+    )  # fmt: skip
+    data.setup()
+    report = build_report(data, build_task("single_label", 2, ["neg", "pos"]), MIN_STEPS, 30, 1)
+    train = data.datasets["train"]
+    full, kept = train.full_lengths(), train.lengths()
+    assert full.max() > 30 and kept.max() == 16  # the cache keeps the cut ids and the lengths before it
+    lengths = report["token_lengths"]["train"]
+    assert lengths["max"] == full.max() and lengths["truncated_share"] == pytest.approx((full > 16).mean())
+    assert lengths["tokens_lost_share"] == pytest.approx((full - kept).sum() / full.sum())
+    assert report["truncation"] == {"strategy": "tail", "head_tokens": None}
+    (warning,) = [line for line in report["warnings"] if "max_length" in line]
+    assert "try data.truncation=head_tail" in warning
