@@ -175,3 +175,40 @@ def family_encoder(tmp_path_factory):
         return folders[family]
 
     return folder
+
+
+# A long document (past the max_length of 16 that `long_document_checkpoint` trains with) whose decisive word is only
+# at its end: a head cut never sees it, tail and head_tail do.
+LONG_MAX_LENGTH = 16
+
+
+def long_document(last_word: str) -> str:
+    return " ".join(["the", "film"] * 20 + [last_word])
+
+
+@pytest.fixture(scope="session")
+def long_document_checkpoint(tmp_path_factory, tiny_encoder):
+    """truncation -> a checkpoint of a two-step fit with `data.truncation` that (max_length 16, head_tail's head 3;
+    single texts), written on first use: the inference paths must cut long texts the way it records."""
+    written = {}
+
+    def checkpoint(truncation: str) -> Path:
+        if truncation not in written:
+            folder = tmp_path_factory.mktemp(f"long-{truncation}")
+            rows = make_rows(40, seed=3)
+            for row in rows[::2]:
+                row["review"] = long_document(row["review"])
+            seed_everything(0)
+            data = TextDataModule(
+                train_file=str(write_csv(folder / "train.csv", rows)), text_column="review", label_column="sentiment",
+                tokenizer=tiny_encoder, batch_size=8, max_length=LONG_MAX_LENGTH, truncation=truncation,
+                head_tokens=3 if truncation == "head_tail" else None,
+            )  # fmt: skip
+            model = TextClassifier(encoder=tiny_encoder, num_labels=data.num_labels, label_names=data.label_names)
+            run = trainer(max_steps=2, limit_val_batches=0, default_root_dir=folder)
+            run.fit(model, data)
+            run.save_checkpoint(folder / "model.ckpt")
+            written[truncation] = folder / "model.ckpt"
+        return written[truncation]
+
+    return checkpoint
