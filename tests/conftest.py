@@ -186,6 +186,17 @@ def long_document(last_word: str) -> str:
     return " ".join(["the", "film"] * 20 + [last_word])
 
 
+def long_document_scores(checkpoint):
+    """(two long documents differing only in their last word, the checkpoint's scores of them)."""
+    from project.inference.checkpoint import load_trained
+    from project.inference.predictions import predict_scores
+
+    model, length = load_trained(str(checkpoint))
+    tokenizer = BertTokenizerFast.from_pretrained(model.hparams.encoder)
+    texts = [long_document("superb"), long_document("awful")]
+    return texts, predict_scores(model, tokenizer, texts, max_length=length)
+
+
 @pytest.fixture(scope="session")
 def long_document_checkpoint(tmp_path_factory, tiny_encoder):
     """truncation -> a checkpoint of a two-step fit with `data.truncation` that (max_length 16, head_tail's head 3;

@@ -2,13 +2,14 @@
 130 rows holds 128 tokens (its positions start after the padding index), so 129 is one line, not an index error
 inside the model; 128 runs, from the checkpoint and from its ONNX export."""
 
+import csv
 import json
 
 import pytest
 
 from project.export import main as export_main
 from project.predict import main as predict_main
-from tests.conftest import make_rows, one_line_error, write_csv
+from tests.conftest import LONG_MAX_LENGTH, long_document, make_rows, one_line_error, write_csv
 from tests.families import fit_tiny_family, write_tiny_family
 
 
@@ -44,3 +45,22 @@ def test_the_onnx_export_records_the_usable_positions(roberta):
     _, onnx, _ = roberta
     config = json.loads((onnx / "classifier.json").read_text())
     assert config["max_positions"] == 128 and config["inputs"] == ["input_ids", "attention_mask"]
+
+
+@pytest.mark.parametrize("truncation, sees_the_end", [("head", False), ("tail", True), ("head_tail", True)])
+def test_predict_reads_long_documents_with_the_checkpoints_own_truncation(
+    tmp_path, long_document_checkpoint, truncation, sees_the_end
+):
+    from project.inference.checkpoint import load_trained
+
+    checkpoint = long_document_checkpoint(truncation)
+    model, length = load_trained(str(checkpoint))
+    assert (length, model.truncation.strategy) == (LONG_MAX_LENGTH, truncation)
+    source = write_csv(tmp_path / "long.csv", [{"review": long_document(word)} for word in ("superb", "awful")])
+    out = tmp_path / "predictions.csv"
+    predict_main(["--checkpoint", str(checkpoint), "--input", str(source), "--output", str(out), "--text_column",
+                  "review"])  # fmt: skip
+    with open(out, newline="", encoding="utf-8") as file:
+        first, second = ([float(row[name]) for name in row if name.startswith("score_")] for row in csv.DictReader(file))
+    # Only the last word differs: a head cut reads both the same; tail and head_tail read the word.
+    assert (max(abs(a - b) for a, b in zip(first, second, strict=True)) > 1e-6) == sees_the_end

@@ -14,7 +14,15 @@ from project.inference.exporters import EXPORTERS, ONNX_FILE, SENTENCE_TRANSFORM
 from project.inference.reload import load_exported
 from project.model.pooling import POOLERS
 from project.retrieval.embedder import Embedder
-from tests.conftest import make_rows, tiny_setup, trainer, write_csv
+from tests.conftest import (
+    LONG_MAX_LENGTH,
+    long_document_scores,
+    make_rows,
+    one_line_error,
+    tiny_setup,
+    trainer,
+    write_csv,
+)
 
 # (atol, rtol) of the exported logits against the fp32 Lightning model's, per stored dtype: |got - fp32| <= atol +
 # rtol * |fp32|. Half precision rounds every layer (fp16 keeps 11 significant bits, bf16 8); measured on the default
@@ -182,3 +190,27 @@ def test_an_unknown_format_lists_the_choices(tmp_path, checkpoints, capsys):
         main(["--checkpoint", str(checkpoint), "--output", str(tmp_path / "x"), "--format", "tensorflow"])
     assert f"choose from {sorted(EXPORTERS)}" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_the_huggingface_export_records_and_applies_the_checkpoints_truncation(tmp_path, long_document_checkpoint):
+    checkpoint = long_document_checkpoint("head_tail")
+    texts, expected = long_document_scores(checkpoint)
+    assert not torch.allclose(expected[0], expected[1])  # the end is read
+    main(["--checkpoint", str(checkpoint), "--output", str(tmp_path / "hf")])
+    config = json.loads((tmp_path / "hf" / "classifier.json").read_text())
+    assert (config["max_length"], config["truncation"], config["head_tokens"]) == (LONG_MAX_LENGTH, "head_tail", 3)
+    torch.testing.assert_close(load_exported(tmp_path / "hf").scores(texts), expected, atol=1e-4, rtol=0)
+
+
+def test_torchscript_records_the_truncation_and_sentence_transformers_refuses_a_non_head_one(
+    tmp_path, long_document_checkpoint, capsys
+):
+    checkpoint = long_document_checkpoint("tail")
+    main(["--checkpoint", str(checkpoint), "--output", str(tmp_path / "ts"), "--format", "torchscript"])
+    extra = {"classifier.json": ""}
+    torch.jit.load(str(tmp_path / "ts" / TORCHSCRIPT_FILE), _extra_files=extra)
+    assert json.loads(extra["classifier.json"])["truncation"] == "tail"
+    out = tmp_path / "st"
+    line = one_line_error(capsys, main, ["--checkpoint", str(checkpoint), "--output", str(out), "--format",
+                                         "sentence_transformers"])  # fmt: skip
+    assert "data.truncation=tail" in line and not out.exists()

@@ -2,6 +2,7 @@
 stays close, and bad options or folders fail in one line."""
 
 import csv
+import json
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ import pytest
 
 from project.export import main as export_main
 from project.predict import main as predict_main
-from tests.conftest import make_rows, one_line_error, trained_checkpoint, write_csv
+from tests.conftest import long_document_scores, make_rows, one_line_error, trained_checkpoint, write_csv
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +103,22 @@ def test_bad_onnx_options_fail_in_one_line(tmp_path, exported, capsys, case, mes
     assert message in one_line_error(capsys, *command)
     assert not (tmp_path / "x").exists() and not (tmp_path / "p.csv").exists()
     assert (fp32 / "model.onnx").stat().st_size == size
+
+
+@pytest.mark.parametrize("truncation", ["tail", "head_tail"])
+def test_onnx_scores_long_documents_as_the_checkpoint_under_its_truncation(
+    tmp_path, long_document_checkpoint, truncation
+):
+    from project.inference.onnx_predict import OnnxClassifier
+
+    checkpoint = long_document_checkpoint(truncation)
+    texts, expected = long_document_scores(checkpoint)
+    for name, extra in (("fp32", []), ("int8", ["--quantize", "int8"])):
+        export_main(["--checkpoint", str(checkpoint), "--output", str(tmp_path / name), "--format", "onnx", *extra])
+    config = json.loads((tmp_path / "fp32" / "classifier.json").read_text())
+    assert config["truncation"] == truncation
+    got = OnnxClassifier(tmp_path / "fp32").scores(texts)
+    assert got == pytest.approx(expected.numpy(), abs=1e-4)
+    assert abs(got[0] - got[1]).max() > 1e-6  # the last word, past max_length, is read
+    quantized = OnnxClassifier(tmp_path / "int8").scores(texts)
+    assert quantized.argmax(1).tolist() == expected.argmax(1).tolist()

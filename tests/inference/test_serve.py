@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from project.export import main as export_main
-from tests.conftest import make_rows, trained_checkpoint
+from tests.conftest import long_document_scores, make_rows, trained_checkpoint
 
 httpx = pytest.importorskip("httpx")
 
@@ -105,3 +105,18 @@ def test_a_bad_model_path_fails_in_one_line(tmp_path, capsys):
     assert "no such checkpoint or export folder" in one_line_error(capsys, main, ["--model", str(tmp_path / "no")])
     assert "without classifier.json" in one_line_error(capsys, main, ["--model", str(tmp_path)])
     assert "--port must be at least 1" in one_line_error(capsys, main, ["--model", str(tmp_path), "--port", "0"])
+
+
+@pytest.mark.parametrize("kind", ["checkpoint", "huggingface", "onnx"])
+def test_the_served_model_cuts_long_documents_as_its_checkpoint(tmp_path, long_document_checkpoint, kind):
+    from project.inference.serving import Predictor
+
+    checkpoint = long_document_checkpoint("head_tail")
+    texts, expected = long_document_scores(checkpoint)
+    model = checkpoint
+    if kind != "checkpoint":
+        model = tmp_path / kind
+        export_main(["--checkpoint", str(checkpoint), "--output", str(model), "--format", kind])
+    got = Predictor(str(model)).scores(texts)
+    assert got == pytest.approx(expected.numpy(), abs=1e-4)
+    assert abs(got[0] - got[1]).max() > 1e-6  # the last word, past max_length, is read

@@ -16,7 +16,16 @@ from project.retrieval.indexes import INDEXES, faiss, index_type
 from project.retrieval.query import search
 from project.retrieval.store import load_store
 from project.search import main as search_main
-from tests.conftest import make_rows, one_line_error, tiny_setup, trainer, write_csv, write_tiny_encoder
+from tests.conftest import (
+    LONG_MAX_LENGTH,
+    long_document,
+    make_rows,
+    one_line_error,
+    tiny_setup,
+    trainer,
+    write_csv,
+    write_tiny_encoder,
+)
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +157,12 @@ def test_an_existing_output_folder_is_refused(capsys, corpus, store, tiny_encode
     argv = ["--input", str(corpus), "--output", str(store), "--encoder", tiny_encoder, "--text_column", "review"]
     line = one_line_error(capsys, embed_main, argv)
     assert "already exists" in line and sorted(path.name for path in store.iterdir()) == before
+
+
+@pytest.mark.parametrize("truncation, sees_the_end", [("head", False), ("tail", True), ("head_tail", True)])
+def test_a_checkpoints_embeddings_cut_long_documents_as_it_was_trained(
+    long_document_checkpoint, truncation, sees_the_end
+):
+    embedder = Embedder.load(checkpoint=str(long_document_checkpoint(truncation)))
+    first, second = embedder.embed([long_document("superb"), long_document("awful")], max_length=LONG_MAX_LENGTH)
+    assert (np.abs(first - second).max() > 1e-6) == sees_the_end
