@@ -171,7 +171,11 @@ class TextDataModule(LightningDataModule):
             table = split.table
             if id(table) not in tokens:
                 tokens[id(table)] = tokens_for(
-                    tokenizer, table.fingerprint, table.text_chunks, self.hparams.max_length, segments=self.segments,
+                    tokenizer,
+                    table.fingerprint,
+                    table.text_chunks,
+                    self.hparams.max_length,
+                    segments=self.segments,
                     truncation=self.truncation,
                 )
             targets = self.codec.encode_all(split.labels, split.where)

@@ -141,7 +141,11 @@ def tokens_for(
 
 
 def _build(
-    folder: Path, tokenizer, chunks: Iterable[tuple[list[str], list[str] | None]], max_length: int, segments: str,
+    folder: Path,
+    tokenizer,
+    chunks: Iterable[tuple[list[str], list[str] | None]],
+    max_length: int,
+    segments: str,
     truncation: Truncation,
 ) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)

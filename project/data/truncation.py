@@ -77,7 +77,8 @@ def pair_lengths(first: int, second: int, budget: int) -> tuple[int, int]:
     """Tokens each text keeps within `budget`, as the tokenizers library's `longest_first` gives them."""
     if first + second <= budget:
         return first, second
-    short, long = min(first, second), max(first, second)
+    short = min(first, second)
+    # The shorter text stays whole and the longer gets the rest, unless the shorter takes over half: then halves.
     short_kept, long_kept = short, max(short, budget - short) if short <= budget else short
     if short_kept + long_kept > budget:
         short_kept = budget // 2

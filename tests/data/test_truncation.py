@@ -48,8 +48,9 @@ def test_tail_and_head_tail_keep_the_end_and_the_special_tokens(tokenizer):
     (default,) = tokens(tokenizer, [text], None, 16, Truncation("head_tail"))
     assert default[1:5] == ["great", "film", "film", "film"] and default[-2:] == ["dull", "[SEP]"]
     assert len(default) == 16
-    assert tokens(tokenizer, ["a short text"], None, 16, Truncation("tail")) == tokens(tokenizer, ["a short text"],
-                                                                                       None, 16, Truncation())
+    assert tokens(tokenizer, ["a short text"], None, 16, Truncation("tail")) == tokens(
+        tokenizer, ["a short text"], None, 16, Truncation()
+    )
 
 
 def test_pairs_keep_the_first_text_and_apply_the_rule_to_the_second(tokenizer):

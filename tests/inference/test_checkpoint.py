@@ -61,6 +61,8 @@ def test_predict_reads_long_documents_with_the_checkpoints_own_truncation(
     predict_main(["--checkpoint", str(checkpoint), "--input", str(source), "--output", str(out), "--text_column",
                   "review"])  # fmt: skip
     with open(out, newline="", encoding="utf-8") as file:
-        first, second = ([float(row[name]) for name in row if name.startswith("score_")] for row in csv.DictReader(file))
+        first, second = (
+            [float(row[name]) for name in row if name.startswith("score_")] for row in csv.DictReader(file)
+        )
     # Only the last word differs: a head cut reads both the same; tail and head_tail read the word.
     assert (max(abs(a - b) for a, b in zip(first, second, strict=True)) > 1e-6) == sees_the_end
