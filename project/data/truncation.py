@@ -98,11 +98,10 @@ def kept_range(total: int, keep: int, strategy: str, head: int) -> list[int]:
 
 def cut(encoding, max_length: int, truncation: Truncation = HEAD) -> Cut:
     """An untruncated `tokenizers.Encoding` cut to `max_length` tokens under `truncation`."""
+    if len(encoding.ids) <= max_length:  # most texts: nothing to cut, no need to look at each token
+        return Cut(encoding, None)
     sequences = encoding.sequence_ids
-    positions: dict[int, list[int]] = {0: [], 1: []}
-    for index, sequence in enumerate(sequences):
-        if sequence is not None:
-            positions[sequence].append(index)
+    positions = {part: [index for index, sequence in enumerate(sequences) if sequence == part] for part in (0, 1)}
     budget = max(max_length - (len(sequences) - len(positions[0]) - len(positions[1])), 0)
     first, second = len(positions[0]), len(positions[1])
     if first + second <= budget:
