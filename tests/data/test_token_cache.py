@@ -8,6 +8,7 @@ from transformers import AutoTokenizer
 
 from project.data import token_cache
 from project.data.token_cache import cached_tokens
+from project.data.truncation import Truncation
 
 TEXTS = ["the film is great", "boring", "a very very long story with the actor and the scene", "fun"]
 PAIRS = ["the plot", "a scene", "very", "movie"]
@@ -33,6 +34,14 @@ def test_cached_rows_equal_the_tokenizer_output(tmp_path, tokenizer, pairs):
     assert tokens.lengths().tolist() == [len(ids) for ids in expected["input_ids"]]
 
 
+def test_an_entry_holds_the_strategys_ids_and_each_rows_length_before_the_cut(tmp_path, tokenizer):
+    tokens = cached_tokens(tokenizer, TEXTS, None, 6, root=tmp_path, truncation=Truncation("tail"))
+    whole = tokenizer(TEXTS)["input_ids"]
+    assert tokens.full_lengths.tolist() == [len(ids) for ids in whole]
+    long = TEXTS.index("a very very long story with the actor and the scene")
+    assert tokens.row(long)["input_ids"] == whole[long][:1] + whole[long][-5:]  # [CLS] and the last 4 + [SEP]
+
+
 def test_built_in_chunks_equals_built_at_once(tmp_path, tokenizer, monkeypatch):
     whole = cached_tokens(tokenizer, TEXTS * 5, None, 16, root=tmp_path / "whole")
     monkeypatch.setattr(token_cache, "CHUNK", 3)
@@ -54,7 +63,10 @@ def test_a_second_run_reuses_the_entry_and_any_change_makes_a_new_one(tmp_path, 
     cached_tokens(tokenizer, TEXTS, None, 9, root=tmp_path)  # max_length
     cached_tokens(tokenizer, TEXTS[:-1] + ["fun!"], None, 8, root=tmp_path)  # one text
     cached_tokens(tokenizer, TEXTS, PAIRS, 8, root=tmp_path)  # pairs
-    assert len(list(tmp_path.iterdir())) == 4
+    cached_tokens(tokenizer, TEXTS, None, 8, root=tmp_path, truncation=Truncation("tail"))  # strategy
+    cached_tokens(tokenizer, TEXTS, None, 8, root=tmp_path, truncation=Truncation("head_tail"))
+    cached_tokens(tokenizer, TEXTS, None, 8, root=tmp_path, truncation=Truncation("head_tail", 3))  # its head
+    assert len(list(tmp_path.iterdir())) == 7
     assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]  # no half-written entries
 
 
@@ -67,6 +79,8 @@ def test_the_tokenizer_definition_is_part_of_the_key(tmp_path, tokenizer):
 
 class SlowCountingTokenizer:
     """Stands in for a tokenizer: notes every call in `log` and takes seconds, so that two processes overlap."""
+
+    is_fast = False  # no encodings to cut: it truncates itself, as a slow Python tokenizer does
 
     def __init__(self, log: Path):
         self.log = log
