@@ -6,7 +6,14 @@ from transformers import AutoTokenizer
 
 from project.inference.predictions import predict_scores
 from project.predict import main
-from tests.conftest import make_rows, one_line_error, trained_checkpoint, write_csv
+from tests.conftest import (
+    long_document,
+    long_document_scores,
+    make_rows,
+    one_line_error,
+    trained_checkpoint,
+    write_csv,
+)
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +128,16 @@ def test_predict_never_overwrites_an_existing_file_or_its_inputs_unless_told(cap
         assert target.read_bytes() == before
     main([*base, "--output", str(kept), "--overwrite", "true"])
     assert read_csv(kept)[0]["id"] == "1"
+
+
+def test_an_ensemble_reads_long_documents_with_each_checkpoints_own_truncation(tmp_path, long_document_checkpoint):
+    from project.inference.ensemble import Ensemble
+
+    checkpoints = [str(long_document_checkpoint(name)) for name in ("head", "tail")]
+    texts = [long_document("superb"), long_document("awful")]
+    own = [long_document_scores(path)[1] for path in checkpoints]
+    ensemble = Ensemble(checkpoints)
+    tokenizer = AutoTokenizer.from_pretrained(ensemble.first.hparams.encoder)
+    mean = ensemble.scores(lambda model, t, p, length: predict_scores(model, tokenizer, t, p, max_length=length), texts)
+    torch.testing.assert_close(mean, (own[0] + own[1]) / 2)
+    assert not torch.allclose(own[1][0], own[1][1]) and torch.equal(own[0][0], own[0][1])  # only tail reads the end
