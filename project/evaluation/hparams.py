@@ -16,10 +16,12 @@ NOT_COMPARED = {"label_names", "encoder_config"}
 
 
 def comparison_hyperparameters(trainer, model, datamodule) -> dict:
-    """The model's arguments, the data's batch size, length and seed, and the trainer's budget and precision."""
+    """The model's arguments, the data's batch size, length, truncation (the strategy and its head) and seed, and the
+    trainer's budget and precision."""
     params = {f"model/{key}": value for key, value in model.hparams.items() if key not in NOT_COMPARED}
     data = datamodule.hparams
-    params.update({f"data/{key}": data[key] for key in ("batch_size", "max_length", "seed") if key in data})
+    params.update({f"data/{key}": data[key] for key in ("batch_size", "max_length", "truncation", "head_tokens", "seed")
+                   if key in data})  # fmt: skip
     params.update({
         "trainer/precision": str(trainer.precision), "trainer/max_epochs": trainer.max_epochs,
         "trainer/accumulate_grad_batches": trainer.accumulate_grad_batches,

@@ -142,7 +142,9 @@ def test_a_fit_writes_both_reports_images_and_hparams_with_its_metrics(tmp_path,
     assert len(val_f1) == 2 and scalars["hparams/val/f1"] == pytest.approx(max(val_f1))
     experiment, hyperparameters = hparams_summary(run)
     assert {"hparams/test/acc", "hparams/val/acc", "hparams/baseline/test/acc"} <= experiment
-    assert {"model/learning_rate", "model/pooling", "data/batch_size", "optimizer_steps"} <= hyperparameters
+    assert {"model/learning_rate", "model/pooling", "data/batch_size", "data/truncation", "optimizer_steps"} <= (
+        hyperparameters
+    )
     # The option groups compare field by field, as their dotted keys.
     assert {
         "model/optimization/warmup",
