@@ -2,10 +2,12 @@
 folder loads with AutoModel and fine-tunes as a `TextClassifier` encoder."""
 
 import math
+import shutil
 
 import pytest
 import torch
 from lightning.pytorch import seed_everything
+from safetensors.torch import load_file, save_file
 from transformers import AutoModel, AutoTokenizer
 
 from project.optim.optimizers import parameter_groups
@@ -90,3 +92,14 @@ def test_an_encoder_without_an_mlm_head_gets_a_new_one_said_in_one_line(tmp_path
 def test_an_encoder_with_its_mlm_head_loads_without_a_line(chinese_encoder, capsys):
     MaskedLanguageModel(encoder=chinese_encoder)
     assert "masked-language-model head" not in capsys.readouterr().out
+
+
+def test_encoder_weights_missing_from_the_folder_are_named_in_a_warning(tmp_path, tiny_encoder, capsys):
+    folder = shutil.copytree(tiny_encoder, tmp_path / "damaged")
+    weights = load_file(folder / "model.safetensors")
+    lost = next(key for key in weights if "layer.1.output.dense.weight" in key)
+    del weights[lost]
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    MaskedLanguageModel(encoder=str(folder))
+    (warning,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:")]
+    assert "lacks 1 encoder weights" in warning and "encoder.layer.1.output.dense.weight" in warning
