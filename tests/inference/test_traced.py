@@ -17,7 +17,7 @@ from project.inference.predictions import predict_scores
 from project.inference.reload import load_exported
 from project.model.families import takes_segments
 from tests.conftest import make_rows, one_line_error
-from tests.families import FAMILIES, fit_tiny_family, write_tiny_family
+from tests.model.family_zoo import fit_family, write_family
 
 MAX_LENGTH = 32  # under BigBird's block-sparse threshold of the tiny config, (5 + 2 * 2) * 4 = 36
 REFUSED = {"funnel": "cannot trace funnel: its pooling", "longformer": "cannot trace longformer: its sliding-window"}
@@ -31,8 +31,8 @@ def fitted(tmp_path_factory):
     def fit(family, max_length=MAX_LENGTH):
         if (family, max_length) not in made:
             folder = tmp_path_factory.mktemp(family)
-            encoder = str(write_tiny_family(family, folder / "encoder"))
-            made[family, max_length] = (encoder, *fit_tiny_family(encoder, folder, max_length))
+            encoder = str(write_family(family, folder / "encoder"))
+            made[family, max_length] = (encoder, *fit_family(encoder, folder, max_length))
         return made[family, max_length]
 
     return fit
@@ -117,9 +117,9 @@ def test_big_bird_above_its_full_attention_length_is_refused_for_traced_formats(
 
 def test_onnx_of_a_slow_python_tokenizer_is_refused(tmp_path, capsys):
     # ONNX predict reads tokenizer.json, which a slow tokenizer (XLM's, ByT5's) never writes.
-    encoder = write_tiny_family("bert", tmp_path / "encoder", vocab_size=384)
+    encoder = write_family("bert", tmp_path / "encoder", vocab_size=384)
     ByT5Tokenizer().save_pretrained(encoder)
-    checkpoint, _ = fit_tiny_family(str(encoder), tmp_path)
+    checkpoint, _ = fit_family(str(encoder), tmp_path)
     arguments = ["--checkpoint", str(checkpoint), "--output", str(tmp_path / "onnx"), "--format", "onnx"]
     line = one_line_error(capsys, export_main, arguments)
     assert "--format onnx: the bert tokenizer (ByT5Tokenizer) is a slow Python one without tokenizer.json" in line

@@ -26,8 +26,7 @@ from project.predict import main as predict_main
 from project.training.cli import FitCLI
 from project.training.run import run_fit
 from tests.conftest import make_rows, write_csv
-from tests.model.family_zoo import FAMILIES, dependency_missing, write_family
-from tests.model.tiny_families import PADDING_DEPENDENT
+from tests.model.family_zoo import FAMILIES, PADDING_DEPENDENT, dependency_missing, write_family
 
 RUNNABLE = [family for family in FAMILIES if not dependency_missing(family)]
 NEEDS_PACKAGE = [family for family in FAMILIES if dependency_missing(family)]
