@@ -445,10 +445,11 @@ def test_the_family_table_in_the_docs_is_rendered_from_recorded_outcomes():
 def test_the_table_renders_refusals_and_gaps_as_numbered_notes():
     script = family_table_script()
     data = {
-        "families": ["bert", "xlm"],
+        "families": ["bert", "xlm", "funnel"],
         "matrix": {
             "bert": {"fit": "passed", "onnx": "refused: --format onnx: no", "pairs": "known gap: later"},
             "xlm": {"fit": "refused: pip install sacremoses"},
+            "funnel": {"fit": "passed", "embed": "passed on equal batches", "serve": "passed on equal batches"},
         },
         "speed": {"ratios": {"bert": 1.0}, "settings": "s", "machine": "m", "commit": "c"},
     }
@@ -457,3 +458,5 @@ def test_the_table_renders_refusals_and_gaps_as_numbered_notes():
     assert bert[1:3] == ["yes", "gap (1)"] and "refused (2)" in bert and bert[-2] == "1.00"
     assert bert[-1] == "(1) later (2) --format onnx: no |"
     assert xlm[1] == "refused (1)" and xlm[2] == "—" and xlm[-2] == "not measured"
+    funnel = rows[4].split(" | ")  # a pass on a condition: a short cell, the condition once in the notes
+    assert funnel[-4:-2] == ["yes (1)", "yes (1)"] and funnel[-1] == "(1) on equal batches |"
