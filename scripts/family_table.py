@@ -30,19 +30,27 @@ COLUMNS = [
 OUTCOME_PREFIXES = ("passed", "refused: ", "known gap: ", "yes", "no", "all ", "failed", "skipped")
 
 
+def numbered(notes: list[str], note: str) -> int:
+    """The number of `note` among the row's notes, added when new (one note serves every cell that needs it)."""
+    if note not in notes:
+        notes.append(note)
+    return notes.index(note) + 1
+
+
 def cell(outcome: str | None, notes: list[str]) -> str:
     """A table cell for one recorded outcome; reasons go to the row's notes, numbered."""
     if outcome is None:
         return "not run"
     if outcome == "passed":
         return "yes"
+    if outcome.startswith("passed "):  # passed with a condition (a padding-dependent family's equal batches)
+        return f"yes ({numbered(notes, outcome[len('passed ') :].replace('|', '/'))})"
     for prefix, word in (("refused: ", "refused"), ("known gap: ", "gap"), ("fixed? ", "xpass")):
         if outcome.startswith(prefix):
-            notes.append(re.sub(r"'/[^']*/([^/']+)'", r"'\1'", outcome[len(prefix) :]).replace("|", "/"))
-            return f"{word} ({len(notes)})"
+            note = re.sub(r"'/[^']*/([^/']+)'", r"'\1'", outcome[len(prefix) :]).replace("|", "/")
+            return f"{word} ({numbered(notes, note)})"
     if ";" in outcome or "refused" in outcome:  # poolers: the ones refused
-        notes.append(outcome.replace("|", "/"))
-        return f"some ({len(notes)})"
+        return f"some ({numbered(notes, outcome.replace('|', '/'))})"
     return outcome
 
 

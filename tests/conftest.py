@@ -163,15 +163,15 @@ def trained_checkpoint(folder: Path, tiny_encoder: str) -> tuple[Path, TextClass
 
 @pytest.fixture(scope="session")
 def family_encoder(tmp_path_factory):
-    """family -> the folder of its tiny random encoder (tests/model/tiny_families.py), written on first use. Here,
+    """family -> the folder of its tiny random encoder (tests/model/family_zoo.py), written on first use. Here,
     not in tests/model, because tests/test_extending.py reruns the pooler registry tests that take it."""
-    from tests.model.tiny_families import write_tiny_family
+    from tests.model.family_zoo import write_family
 
     folders: dict[str, str] = {}
 
     def folder(family: str) -> str:
         if family not in folders:
-            folders[family] = write_tiny_family(tmp_path_factory.mktemp(family), family)
+            folders[family] = str(write_family(family, tmp_path_factory.mktemp(family)))
         return folders[family]
 
     return folder

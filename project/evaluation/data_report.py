@@ -12,6 +12,7 @@ from lightning.pytorch import Callback
 from lightning.pytorch.utilities import rank_zero_only
 
 from project.core.atomic import write_text
+from project.model.encoder import MULTILINGUAL_ENCODER
 from project.tasks import Task
 
 # Below this many optimizer steps a fine-tune rarely converges: the built-in default run takes 319 (one epoch of
@@ -23,6 +24,10 @@ TRUNCATED_SHARE = 0.10
 # al., 2019, found head+tail best on long reviews), which keeps the closing verdict a head cut loses.
 CUT_FOR_STRATEGY = 0.20
 MIN_EVAL_ROWS = 100  # below this, one example moves accuracy by more than a point
+# Above this share of [UNK] among a text's real tokens the encoder reads too little of it: the English MiniLM turns
+# 64% of the Chinese reviews' tokens into [UNK] (docs/chinese.md), an English text under it stays far below 1%.
+UNKNOWN_SHARE = 0.05
+UNKNOWN_SAMPLE_ROWS = 2000  # rows counted, spread evenly over the split: the share, not a census
 
 
 def length_summary(lengths: np.ndarray, max_length: int, kept: np.ndarray | None = None) -> dict:
@@ -64,6 +69,20 @@ def duplicates(splits: dict) -> dict:
     return report
 
 
+def unknown_tokens(dataset, tokenizer, sample_rows: int = UNKNOWN_SAMPLE_ROWS) -> dict:
+    """The share of the tokenizer's unknown token among the (already tokenized, possibly truncated) tokens of up to
+    `sample_rows` rows of `dataset` spread evenly over it, special tokens ([CLS], [SEP]...) excluded. Empty for a
+    tokenizer without an unknown token (byte-level BPE has none) or an empty split."""
+    unknown = tokenizer.unk_token_id
+    if unknown is None or not len(dataset):
+        return {}
+    picked = np.unique(np.linspace(0, len(dataset) - 1, min(sample_rows, len(dataset))).astype(int))
+    ids = np.concatenate([np.asarray(dataset[int(index)]["input_ids"]) for index in picked])
+    ids = ids[~np.isin(ids, [i for i in tokenizer.all_special_ids if i != unknown])]
+    share = float((ids == unknown).mean()) if len(ids) else 0.0
+    return {"share": share, "token": tokenizer.unk_token, "rows_sampled": len(picked), "tokens": len(ids)}
+
+
 def build_report(datamodule, task: Task, total_steps: int, warmup_steps: int, epochs: int | None) -> dict:
     """The report's sections; the labels' is the task's (`Task.label_summary`)."""
     hp = datamodule.hparams
@@ -77,6 +96,9 @@ def build_report(datamodule, task: Task, total_steps: int, warmup_steps: int, ep
         },
         "truncation": {"strategy": hp.get("truncation", "head"), "head_tokens": hp.get("head_tokens")},
         "duplicates": duplicates(splits),
+        "unknown_tokens": {
+            "train": {**unknown_tokens(datasets["train"], datamodule.tokenizer), "tokenizer": hp.tokenizer}
+        },  # fmt: skip
         "plan": {
             "optimizer_steps": total_steps,
             "warmup_steps": warmup_steps,
@@ -114,6 +136,13 @@ def warnings_for(report: dict, max_length: int) -> list[str]:
             advice += ", or try data.truncation=head_tail, which keeps each text's end as well as its start"
         found.append(f"{share:.0%} of training texts are longer than data.max_length={max_length} and are cut "
                      f"({lengths.get('tokens_lost_share', 0):.0%} of their tokens lost): {advice}")  # fmt: skip
+    unknown = report.get("unknown_tokens", {}).get("train", {})
+    if unknown.get("share", 0.0) > UNKNOWN_SHARE:
+        found.append(
+            f"{unknown['share']:.0%} of the training tokens are {unknown['token']} (a sample of "
+            f"{unknown['rows_sampled']} rows): the encoder's vocabulary does not cover this text; "
+            + unknown_fix(unknown)
+        )
     for name in ("val", "test"):
         overlap = report["duplicates"].get(f"train_{name}_overlap", {}).get("count", 0)
         if overlap:
@@ -128,6 +157,12 @@ def warnings_for(report: dict, max_length: int) -> list[str]:
             found.append(f"{name} has {rows} rows: one example is {100 / rows:.1f} points of accuracy; hold out more "
                          f"(data.{name}_ratio) or give a larger data.{name}_file")  # fmt: skip
     return found
+
+
+def unknown_fix(unknown: dict) -> str:
+    if unknown.get("tokenizer") == MULTILINGUAL_ENCODER:  # it covers ~100 languages: more likely the wrong column
+        return "check data.text_column and the file's encoding"
+    return f"for Chinese and ~100 other languages use the built-in --model.encoder {MULTILINGUAL_ENCODER}"
 
 
 def summary_lines(report: dict) -> list[str]:

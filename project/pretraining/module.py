@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import torch
 from lightning.pytorch import LightningModule
-from torch import Tensor
+from torch import Tensor, nn
 from torchmetrics import MeanMetric
 from transformers import AutoModelForMaskedLM
+from transformers.utils import logging as transformers_logging
 
 from project.core.errors import ConfigError
 from project.core.types import PositiveFloat, plain_arguments
@@ -45,7 +46,7 @@ class MaskedLanguageModel(LightningModule):
         self.save_hyperparameters(arguments)
         self.optimization = optimization
         # fp32 master weights whatever dtype the checkpoint was saved in; 16-bit compute is the Trainer's autocast.
-        self.encoder = from_pretrained(AutoModelForMaskedLM, encoder, dtype=torch.float32)
+        self.encoder = load_masked_lm(encoder)
         self.encoder.train()  # from_pretrained returns eval mode, and Lightning keeps each module's mode
         self.encoder_depths = encoder_depths(self.encoder, optimization.layer_decay)
         # Mean of the loss over masked tokens, across batches of different sizes: exp of it is the perplexity.
@@ -88,3 +89,26 @@ class MaskedLanguageModel(LightningModule):
         `project.pretrain --model.encoder <folder>` continues pretraining with the head."""
         self.encoder.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
+
+
+def load_masked_lm(encoder: str) -> nn.Module:
+    """`encoder` with its masked-language-model head, in fp32. A folder holding only the encoder (the built-in
+    multilingual-e5-small, a `project.fit` export) gets a new head, said in one line instead of transformers' load
+    table: its output weights are the word embeddings (tied), its transform and output bias start random."""
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()  # the load table and its "checkpoint seem corrupted" line
+    try:
+        model, info = from_pretrained(AutoModelForMaskedLM, encoder, dtype=torch.float32, output_loading_info=True)
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+    inside = f"{model.base_model_prefix}."
+    missing = set(info["missing_keys"])
+    new_head = sorted(key for key in missing if not key.startswith(inside))
+    if new_head:
+        count = sum(parameter.numel() for name, parameter in model.named_parameters() if name in missing)
+        print(f"{encoder} has no masked-language-model head: built a new one ({count:,} parameters start random; "
+              "its output weights are the word embeddings, tied), trained with the encoder")  # fmt: skip
+    lost = sorted(key for key in missing if key.startswith(inside))
+    if lost:  # a folder of another architecture or a damaged file: pretraining would start these from random
+        print(f"warning: {encoder} lacks {len(lost)} encoder weights, which start random: {', '.join(lost[:3])}")
+    return model

@@ -22,7 +22,7 @@ def embed(
     *, input: str, output: str, checkpoint: str | None = None, encoder: str | None = None,
     pooling: str | None = None, pooling_options: dict[str, Any] | None = None, text_column: str = "text",
     id_column: str | None = None, index: str = "flat", index_options: dict[str, Any] | None = None,
-    batch_size: int = 64, max_length: int = 128, precision: str = "32", device: str = "cpu",
+    batch_size: int = 64, max_length: int = 128, precision: str = "32", device: str = "cpu", prefix: str = "",
 ) -> None:  # fmt: skip
     """Embed the texts of `input` and index them for cosine search.
 
@@ -41,6 +41,10 @@ def embed(
         max_length: truncation length.
         precision: 32, bf16 or 16 (autocast).
         device: cpu, cuda, cuda:1...
+        prefix: put before every text when embedding it (the stored texts stay as read), and saved with the index:
+            `project.search` puts it before each query too unless told otherwise. E5 encoders (the built-in
+            multilingual-e5-small) were trained on prefixed texts: "query: " for similarity between texts alike,
+            "passage: " for documents searched by short queries (then search with --query_prefix "query: ").
     """
     check_precision(precision)
     kind = index_type(index, index_options)  # a bad index name or option fails before any embedding
@@ -48,13 +52,13 @@ def embed(
     with new_folder(output) as folder:
         embedder = Embedder.load(checkpoint, encoder, pooling, pooling_options, device)
         texts = [row[text_column] for row in rows]
-        vectors = embedder.embed(texts, batch_size, max_length, precision, progress=True)
+        vectors = embedder.embed([prefix + text for text in texts], batch_size, max_length, precision, progress=True)
         start = time.perf_counter()
         built = kind.build(vectors)
         seconds = time.perf_counter() - start
         meta = {
             **embedder.source, "max_length": max_length, "dim": embedder.dim, "count": len(texts),
-            "index": index, "index_options": index_options or {},
+            "index": index, "index_options": index_options or {}, "prefix": prefix,
         }  # fmt: skip
         ids = [row[id_column] if id_column else number for number, row in enumerate(rows, start=1)]
         save_store(folder, meta, vectors, [{"id": i, "text": t} for i, t in zip(ids, texts, strict=True)], built)

@@ -19,6 +19,7 @@ def search(
     *, index: str, query: str | None = None, queries: str | None = None, text_column: str = "text",
     top_k: int = 10, output: str | None = None, checkpoint: str | None = None, encoder: str | None = None,
     pooling: str | None = None, batch_size: int = 64, precision: str = "32", device: str = "cpu",
+    query_prefix: str | None = None,
 ) -> list[list[dict]]:  # fmt: skip
     """Print (and return) the `top_k` nearest indexed texts of each query, best first.
 
@@ -35,6 +36,8 @@ def search(
         batch_size: queries per forward pass.
         precision: 32, bf16 or 16 (autocast).
         device: cpu, cuda...
+        query_prefix: put before each query when embedding it; default: the index's `--prefix` (E5 encoders:
+            "query: ", also for an index of "passage: " texts).
     """
     if (query is None) == (queries is None):
         raise ConfigError("give exactly one of --query TEXT or --queries FILE")
@@ -59,7 +62,8 @@ def search(
             f"--index {index} holds {faiss_index.d}-dimensional vectors but the query embedder "
             f"({checkpoint or encoder}) makes {embedder.dim}-dimensional ones; use the model that built the index"
         )
-    vectors = embedder.embed(texts, batch_size, meta["max_length"], precision)
+    prefix = meta.get("prefix", "") if query_prefix is None else query_prefix  # indexes before the option: none
+    vectors = embedder.embed([prefix + text for text in texts], batch_size, meta["max_length"], precision)
     scores, positions = faiss_index.search(vectors, min(top_k, faiss_index.ntotal))
     results = [
         [{"rank": rank, **rows[position], "score": float(score)}

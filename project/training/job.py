@@ -102,7 +102,8 @@ def fit_and_test(cli, test: bool = True, callbacks: Sequence[Callback] = ()) -> 
     train(cli, callbacks=[DataReport(), outputs, *callbacks])
     if trainer.interrupted:
         return dict(outputs.best_metrics)
-    if not test or "test" not in getattr(data, "datasets", {}):
+    # `trainer.limit_test_batches: 0` asks for no test batches: Lightning then tests nothing and returns no results.
+    if not test or not trainer.limit_test_batches or "test" not in getattr(data, "datasets", {}):
         log_comparison(trainer, cli.model, data, outputs.best_metrics)
         return dict(outputs.best_metrics)
     best = best_checkpoint(trainer)

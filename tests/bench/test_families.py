@@ -3,7 +3,7 @@
 import json
 
 from bench.families import FAMILIES, batch_for, build, main
-from tests.model.tiny_families import FAMILIES as TESTED
+from tests.model.family_zoo import FAMILIES as TESTED
 
 
 def test_a_round_writes_ratios_to_bert(tmp_path, capsys):

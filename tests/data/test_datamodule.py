@@ -215,24 +215,24 @@ def fit_families(tmp_path, encoder_family, tokenizer_folder, max_length=32):
     """Fit an `encoder_family` encoder on data tokenized by `tokenizer_folder`; the first DataError, if any."""
     from transformers import AutoTokenizer
 
-    from tests.families import fit_tiny_family, write_tiny_family
+    from tests.model.family_zoo import fit_family, write_family
 
-    encoder = write_tiny_family(encoder_family, tmp_path / encoder_family)
+    encoder = write_family(encoder_family, tmp_path / encoder_family, positions=130)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder)
     tokenizer.model_max_length = int(1e30)  # not recorded: the encoder's positions are what limit the length
     tokenizer.save_pretrained(tokenizer_folder)
     try:
-        fit_tiny_family(str(encoder), tmp_path, max_length, tokenizer=str(tokenizer_folder))
+        fit_family(str(encoder), tmp_path, max_length, tokenizer=str(tokenizer_folder))
     except DataError as error:
         return str(error)
     return None
 
 
 def test_max_length_beyond_the_encoders_usable_positions_is_refused(tmp_path):
-    from tests.families import write_tiny_family
+    from tests.model.family_zoo import write_family
 
     # 130 rows, numbered from the padding index + 1: 128 usable.
-    tokenizer = write_tiny_family("roberta", tmp_path / "tokenizer")
+    tokenizer = write_family("roberta", tmp_path / "tokenizer", positions=130)
     assert (
         fit_families(tmp_path, "roberta", tokenizer, 129)
         == "data.max_length=129 exceeds the 128 positions the encoder can use"
@@ -241,10 +241,10 @@ def test_max_length_beyond_the_encoders_usable_positions_is_refused(tmp_path):
 
 
 def test_data_tokenized_without_the_segments_the_encoder_takes_is_refused(tmp_path):
-    from tests.families import write_tiny_family
+    from tests.model.family_zoo import write_family
 
     # DistilBERT's tokenizer (same vocabulary as the tiny BERT's) declares no segments; BERT takes them.
-    tokenizer = write_tiny_family("distilbert", tmp_path / "distilbert-tokenizer")
+    tokenizer = write_family("distilbert", tmp_path / "distilbert-tokenizer")
     error = fit_families(tmp_path, "bert", tokenizer)
     assert "gave the data without segment ids but the encoder (bert) takes segment ids" in error
     # A tokenizer-only folder (no config.json): its own declaration decides, and it matches DistilBERT.

@@ -6,17 +6,21 @@ import json
 import numpy as np
 import pytest
 
+from project.data.datamodule import TextDataModule
 from project.data.splits import Split
 from project.evaluation.data_report import (
     MIN_STEPS,
+    build_report,
     duplicates,
     epochs_for,
     length_summary,
     warnings_for,
 )
 from project.fit import main
+from project.pretraining.scratch import write_character_bert
 from project.tasks import build_task
 from tests.conftest import make_rows, write_csv
+from tests.pretraining.conftest import chinese_reviews
 
 
 def split(texts, labels, source="train.csv"):
@@ -56,6 +60,7 @@ def quiet_report(**changes):
         "token_lengths": {"train": {"truncated_share": 0.01}},
         "duplicates": {"train_val_overlap": {"count": 0}, "train_test_overlap": {"count": 0},
                        "train_conflicting_labels": {"count": 0}},
+        "unknown_tokens": {"train": {"share": 0.05, "token": "[UNK]", "rows_sampled": 9, "tokenizer": "x"}},
         "plan": {"optimizer_steps": MIN_STEPS, "warmup_steps": 30, "epochs": 1, "batch_size": 32},
     }  # fmt: skip
     for key, value in changes.items():
@@ -79,6 +84,10 @@ def quiet_report(**changes):
         ({"duplicates__train_test_overlap": {"count": 3}}, "3 test texts also occur in train (leakage)"),
         ({"duplicates__train_conflicting_labels": {"count": 2}}, "2 training texts carry more than one label"),
         ({"rows__val": 40}, "val has 40 rows: one example is 2.5 points of accuracy"),
+        (
+            {"unknown_tokens__train": {"share": 0.4, "token": "[UNK]", "rows_sampled": 9, "tokenizer": "x"}},
+            "40% of the training tokens are [UNK] (a sample of 9 rows)",
+        ),
     ],
 )
 def test_each_warning_fires_on_its_data_and_only_then(change, expected):
@@ -96,6 +105,44 @@ def test_over_a_fifth_cut_the_one_warning_names_head_tail_unless_already_used(st
     assert ("try data.truncation=head_tail" in warning) == advised
     below = quiet_report(token_lengths__train={"truncated_share": 0.15, "tokens_lost_share": 0.1})
     assert "head_tail" not in warnings_for(below, 128)[0]
+
+
+def chinese_report(tmp_path, tokenizer: str) -> dict:
+    """The report of a real TextDataModule on Chinese rows under `tokenizer`."""
+    rows = [{"review": row["text"], "sentiment": row["label"]} for row in chinese_reviews(60)]
+    data = TextDataModule(train_file=str(write_csv(tmp_path / "zh.csv", rows)), text_column="review",
+                          label_column="sentiment", tokenizer=tokenizer)  # fmt: skip
+    data.setup("fit")
+    return build_report(data, build_task("single_label", 2, data.label_names), MIN_STEPS, 0, 1)
+
+
+def test_an_english_vocabulary_on_chinese_text_warns_and_names_the_multilingual_encoder(tmp_path, tiny_encoder):
+    # The tiny encoder's vocabulary is English words (no CJK character): all-MiniLM's situation, only worse.
+    report = chinese_report(tmp_path, tiny_encoder)
+    unknown = report["unknown_tokens"]["train"]
+    assert unknown["share"] > 0.9 and unknown["rows_sampled"] == report["rows"]["train"]  # 48 rows: all sampled
+    (warning,) = [line for line in report["warnings"] if "[UNK]" in line]
+    assert "does not cover this text" in warning and "--model.encoder multilingual-e5-small" in warning
+
+
+def test_a_vocabulary_covering_the_text_gives_no_unknown_token_warning(tmp_path):
+    texts = [row["text"] for row in chinese_reviews(60)]
+    folder = write_character_bert(tmp_path / "zh-bert", texts, hidden_size=32, num_hidden_layers=1,
+                                  num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)  # fmt: skip
+    report = chinese_report(tmp_path, str(folder))
+    assert report["unknown_tokens"]["train"]["share"] == 0.0
+    assert not [line for line in report["warnings"] if "[UNK]" in line]
+
+
+def test_the_unknown_share_is_counted_on_an_even_sample_of_rows(tmp_path, tiny_encoder):
+    from project.evaluation.data_report import unknown_tokens
+
+    rows = [{"review": "good film", "sentiment": "pos"}] * 30 + [{"review": "这本书很好", "sentiment": "neg"}] * 30
+    data = TextDataModule(train_file=str(write_csv(tmp_path / "mixed.csv", rows)), text_column="review",
+                          label_column="sentiment", tokenizer=tiny_encoder)  # fmt: skip
+    data.setup("fit")
+    counted = unknown_tokens(data.datasets["train"], data.tokenizer, sample_rows=10)
+    assert counted["rows_sampled"] == 10 and 0.0 < counted["share"] < 1.0  # both halves of the file were sampled
 
 
 @pytest.mark.parametrize(
@@ -144,9 +191,6 @@ def test_a_budget_the_user_sets_is_kept_with_the_warning(tmp_path, tiny_encoder,
 
 
 def test_the_report_measures_lengths_before_the_cut_from_the_token_cache(tmp_path, tiny_encoder):
-    from project.data.datamodule import TextDataModule
-    from project.evaluation.data_report import build_report
-
     rows = make_rows(40, seed=1)
     for row in rows[::2]:  # half the texts run far past max_length
         row["review"] = " ".join([row["review"]] + ["film"] * 30)

@@ -10,15 +10,15 @@ import pytest
 from project.export import main as export_main
 from project.predict import main as predict_main
 from tests.conftest import LONG_MAX_LENGTH, long_document, make_rows, one_line_error, write_csv
-from tests.families import fit_tiny_family, write_tiny_family
+from tests.model.family_zoo import fit_family, write_family
 
 
 @pytest.fixture(scope="module")
 def roberta(tmp_path_factory):
     """(checkpoint, its ONNX export, a file of texts far longer than 128 tokens) of a 130-row RoBERTa table."""
     folder = tmp_path_factory.mktemp("roberta")
-    encoder = write_tiny_family("roberta", folder / "encoder", max_positions=128)
-    checkpoint, model = fit_tiny_family(str(encoder), folder)
+    encoder = write_family("roberta", folder / "encoder", positions=130)
+    checkpoint, model = fit_family(str(encoder), folder)
     assert model.encoder.embeddings.position_embeddings.num_embeddings == 130
     export_main(["--checkpoint", str(checkpoint), "--output", str(folder / "onnx"), "--format", "onnx"])
     rows = [{**row, "review": " ".join([row["review"]] * 20)} for row in make_rows(4, pairs=True)]

@@ -1,7 +1,7 @@
-"""Per family, every inference path gives the checkpoint's scores on pairs at two lengths: the checkpoint itself,
-the Hugging Face export reloaded, TorchScript and ONNX (fp32 within 1e-4; int8 the same labels where the model is
-not torn), or the traced formats are refused in one line naming the family and the reason. TorchScript and ONNX
-take exactly the inputs the encoder accepts."""
+"""The traced formats' mechanisms: TorchScript and ONNX take exactly the inputs the encoder accepts, a family whose
+graph holds at one length only (Funnel, Longformer, BigBird above its full-attention length) is refused in one line
+naming the family and the reason, and so is a slow tokenizer for ONNX. Every family's every path giving the
+checkpoint's scores is tests/model/test_family_matrix.py's job."""
 
 import json
 
@@ -9,15 +9,11 @@ import pytest
 import torch
 from transformers import AutoTokenizer, ByT5Tokenizer
 
-from project.data.segments import encode, tokenizer_rule
 from project.export import main as export_main
-from project.inference.exporters import TORCHSCRIPT_FILE
 from project.inference.onnx_predict import OnnxClassifier
 from project.inference.predictions import predict_scores
-from project.inference.reload import load_exported
-from project.model.families import takes_segments
 from tests.conftest import make_rows, one_line_error
-from tests.families import FAMILIES, fit_tiny_family, write_tiny_family
+from tests.model.family_zoo import fit_family, write_family
 
 MAX_LENGTH = 32  # under BigBird's block-sparse threshold of the tiny config, (5 + 2 * 2) * 4 = 36
 REFUSED = {"funnel": "cannot trace funnel: its pooling", "longformer": "cannot trace longformer: its sliding-window"}
@@ -31,8 +27,8 @@ def fitted(tmp_path_factory):
     def fit(family, max_length=MAX_LENGTH):
         if (family, max_length) not in made:
             folder = tmp_path_factory.mktemp(family)
-            encoder = str(write_tiny_family(family, folder / "encoder"))
-            made[family, max_length] = (encoder, *fit_tiny_family(encoder, folder, max_length))
+            encoder = str(write_family(family, folder / "encoder"))
+            made[family, max_length] = (encoder, *fit_family(encoder, folder, max_length))
         return made[family, max_length]
 
     return fit
@@ -45,49 +41,13 @@ def pairs_at_two_lengths():
     return texts, [row["context"] for row in short] * 2
 
 
-def torchscript_scores(folder, model, tokenizer, texts, pairs):
-    extra = {"classifier.json": ""}  # rides inside model.pt
-    traced = torch.jit.load(str(folder / TORCHSCRIPT_FILE), _extra_files=extra)
-    config = json.loads(extra["classifier.json"])
-    rule = tokenizer_rule(tokenizer, takes_segments(model.encoder.config))
-    batch = tokenizer.pad(encode(tokenizer, texts, pairs, MAX_LENGTH, rule), return_tensors="pt")
-    assert set(batch) == set(config["inputs"])  # what the graph takes, no more
-    with torch.no_grad():
-        return model.task.scores(traced(*(batch[name] for name in config["inputs"])))
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("family", FAMILIES)
-def test_every_path_gives_the_checkpoints_scores_or_is_refused(tmp_path, fitted, family, capsys):
-    encoder, checkpoint, model = fitted(family)
-    tokenizer = AutoTokenizer.from_pretrained(encoder)
-    texts, pairs = pairs_at_two_lengths()
-    expected = predict_scores(model, tokenizer, texts, pairs, batch_size=6, max_length=MAX_LENGTH)
-    assert (expected.max(dim=1).values - expected.min(dim=1).values).max() > 0.05  # not a constant model
-
-    def export(format, *extra):
-        out = tmp_path / "-".join((format, *extra))
-        arguments = ["--checkpoint", str(checkpoint), "--output", str(out), "--format", format, *extra]
-        if family in REFUSED and format in ("torchscript", "onnx"):
-            assert REFUSED[family] in one_line_error(capsys, export_main, arguments)
-            assert not out.exists()
-            return None
-        export_main(arguments)
-        return out
-
-    reloaded = load_exported(export("huggingface")).scores(texts, pairs, batch_size=6)
-    torch.testing.assert_close(reloaded, expected, atol=1e-4, rtol=0)
-    if (folder := export("torchscript")) is not None:
-        torch.testing.assert_close(torchscript_scores(folder, model, tokenizer, texts, pairs), expected, atol=1e-4,
-                                   rtol=0)  # fmt: skip
-    if (folder := export("onnx")) is not None:
-        onnx = OnnxClassifier(folder)
-        assert onnx.input_names == json.loads((folder / "classifier.json").read_text())["inputs"]
-        got = torch.from_numpy(onnx.scores(texts, pairs, batch_size=6))
-        torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
-        quantized = torch.from_numpy(OnnxClassifier(export("onnx", "--quantize", "int8")).scores(texts, pairs, 6))
-        clear = (expected - 0.5).abs().max(dim=1).values > 0.05  # rows int8's rounding cannot tip
-        assert torch.equal(quantized.argmax(dim=1)[clear], expected.argmax(dim=1)[clear]) and clear.any()
+@pytest.mark.parametrize("family", sorted(REFUSED))
+def test_a_family_whose_graph_holds_at_one_length_only_is_refused_for_traced_formats(tmp_path, fitted, capsys, family):
+    _, checkpoint, _ = fitted(family)
+    for format in ("torchscript", "onnx"):
+        arguments = ["--checkpoint", str(checkpoint), "--output", str(tmp_path / format), "--format", format]
+        assert REFUSED[family] in one_line_error(capsys, export_main, arguments)
+        assert not (tmp_path / format).exists()
 
 
 def test_onnx_of_an_encoder_without_segments_takes_no_token_type_ids(tmp_path, fitted):
@@ -117,9 +77,9 @@ def test_big_bird_above_its_full_attention_length_is_refused_for_traced_formats(
 
 def test_onnx_of_a_slow_python_tokenizer_is_refused(tmp_path, capsys):
     # ONNX predict reads tokenizer.json, which a slow tokenizer (XLM's, ByT5's) never writes.
-    encoder = write_tiny_family("bert", tmp_path / "encoder", vocab_size=384)
+    encoder = write_family("bert", tmp_path / "encoder", vocab_size=384)
     ByT5Tokenizer().save_pretrained(encoder)
-    checkpoint, _ = fit_tiny_family(str(encoder), tmp_path)
+    checkpoint, _ = fit_family(str(encoder), tmp_path)
     arguments = ["--checkpoint", str(checkpoint), "--output", str(tmp_path / "onnx"), "--format", "onnx"]
     line = one_line_error(capsys, export_main, arguments)
     assert "--format onnx: the bert tokenizer (ByT5Tokenizer) is a slow Python one without tokenizer.json" in line

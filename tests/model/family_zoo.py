@@ -1,5 +1,7 @@
 """A zoo of tiny random encoders, one per Hugging Face family the product claims to take, each saved with a tokenizer
-of that family's own class (so it declares that family's `model_input_names`, special tokens and pair template).
+of that family's own class (so it declares that family's `model_input_names`, special tokens and pair template):
+the one builder of tiny family checkpoints the tests use (`write_family`, `fit_family`), with the family list and
+what padding does to each family (`padding_dependent`, `padded_batch`).
 
 The vocabularies cover tests/conftest.py's toy review words as whole tokens, so a few steps of fitting learn the
 sentiment. Configs keep what real checkpoints of the family have where the product reads it: RoBERTa, XLM-R,
@@ -18,10 +20,26 @@ from transformers import AutoConfig, AutoModel
 from transformers.tokenization_utils_tokenizers import PreTrainedTokenizerFast
 
 from tests.conftest import NEGATIVE, NEUTRAL, POSITIVE
-from tests.model.tiny_families import FAMILIES  # noqa: F401  (re-exported: the one list every family test covers)
+
+# The one list every family test covers.
+FAMILIES = [
+    "bert", "roberta", "xlm-roberta", "camembert", "distilbert", "albert", "electra", "deberta", "deberta-v2",
+    "mpnet", "modernbert", "funnel", "big_bird", "longformer", "ernie", "xlm", "roformer", "megatron-bert",
+    "convbert", "nystromformer",
+]  # fmt: skip
+
+# Families whose output for a text depends on the padding after it, by their own design (docs/models.md, "Family
+# notes"): Funnel pools neighbouring positions, padding included; ConvBERT's and Nyströmformer's convolutions run
+# over the whole padded sequence; BigBird's block-sparse attention (batches longer than 36 tokens at these sizes;
+# shorter ones run full attention) lays its blocks over the padded length.
+PADDING_DEPENDENT = {"funnel", "convbert", "nystromformer"}
+BLOCK_SPARSE_FROM = {"big_bird": 37}
 
 WORDS = POSITIVE + NEGATIVE + NEUTRAL
 MAX_POSITIONS = 128
+# Position tables that start after the padding index: a real checkpoint has padding index + 1 more rows than the
+# positions it can use.
+ROBERTA_STYLE = {"roberta", "xlm-roberta", "camembert", "longformer", "mpnet"}
 
 
 # Families whose own tokenizer needs a package that may be missing: (module, pip name).
@@ -105,8 +123,10 @@ def make_tokenizer(family: str):
     """A tokenizer of the family's own class over the toy vocabulary."""
     import transformers as t
 
-    if family in ("bert", "distilbert", "electra", "ernie", "megatron-bert", "convbert"):
+    if family in ("bert", "electra", "ernie", "megatron-bert", "convbert"):
         return t.BertTokenizer(vocab=wordpiece_vocab(BERT_SPECIALS))
+    if family == "distilbert":  # BERT's vocabulary, but it declares no token type ids
+        return t.DistilBertTokenizer(vocab=wordpiece_vocab(BERT_SPECIALS))
     if family in ("roberta", "longformer"):
         vocab, merges = bpe_vocab(ROBERTA_SPECIALS)
         return t.RobertaTokenizer(vocab=vocab, merges=merges)
@@ -146,29 +166,69 @@ def write_declared_tokenizer(family: str, folder: Path) -> None:
     (folder / "tokenizer_config.json").write_text(json.dumps(declared), encoding="utf-8")
 
 
-def make_config(family: str, vocab_size: int):
-    options = {**SIZE, "max_position_embeddings": MAX_POSITIONS, **CONFIG.get(family, {})}
+def make_config(family: str, vocab_size: int, positions: int = MAX_POSITIONS, **overrides):
+    options = {**SIZE, "max_position_embeddings": positions, **CONFIG.get(family, {})}
     if family in ("distilbert", "funnel", "xlm"):  # these name their size their own way
         options = {k: v for k, v in options.items() if k not in SIZE}
         if family == "xlm":
             options["n_langs"] = 1
-    return AutoConfig.for_model(family, vocab_size=vocab_size, **options)
+    return AutoConfig.for_model(family, **{"vocab_size": vocab_size, **options, **overrides})
 
 
-def write_family(family: str, folder: Path) -> Path:
-    """A tiny random `family` encoder with its tokenizer, saved to `folder` (created) like a hub checkpoint."""
+def write_family(
+    family: str, folder: Path, positions: int = MAX_POSITIONS, tokenizer: bool = True, **config_overrides
+) -> Path:
+    """A tiny random `family` encoder with its tokenizer, saved to `folder` (created) like a hub checkpoint, with a
+    position table of `positions` rows. `tokenizer=False` writes the model alone (for a family without a recipe
+    here, like FNet); `config_overrides` go to the family's config."""
     folder.mkdir(parents=True, exist_ok=True)
-    if dependency_missing(family):
+    vocab_size = len(BERT_SPECIALS) + len(WORDS)
+    if tokenizer and dependency_missing(family):
         write_declared_tokenizer(family, folder)
-        vocab_size = len(BERT_SPECIALS) + len(WORDS)
-    else:
-        tokenizer = make_tokenizer(family)
-        tokenizer.model_max_length = MAX_POSITIONS - (2 if family in ("roberta", "xlm-roberta", "camembert",
-                                                                       "longformer", "mpnet") else 0)  # fmt: skip
-        tokenizer.save_pretrained(folder)
-        vocab_size = len(tokenizer)
-    config = make_config(family, vocab_size)
+    elif tokenizer:
+        made = make_tokenizer(family)
+        made.model_max_length = positions - (2 if family in ROBERTA_STYLE else 0)
+        made.save_pretrained(folder)
+        vocab_size = len(made)
+    config = make_config(family, config_overrides.pop("vocab_size", vocab_size), positions, **config_overrides)
     config.architectures = []
     torch.manual_seed(0)
     AutoModel.from_config(config).save_pretrained(folder)
     return folder
+
+
+def fit_family(encoder: str, folder: Path, max_length: int = 32, tokenizer: str | None = None):
+    """Two training steps on toy pairs with `max_length`, head weights drawn wide (scores far from uniform, so that
+    parity checks mean something): (checkpoint path, the model in eval mode)."""
+    from project.data.datamodule import TextDataModule
+    from project.training.module import TextClassifier
+    from tests.conftest import make_rows, trainer, write_csv
+
+    train = write_csv(folder / "train.csv", make_rows(32, pairs=True))
+    data = TextDataModule(
+        train_file=str(train), text_column="review", label_column="sentiment", text_pair_column="context",
+        tokenizer=tokenizer or encoder, batch_size=8, max_length=max_length,
+    )  # fmt: skip
+    model = TextClassifier(encoder=encoder, num_labels=data.num_labels, label_names=data.label_names)
+    for parameter in model.head.parameters():
+        torch.nn.init.normal_(parameter, std=1.0)
+    run = trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=0, default_root_dir=folder)
+    run.fit(model, data)
+    run.save_checkpoint(folder / "model.ckpt")
+    return folder / "model.ckpt", model.eval()
+
+
+def padding_dependent(family: str, length: int) -> bool:
+    """Whether `family`'s output for a text changes when it is padded to `length` tokens in a batch."""
+    return family in PADDING_DEPENDENT or length >= BLOCK_SPARSE_FROM.get(family, length + 1)
+
+
+def padded_batch(encoder, length: int = 41, real: int = 25, seed: int = 0):
+    """(input_ids, attention_mask) of two texts: one of `length` tokens, one of `real` tokens padded to `length`
+    with the encoder's padding id. 41 tokens make BigBird run its block-sparse attention (and pad inside)."""
+    generator = torch.Generator().manual_seed(seed)
+    input_ids = torch.randint(5, encoder.config.vocab_size, (2, length), generator=generator)
+    attention_mask = torch.ones(2, length, dtype=torch.long)
+    input_ids[1, real:] = encoder.config.pad_token_id or 0
+    attention_mask[1, real:] = 0
+    return input_ids, attention_mask

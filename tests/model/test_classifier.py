@@ -12,7 +12,7 @@ from project.model.classifier import PooledClassifier, pooled_output
 from project.model.encoder import load_encoder
 from project.model.heads import ClassifierHead
 from project.model.pooling import build_encoder_pooler, build_pooler
-from tests.model.tiny_families import BLOCK_SPARSE_FROM, FAMILIES, PADDING_DEPENDENT, padded_batch, padding_dependent
+from tests.model.family_zoo import BLOCK_SPARSE_FROM, FAMILIES, PADDING_DEPENDENT, padded_batch, padding_dependent
 
 DOCS = Path(__file__).parents[2] / "docs" / "models.md"
 

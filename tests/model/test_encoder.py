@@ -6,7 +6,7 @@ import pytest
 from project.core.errors import UserError
 from project.model.encoder import load_encoder, missing_package
 from tests.conftest import VOCAB, make_rows, one_line_error, write_csv
-from tests.model.tiny_families import write_tiny_family
+from tests.model.family_zoo import write_family
 
 
 def test_encoder_trains_with_dropout_and_without_the_unused_nsp_pooler(tiny_encoder):
@@ -64,7 +64,7 @@ def test_reinit_redraws_exactly_the_top_k_layers(tiny_encoder):
 
 def roformer_folder(folder) -> str:
     """A RoFormer encoder with RoFormer's own tokenizer, which segments Chinese with rjieba (not installed here)."""
-    write_tiny_family(folder, "roformer")
+    write_family("roformer", folder, tokenizer=False, vocab_size=len(VOCAB))
     (folder / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
     (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "RoFormerTokenizer"}))
     return str(folder)

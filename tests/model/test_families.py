@@ -10,7 +10,7 @@ from project.model.encoder import load_encoder, redraw_top_layers
 from project.model.families import dropout_overrides, parameter_depths, transformer_layers
 from project.optim.optimizers import parameter_groups
 from project.training.module import TextClassifier
-from tests.model.tiny_families import FAMILIES, write_tiny_family
+from tests.model.family_zoo import FAMILIES, write_family
 
 HIDDEN, ATTENTION = 0.37, 0.23  # no family's default
 
@@ -39,7 +39,7 @@ def test_dropout_options_reach_every_familys_own_modules(family, family_encoder)
 
 
 def test_a_family_without_an_attention_dropout_is_refused_in_one_line(tmp_path):
-    folder = write_tiny_family(tmp_path / "fnet", "fnet")  # Fourier mixing instead of attention
+    folder = write_family("fnet", tmp_path / "fnet", tokenizer=False)  # Fourier mixing instead of attention
     with pytest.raises(ConfigError) as error:
         load_encoder(folder, attention_dropout=0.1)
     message = str(error.value)

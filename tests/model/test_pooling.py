@@ -10,7 +10,7 @@ from project.model.classifier import PooledClassifier
 from project.model.encoder import load_encoder
 from project.model.heads import ClassifierHead
 from project.model.pooling import POOLERS, build_encoder_pooler, build_pooler
-from tests.model.tiny_families import FAMILIES, padded_batch, padding_dependent
+from tests.model.family_zoo import FAMILIES, padded_batch, padding_dependent
 
 HIDDEN, LAYERS = 8, 3
 

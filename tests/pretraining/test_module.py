@@ -2,10 +2,12 @@
 folder loads with AutoModel and fine-tunes as a `TextClassifier` encoder."""
 
 import math
+import shutil
 
 import pytest
 import torch
 from lightning.pytorch import seed_everything
+from safetensors.torch import load_file, save_file
 from transformers import AutoModel, AutoTokenizer
 
 from project.optim.optimizers import parameter_groups
@@ -67,3 +69,37 @@ def test_layer_decay_reaches_every_encoder_layer(chinese_encoder):
     groups = parameter_groups(model.named_parameters(), 1e-3, 0.01, num_layers, layer_decay=0.5, depths=depths)
     names = {group["name"].removesuffix("_no_decay") for group in groups}
     assert names == {"embeddings", "layer_1", "layer_2", "top"}  # top: the MLM head's transform and bias
+
+
+def test_an_encoder_without_an_mlm_head_gets_a_new_one_said_in_one_line(tmp_path, tiny_encoder, capsys):
+    # The tiny encoder is a bare BertModel folder, as the built-in multilingual-e5-small's converted folder is.
+    model = MaskedLanguageModel(encoder=tiny_encoder)
+    out = capsys.readouterr()
+    (line,) = [line for line in out.out.splitlines() if line]
+    assert line.startswith(f"{tiny_encoder} has no masked-language-model head: built a new one")
+    assert "LOAD REPORT" not in out.err + out.out and "corrupted" not in out.err + out.out
+    bare = AutoModel.from_pretrained(tiny_encoder)
+    assert torch.equal(model.encoder.bert.embeddings.word_embeddings.weight, bare.embeddings.word_embeddings.weight)
+    decoder = model.encoder.get_output_embeddings().weight
+    assert decoder.data_ptr() == model.encoder.bert.embeddings.word_embeddings.weight.data_ptr()  # tied, not random
+    data = CorpusDataModule(train_file=str(write_corpus(tmp_path / "corpus.txt", 40)), tokenizer=tiny_encoder,
+                            batch_size=8, val_ratio=0.25)  # fmt: skip
+    run = trainer(max_steps=2, num_sanity_val_steps=0, limit_val_batches=0)
+    run.fit(model, datamodule=data)
+    assert math.isfinite(float(run.logged_metrics["train/loss"]))
+
+
+def test_an_encoder_with_its_mlm_head_loads_without_a_line(chinese_encoder, capsys):
+    MaskedLanguageModel(encoder=chinese_encoder)
+    assert "masked-language-model head" not in capsys.readouterr().out
+
+
+def test_encoder_weights_missing_from_the_folder_are_named_in_a_warning(tmp_path, tiny_encoder, capsys):
+    folder = shutil.copytree(tiny_encoder, tmp_path / "damaged")
+    weights = load_file(folder / "model.safetensors")
+    lost = next(key for key in weights if "layer.1.output.dense.weight" in key)
+    del weights[lost]
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    MaskedLanguageModel(encoder=str(folder))
+    (warning,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:")]
+    assert "lacks 1 encoder weights" in warning and "encoder.layer.1.output.dense.weight" in warning

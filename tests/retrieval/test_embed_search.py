@@ -166,3 +166,18 @@ def test_a_checkpoints_embeddings_cut_long_documents_as_it_was_trained(
     embedder = Embedder.load(checkpoint=str(long_document_checkpoint(truncation)))
     first, second = embedder.embed([long_document("superb"), long_document("awful")], max_length=LONG_MAX_LENGTH)
     assert (np.abs(first - second).max() > 1e-6) == sees_the_end
+
+
+def test_a_prefix_is_embedded_with_every_text_saved_and_put_before_queries(tmp_path, corpus, tiny_encoder, texts):
+    # E5 encoders want "query: " (or "passage: ") before each text; the tiny encoder only sees the added tokens.
+    out = tmp_path / "prefixed"
+    embed_main(["--input", str(corpus), "--output", str(out), "--encoder", tiny_encoder, "--text_column", "review",
+                "--prefix", "good bad "])  # fmt: skip
+    meta, _, rows = load_store(out)
+    assert meta["prefix"] == "good bad " and rows[0]["text"] == texts[0]  # the stored text stays as read
+    expected = Embedder.load(encoder=tiny_encoder, pooling="mean").embed(["good bad " + text for text in texts[:3]])
+    np.testing.assert_allclose(np.load(out / "embeddings.npy")[:3], expected, atol=1e-5)
+    (hit, *_), *_ = search(index=str(out), query=texts[7], top_k=2)  # the index's prefix, before the query too
+    assert hit["text"] == texts[7] and hit["score"] == pytest.approx(1.0, abs=1e-5)
+    (bare, *_), *_ = search(index=str(out), query=texts[7], top_k=2, query_prefix="")
+    assert bare["score"] < 1.0 - 1e-3  # without it the query is another vector

@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from project.fit import main
+from project.model.encoder import BUILTIN_ENCODERS, MULTILINGUAL_ENCODER
 from project.training import precision
 from project.training.cli import FitCLI
 from tests.conftest import one_line_error
@@ -25,7 +26,15 @@ def test_every_config_file_parses(capsys, path):
 
 
 def test_configs_folder_is_not_empty():
-    assert {path.name for path in CONFIGS} >= {"default.yaml", "own_csv.yaml"}
+    assert {path.name for path in CONFIGS} >= {"default.yaml", "own_csv.yaml", "chinese.yaml", "chinese_csv.yaml"}
+
+
+@pytest.mark.parametrize("name", ["chinese.yaml", "chinese_csv.yaml"])
+def test_the_offline_chinese_configs_use_the_built_in_multilingual_encoder(capsys, name):
+    config = printed_config(capsys, "--config", str(CONFIGS[0].parent / name))
+    assert config["model"]["encoder"] == MULTILINGUAL_ENCODER and MULTILINGUAL_ENCODER in BUILTIN_ENCODERS
+    assert config["model"]["encoder_options"]["word_embeddings"] in ("auto", "freeze")  # 250k rows: frozen
+    assert config["data"]["dataset"] == "chinese_reviews" or config["data"]["train_file"] == "data/train.csv"
 
 
 def test_default_yaml_is_exactly_the_built_in_defaults(capsys):

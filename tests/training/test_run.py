@@ -72,3 +72,10 @@ def test_a_bad_value_is_refused_when_the_fit_is_built(config, tmp_path):
     with pytest.raises(ArgumentError, match="data.batch_size"):
         run_fit(with_values(config, {"data.batch_size": "many"}))
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_a_fit_told_to_test_no_batches_returns_its_validation_instead_of_failing(config, tmp_path):
+    result = run_fit(with_values(config, {"trainer.limit_test_batches": 0, "trainer.max_epochs": 1}))
+    assert not (result.run_dir / "test_metrics.json").exists()
+    assert result.metrics["val/f1"] == pytest.approx(result.best_score)
