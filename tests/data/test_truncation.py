@@ -14,6 +14,7 @@ from project.data.segments import NO_SEGMENTS, SEQUENCE_SEGMENTS, TOKENIZER_SEGM
 from project.data.truncation import Truncation, cut, pair_lengths
 from project.fit import main as fit_main
 from tests.conftest import NEUTRAL, one_line_error
+from tests.model.family_zoo import FAMILIES, dependency_missing, make_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +94,22 @@ def test_a_head_that_leaves_no_tail_is_one_line_naming_the_key(tiny_csv, tiny_en
 def test_bad_options_on_the_command_line_fail_in_one_line_naming_the_key(capsys, option, value, named):
     line = one_line_error(capsys, fit_main, [option, value])
     assert named in line
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_familys_tokenizer_cuts_head_as_itself_and_keeps_its_special_tokens(family):
+    if dependency_missing(family):
+        pytest.skip(dependency_missing(family))
+    tokenizer = make_tokenizer(family)
+    document = " ".join(NEUTRAL * 4 + ["great"])
+    texts, pairs = [document, "a film", document], ["the plot", document, document]
+    for second in (None, pairs):
+        own = tokenizer(texts, second, truncation=True, max_length=12)["input_ids"]
+        assert encode(tokenizer, texts, second, 12, NO_SEGMENTS)["input_ids"] == own
+        tails = encode(tokenizer, texts, second, 12, NO_SEGMENTS, Truncation("tail"))["input_ids"]
+        specials = set(tokenizer.all_special_ids)
+        for kept, head in zip(tails, own, strict=True):
+            assert len(kept) == len(head) and [i for i in kept if i in specials] == [i for i in head if i in specials]
+        # the document's last word survives a tail cut wherever the document is the second text or alone
+        last = [i for i in tokenizer(document)["input_ids"] if i not in specials][-1]
+        assert last in tails[0 if second is None else 1] and last not in own[0 if second is None else 1]
