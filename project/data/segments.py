@@ -69,6 +69,22 @@ def tokenizer_rule(tokenizer, takes_segments: bool) -> str:
     return _RULES[tokenizer]
 
 
+# Characters tokenized whole at once: untruncated encodings of long documents hold every token (and its text and
+# offsets), so a call over many of them is split to bound memory; short texts still go thousands to a call.
+SPAN_CHARACTERS = 2_000_000
+
+
+def spans(texts: Sequence[str], pairs: Sequence[str] | None) -> list[tuple[int, int]]:
+    """[start, end) ranges of rows holding about SPAN_CHARACTERS characters each (at least one row)."""
+    ranges, start, size = [], 0, 0
+    for index, text in enumerate(texts):
+        size += len(text) + (len(pairs[index]) if pairs is not None else 0)
+        if size >= SPAN_CHARACTERS:
+            ranges.append((start, index + 1))
+            start, size = index + 1, 0
+    return ranges + ([(start, len(texts))] if start < len(texts) else [])
+
+
 def encode(
     tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int, rule: str,
     truncation: Truncation = HEAD, **options,
@@ -101,10 +117,13 @@ def encode_counted(
             rows.pop("token_type_ids", None)
         counts = [len(ids) for ids in rows["input_ids"]]
     else:
-        # verbose=False: texts longer than the model are expected here; they are cut below, not fed whole.
-        whole = tokenizer(list(texts), pairs, truncation=False, return_token_type_ids=True, verbose=False)
-        cuts = [cut(encoding, max_length, truncation) for encoding in whole.encodings]
-        counts = [len(encoding.ids) for encoding in whole.encodings]
+        cuts, counts = [], []
+        for start, end in spans(texts, pairs):
+            # verbose=False: texts longer than the model are expected here; they are cut below, not fed whole.
+            whole = tokenizer(list(texts[start:end]), pairs[start:end] if pairs is not None else None,
+                              truncation=False, return_token_type_ids=True, verbose=False)  # fmt: skip
+            cuts += [cut(encoding, max_length, truncation) for encoding in whole.encodings]
+            counts += [len(encoding.ids) for encoding in whole.encodings]
         rows = {"input_ids": [row.ids for row in cuts]}
         if rule != NO_SEGMENTS:
             rows["token_type_ids"] = [segment_ids(rule, row) for row in cuts]

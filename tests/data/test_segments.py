@@ -86,3 +86,18 @@ def test_segments_are_built_from_sequence_ids_where_the_template_gives_none(fold
     assert cache.row(0)["token_type_ids"] == types
     plain = cached_tokens(tokenizer, [FIRST], [SECOND], 64, root=tmp_path, segments=NO_SEGMENTS)
     assert "token_type_ids" not in plain.row(0) and len(list(tmp_path.iterdir())) == 2
+
+
+def test_long_documents_are_tokenized_whole_a_bounded_span_at_a_time_with_the_same_rows(tiny_encoder, monkeypatch):
+    from project.data import segments
+    from project.data.truncation import Truncation
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_encoder)
+    texts = [" ".join(["the film"] * size) for size in (3, 40, 1, 25, 60, 2)]
+    pairs = ["a plot"] * len(texts)
+    at_once = segments.encode_counted(tokenizer, texts, pairs, 16, segments.SEQUENCE_SEGMENTS, Truncation("tail"))
+    monkeypatch.setattr(segments, "SPAN_CHARACTERS", 100)
+    assert segments.spans(texts, pairs) == [(0, 2), (2, 4), (4, 5), (5, 6)]  # closed at 100 characters or more
+    assert segments.encode_counted(tokenizer, texts, pairs, 16, segments.SEQUENCE_SEGMENTS, Truncation("tail")) == (
+        at_once
+    )
