@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from project.core.errors import ConfigError
 from project.data.segments import encode, tokenizer_rule
-from project.model.families import accepted_inputs, takes_segments
+from project.model.families import accepted_inputs, full_attention_up_to, takes_segments
 
 # How far an export's outputs may be from the eager model's on the same batch, per stored dtype. Half precision runs
 # the same kernels in both, but the ONNX exporter and TorchScript may fuse differently; int8 (ONNX) rounds weights
@@ -63,17 +63,16 @@ def graph_inputs(model: nn.Module) -> tuple[str, ...]:
 def prepare_for_tracing(encoder: nn.Module, max_length: int, format: str) -> None:
     """Make `encoder` trace to a graph that is right at every length up to `max_length`, or refuse in one line.
 
-    BigBird's block-sparse attention is a Python branch on the length: below (5 + 2 * num_random_blocks) *
-    block_size tokens its eager forward runs full attention instead, so where the trained `max_length` is under that,
+    BigBird's block-sparse attention is a Python branch on the length: up to `full_attention_up_to` tokens its
+    eager forward runs full attention instead, so where the trained `max_length` is under that,
     full attention ("original_full") is exactly what eager computes at every length the export will see.
     """
     family = encoder.config.model_type
     advice = "export --format huggingface instead"
     if family in TRACED_AT_ONE_LENGTH:
         raise ConfigError(f"--format {format}: cannot trace {family}: {TRACED_AT_ONE_LENGTH[family]}; {advice}")
-    config = encoder.config
-    if getattr(config, "attention_type", None) == "block_sparse" and hasattr(encoder, "set_attention_type"):
-        full_below = (5 + 2 * config.num_random_blocks) * config.block_size
+    full_below = full_attention_up_to(encoder.config)
+    if full_below is not None and hasattr(encoder, "set_attention_type"):
         if max_length > full_below:
             raise ConfigError(
                 f"--format {format}: cannot trace {family} at max_length {max_length}: its block-sparse attention "

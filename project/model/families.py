@@ -151,11 +151,19 @@ def layers_change_length(config) -> bool:
     return len(getattr(config, "block_sizes", None) or ()) > 1
 
 
-def attention_for_length(config, length: int) -> str | None:
-    """The attention a block-sparse encoder (BigBird) runs for a batch of `length` tokens: its config's own, unless
-    the batch is too short for its global, sliding and random blocks, where it falls back to full attention (the
-    threshold is BigBird's own). None for encoders that always run one attention."""
+def full_attention_up_to(config) -> int | None:
+    """The longest batch a block-sparse encoder (BigBird) still runs with full attention: shorter batches are too
+    short for its global, sliding and random blocks (the threshold is BigBird's own). None for encoders that always
+    run one attention."""
     if getattr(config, "attention_type", None) != "block_sparse":
         return None
-    shortest = (5 + 2 * config.num_random_blocks) * config.block_size
+    return (5 + 2 * config.num_random_blocks) * config.block_size
+
+
+def attention_for_length(config, length: int) -> str | None:
+    """The attention a block-sparse encoder runs for a batch of `length` tokens: its config's own, or full attention
+    up to `full_attention_up_to`. None for encoders that always run one attention."""
+    shortest = full_attention_up_to(config)
+    if shortest is None:
+        return None
     return "original_full" if length <= shortest else "block_sparse"
