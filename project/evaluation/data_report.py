@@ -169,12 +169,14 @@ def summary_lines(report: dict) -> list[str]:
     rows = ", ".join(f"{name} {count}" for name, count in report["rows"].items())
     lengths = report["token_lengths"].get("train", {})
     plan = report["plan"]
+    epochs = plan["epochs"]  # None when trainer.max_steps sets the length
+    span = "(trainer.max_steps)" if epochs is None else f"over {epochs} epoch{'s' * (epochs != 1)}"
     lines = [
         f"data: {rows} rows; train tokens p50 {lengths.get('p50')} p90 {lengths.get('p90')} max {lengths.get('max')}"
         f" ({lengths.get('truncated_share', 0):.1%} cut at max_length, {lengths.get('tokens_lost_share', 0):.1%} of"
         f" tokens lost)",
-        f"plan: {plan['optimizer_steps']} optimizer steps ({plan['warmup_steps']} warmup) over {plan['epochs']} "
-        f"epoch{'s' * (plan['epochs'] != 1)} at batch {plan['batch_size']}",
+        f"plan: {plan['optimizer_steps']} optimizer steps ({plan['warmup_steps']} warmup) {span} at batch "
+        f"{plan['batch_size']}",
     ]
     return lines + [f"warning: {warning}" for warning in report["warnings"]]
 

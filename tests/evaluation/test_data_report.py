@@ -14,6 +14,7 @@ from project.evaluation.data_report import (
     duplicates,
     epochs_for,
     length_summary,
+    summary_lines,
     warnings_for,
 )
 from project.fit import main
@@ -209,3 +210,17 @@ def test_the_report_measures_lengths_before_the_cut_from_the_token_cache(tmp_pat
     assert report["truncation"] == {"strategy": "tail", "head_tokens": None}
     (warning,) = [line for line in report["warnings"] if "max_length" in line]
     assert "try data.truncation=head_tail" in warning
+
+
+@pytest.mark.parametrize(
+    ("epochs", "expected"), [(None, "(trainer.max_steps)"), (1, "over 1 epoch "), (3, "over 3 epochs")]
+)
+def test_the_plan_line_says_what_sets_the_run_length(epochs, expected):
+    report = {
+        "rows": {"train": 10},
+        "token_lengths": {},
+        "plan": {"optimizer_steps": 30, "warmup_steps": 3, "epochs": epochs, "batch_size": 8},
+        "warnings": [],
+    }
+    plan = summary_lines(report)[1]
+    assert expected in plan and "None" not in plan
