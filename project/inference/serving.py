@@ -35,7 +35,7 @@ class Predictor:
 
             onnx = OnnxClassifier(path)
             self.scores, self.decode, self.label_names = onnx.scores, onnx.decode, onnx.label_names
-            self.columns = onnx.score_columns()
+            self.columns, self.decoder = onnx.score_columns(), onnx.decoding()
             return
         if path.is_dir():
             from project.inference.reload import load_exported
@@ -62,6 +62,7 @@ class Predictor:
         self.columns = task.score_columns()
         self.scores = lambda texts, pairs=None: scores(texts, pairs).float().numpy()
         self.decode = task.decode
+        self.decoder = task.decoding()  # the fitted decisions, as predict applies them
 
 
 class ClassifierAPI(litserve.LitAPI):
@@ -105,12 +106,15 @@ class ClassifierAPI(litserve.LitAPI):
         texts = [text for request in requests for text in request["texts"]]
         with_pairs = any(request["pairs"] is not None for request in requests)
         pairs = [pair for r in requests for pair in (r["pairs"] or [""] * len(r["texts"]))] if with_pairs else None
-        scores = self.predictor.scores(texts, pairs)
-        labels = self.predictor.decode(scores)
+        decided = self.predictor.decoder.decide(self.predictor.scores(texts, pairs))
+        scores, labels, abstained = decided.scores, decided.labels, decided.abstained
         outputs, start = [], 0
         for request in requests:
             count = len(request["texts"])
             answers = [self._answer(labels[i], scores[i]) for i in range(start, start + count)]
+            if abstained is not None:
+                for answer, out in zip(answers, abstained[start : start + count].tolist(), strict=True):
+                    answer["abstained"] = out
             outputs.append({"single": request["single"], "answers": answers})
             start += count
         return outputs if batched else outputs[0]
