@@ -18,7 +18,7 @@ from project.core.atomic import check_output, write_csv
 from project.data.readers import read_table
 from project.inference.batching import batched_outputs, check_precision
 from project.inference.ensemble import Ensemble, checkpoint_paths
-from project.inference.rows import decided_table
+from project.inference.rows import predictions_table
 from project.model.encoder import from_pretrained
 from project.model.families import takes_segments
 from project.training.module import TextClassifier
@@ -92,5 +92,11 @@ def write_predictions(
 ) -> None:  # fmt: skip
     """One CSV row per input row: its id, the task's label text and the task's score columns, under `decisions`
     (the model's own where None) unless `raw`."""
-    decoder = model.task.decoding(decisions)
-    write_csv(output, decided_table(rows, id_column, decoder, scores.float().numpy(), raw))
+    task, scores = model.task, scores.float().numpy()
+    if raw:
+        table = predictions_table(rows, id_column, task.decode(scores), scores, task.score_columns())
+    else:
+        decided = task.decide(scores, decisions)
+        abstained = decided.abstained.tolist() if decided.abstained is not None else None
+        table = predictions_table(rows, id_column, decided.labels, decided.scores, task.score_columns(), abstained)
+    write_csv(output, table)

@@ -194,6 +194,8 @@ class Task:
         path applies) under `fitted` (this task's own `decisions` when None)."""
         if isinstance(scores, Tensor):
             scores = scores.detach().float().cpu().numpy()
+        if self.decoder is None:  # a task of one's own that decodes itself: nothing fitted to apply
+            return Decided(scores, self.decode(scores))
         return self.decoding(fitted).decide(scores)
 
     def fit_decisions(self, scores: Tensor, targets: Tensor) -> dict:

@@ -96,6 +96,11 @@ def test_the_checkpoint_onnx_and_serve_give_the_same_calibrated_scores_and_decis
         assert [answer["abstained"] for answer in answers] == [row["abstained"] == "true" for row in checkpoint]
         served = np.array([[answer["scores"]["neg"], answer["scores"]["pos"]] for answer in answers])
         assert served == pytest.approx(scores_of(checkpoint), abs=1e-4), kind
+    api = ClassifierAPI(str(run["checkpoint"]), max_texts=64, max_text_chars=20_000, raw_scores=True)
+    api.setup("cpu")
+    answers = api.encode_response(api.predict(api.decode_request({"text": texts})))["predictions"]
+    assert [answer["label"] for answer in answers] == [row["label"] for row in raw]
+    assert [answer["scores"]["pos"] for answer in answers] == pytest.approx(scores_of(raw)[:, 1], abs=1e-5)
 
 
 def test_the_report_and_test_metrics_show_the_fitted_values_before_and_after(run):
@@ -145,3 +150,25 @@ def test_a_checkpoint_and_an_export_without_decisions_decide_as_before(run, tmp_
     onnx = predicted(run, tmp_path, "old_onnx", model=old_export)
     assert [row["label"] for row in onnx] == [row["label"] for row in before]
     assert scores_of(onnx) == pytest.approx(scores_of(raw), abs=1e-5)
+
+
+@pytest.mark.slow
+def test_the_http_server_answers_with_the_decisions_predict_writes(run, tmp_path):
+    import os
+    import signal
+
+    from tests.inference.test_serve import free_port, httpx, start
+
+    expected = predicted(run, tmp_path, "ckpt", checkpoint=run["checkpoint"])
+    texts = [row["review"] for row in make_rows(50, seed=4)]
+    port = free_port()
+    server = start(run["onnx"], port)
+    try:
+        answers = httpx.post(f"http://127.0.0.1:{port}/predict", json={"text": texts}, timeout=60).json()
+    finally:
+        os.kill(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+    assert [answer["label"] for answer in answers["predictions"]] == [row["label"] for row in expected]
+    assert [answer["abstained"] for answer in answers["predictions"]] == [
+        row["abstained"] == "true" for row in expected
+    ]
