@@ -172,3 +172,19 @@ def test_the_http_server_answers_with_the_decisions_predict_writes(run, tmp_path
     assert [answer["abstained"] for answer in answers["predictions"]] == [
         row["abstained"] == "true" for row in expected
     ]
+
+
+def test_an_ensemble_of_separate_checkpoints_is_decided_raw_and_says_so(run, tmp_path, capsys):
+    """Each checkpoint fitted its decisions on its own validation rows; none of them holds for the mean."""
+    raw = predicted(run, tmp_path, "raw", "--raw_scores", "true", checkpoint=run["checkpoint"])
+    out = tmp_path / "twice.csv"
+    predict_main(["--checkpoint", str(run["checkpoint"]), str(run["checkpoint"]), "--input", str(run["texts"]),
+                  "--output", str(out), "--text_column", "review"])  # fmt: skip
+    assert "the mean of separate checkpoints is decided raw" in capsys.readouterr().out
+    with open(out, newline="", encoding="utf-8") as file:
+        twice = list(csv.DictReader(file))
+    assert scores_of(twice) == pytest.approx(scores_of(raw), abs=1e-6)
+    top = scores_of(raw).max(axis=1)  # min_confidence, a task option, still applies
+    assert [row["label"] for row in twice] == [
+        "" if confidence < 0.51 else row["label"] for row, confidence in zip(raw, top, strict=True)
+    ]
