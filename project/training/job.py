@@ -166,7 +166,8 @@ def fit_decisions(trainer, model, data, outputs: CollectOutputs, best: str) -> d
     epoch (the test split is never seen), keep them on the model and store them in the best checkpoint, where
     predict, export and serve read them. None (one line says why) where nothing could be fitted."""
     if trainer.world_size > 1:
-        print("decisions: not fitted in a distributed run (each process saw a share of the validation rows)")
+        if trainer.is_global_zero:
+            print("decisions: not fitted in a distributed run (each process saw a share of the validation rows)")
         return None
     reason = unusable_outputs(trainer, data, outputs, "val")
     if reason is not None:
