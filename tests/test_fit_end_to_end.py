@@ -145,8 +145,19 @@ def test_every_task_fits_on_sentence_pairs_from_its_config(tmp_path, tiny_encode
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = tmp_path / "lightning_logs" / "version_0"
-    assert metrics <= set(json.loads((run_dir / "test_metrics.json").read_text()))
-    assert "checkpoints" in json.loads((run_dir / "test_metrics.json").read_text())["checkpoint"]
+    written = json.loads((run_dir / "test_metrics.json").read_text())
+    assert metrics <= set(written)
+    assert "checkpoints" in written["checkpoint"]
+    if task == "regression":  # nothing to calibrate or decide
+        assert "decisions" not in written and "decisions" not in torch.load(written["checkpoint"], weights_only=True)
+    else:  # one temperature for every sigmoid and a threshold per label, fitted on validation and stored
+        decisions = torch.load(written["checkpoint"], weights_only=True)["decisions"]
+        assert written["decisions"] == decisions and decisions["temperature"] > 0
+        names = ["actor", "long", "neg", "pos"]
+        assert len(decisions["thresholds"]) == 4 and set(decisions["kept_global"]) <= set(names)
+        table = json.loads((run_dir / "test_report.json").read_text())["per_label"]
+        assert [row["threshold"] for row in table] == decisions["thresholds"]
+        assert {"test/calibrated_ece", "test/decided_f1_micro"} <= set(written)
 
 
 def test_non_numeric_regression_label_names_file_and_row(tmp_path, tiny_encoder):

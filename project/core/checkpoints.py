@@ -42,3 +42,19 @@ def state_dict_mismatch(stored: dict[str, torch.Tensor], expected: dict[str, tor
     if unexpected:
         problems.append(f"{len(unexpected)} unexpected (first {unexpected[0]})")
     return "; ".join(problems) or None
+
+
+# The checkpoint's key for what a fit learned on held-out data after training (`Task.decisions`: temperature,
+# thresholds...); a checkpoint without it decides as before it existed.
+DECISIONS_KEY = "decisions"
+
+
+def store_in_checkpoint(path: str | Path, key: str, value) -> None:
+    """Add `key: value` (plain JSON values) to the checkpoint at `path`, written to a temporary file and renamed: the
+    file is the old one or the new one, never half."""
+    path = Path(path)
+    stored = torch.load(path, map_location="cpu", weights_only=True)
+    stored[key] = value
+    partial = path.with_name(path.name + ".partial")
+    torch.save(stored, partial)
+    partial.replace(path)

@@ -131,6 +131,20 @@ def _markdown(stage: str, source: str, evaluation: Evaluation) -> str:
         header = list(evaluation.table[0])
         lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(_cell(row[column]) for column in header) + " |" for row in evaluation.table]
+    for name, rows in evaluation.extra.items():  # further tables (coverage against accuracy)
+        if isinstance(rows, list) and rows and isinstance(rows[0], dict):
+            header = list(rows[0])
+            lines += [
+                "",
+                f"## {name.replace('_', ' ')}",
+                "",
+                "| " + " | ".join(header) + " |",
+                "|" + "---|" * len(header),
+            ]
+            lines += ["| " + " | ".join(_cell(row[column]) for column in header) + " |" for row in rows]
+        elif isinstance(rows, dict) and name == "decisions":
+            lines += ["", "## decisions fitted on held-out data", ""]
+            lines += [f"- {key}: {_cell(value)}" for key, value in rows.items()]
     return "\n".join(lines) + "\n"
 
 

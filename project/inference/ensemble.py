@@ -56,6 +56,22 @@ class Ensemble:
                     )
         # Each model reads the length it trained with (unless overridden), as it would alone.
         self.lengths = [input_length(model, trained, max_length) for model, trained in loaded]
+        self.decisions = self.models[0].task.decisions if len(self.models) == 1 else {}
+
+    def use_cv_decisions(self, given: Sequence[str]) -> None:
+        """For a cross-validation folder: the decisions `project.cv` fitted on the out-of-fold predictions, which
+        apply to its folds' mean. Separate checkpoints keep none (each fitted its own on its own validation rows):
+        their mean is decided raw, as one line says."""
+        if len(self.models) == 1:
+            return
+        folder = Path(given[0]) if len(given) == 1 else None
+        if folder is not None and folder.is_dir():
+            self.decisions = json.loads((folder / CV_FILE).read_text()).get("decisions") or {}
+        else:
+            print(
+                "decisions: the mean of separate checkpoints is decided raw (argmax, the global threshold); "
+                "fit decisions for an ensemble with project.cv"
+            )
 
     @property
     def first(self):

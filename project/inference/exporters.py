@@ -215,7 +215,10 @@ def export(
     tokenizer = from_pretrained(AutoTokenizer, lightning_model.hparams.encoder)
     max_length = trained_max_length or tokenizer.model_max_length
     config = classifier_config(
-        lightning_model.hparams, min(max_length, tokenizer.model_max_length), lightning_model.truncation
+        lightning_model.hparams,
+        min(max_length, tokenizer.model_max_length),
+        lightning_model.truncation,
+        lightning_model.task.decisions,
     )
     config["dtype"] = precision
     model = lightning_model.plain_model().to(dtype).eval()

@@ -21,7 +21,7 @@ from project.core.errors import ConfigError, UserError, optional
 from project.data.readers import read_table
 from project.data.segments import segment_ids, segment_rule
 from project.data.truncation import Truncation, cut
-from project.inference.rows import predictions_table
+from project.inference.rows import decided_table
 from project.tasks.decoding import DECODERS, Decoder
 
 ONNX_FILE = "model.onnx"  # as project.inference.exporters writes it
@@ -103,7 +103,9 @@ class OnnxClassifier:
         task = self.config["task"]
         if task not in DECODERS:
             raise ConfigError(f"{task}: a task the ONNX predictor does not know; predict from the checkpoint instead")
-        return DECODERS[task](self.label_names or [], self.config.get("task_options") or {})
+        return DECODERS[task](
+            self.label_names or [], self.config.get("task_options") or {}, self.config.get("decisions")
+        )  # absent: an export from before they were fitted
 
     def decode(self, scores: np.ndarray) -> list[str]:
         """The label text of each row, as `Task.decode` gives it."""
@@ -116,6 +118,7 @@ class OnnxClassifier:
 def predict_onnx(
     *, model: str, input: str, output: str, text_column: str = "text", text_pair_column: str | None = None,
     id_column: str | None = None, batch_size: int = 64, max_length: int | None = None, overwrite: bool = False,
+    raw_scores: bool = False,
 ) -> None:  # fmt: skip
     """Write one prediction per input row to `output` (CSV) from an ONNX export, without torch.
 
@@ -129,6 +132,8 @@ def predict_onnx(
         batch_size: texts per onnxruntime call.
         max_length: truncation length (default: the `data.max_length` the model was trained with).
         overwrite: replace an existing `output` file (never the input or the model).
+        raw_scores: write the raw scores and plain decisions instead of the calibrated probabilities and the
+            decisions the export carries.
     """
     if batch_size < 1:
         raise ConfigError(f"--batch_size must be at least 1, got {batch_size}")
@@ -141,6 +146,5 @@ def predict_onnx(
     texts = [row[text_column] for row in rows]
     pairs = [row[text_pair_column] or "" for row in rows] if text_pair_column else None
     scores = classifier.scores(texts, pairs, batch_size, max_length)
-    labels = classifier.decode(scores)
-    write_csv(output, predictions_table(rows, id_column, labels, scores, classifier.score_columns()))
+    write_csv(output, decided_table(rows, id_column, classifier.decoding(), scores, raw_scores))
     print(f"wrote {len(rows)} predictions to {output} (onnxruntime)")

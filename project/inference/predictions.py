@@ -42,6 +42,7 @@ def predict(
     *, checkpoint: str | list[str], input: str, output: str, text_column: str = "text",
     text_pair_column: str | None = None, id_column: str | None = None, batch_size: PositiveInt = 64,
     max_length: PositiveInt | None = None, precision: str = "32", device: str = "cpu", overwrite: bool = False,
+    raw_scores: bool = False,
 ) -> None:  # fmt: skip
     """Write one prediction per input row to `output` (CSV). (Keyword-only, so jsonargparse makes even the required
     arguments `--options` rather than positionals.)
@@ -60,12 +61,15 @@ def predict(
         precision: 32, bf16 or 16 (autocast; the weights stay fp32).
         device: cpu, cuda, cuda:1...
         overwrite: replace an existing `output` file (never the input or the checkpoint).
+        raw_scores: write the model's raw scores and plain decisions (argmax, the global threshold) instead of the
+            calibrated probabilities and the decisions fitted after training (docs/evaluation.md).
     """
     check_precision(precision)
     checkpoints = checkpoint_paths([checkpoint] if isinstance(checkpoint, str) else checkpoint)
     check_output(output, [("--input", input), *(("--checkpoint", path) for path in checkpoints)], overwrite)
     rows = read_table(input, [text_pair_column, id_column], filled=[text_column])
     ensemble = Ensemble(checkpoints, device, max_length)
+    ensemble.use_cv_decisions([checkpoint] if isinstance(checkpoint, str) else checkpoint)
     texts = [row[text_column] for row in rows]
     pairs = [row[text_pair_column] or "" for row in rows] if text_pair_column else None
     tokenizers = {}
@@ -77,12 +81,22 @@ def predict(
         return predict_scores(model, tokenizers[name], texts, pairs, batch_size, length, precision, progress=True)
 
     scores = ensemble.scores(predict_one, texts, pairs)
-    write_predictions(output, rows, id_column, ensemble.first, scores)
+    write_predictions(output, rows, id_column, ensemble.first, scores, ensemble.decisions, raw_scores)
     models = f" (the mean of {len(checkpoints)} models)" if len(checkpoints) > 1 else ""
     print(f"wrote {len(rows)} predictions to {output}{models}")
 
 
-def write_predictions(output: str, rows, id_column: str | None, model: TextClassifier, scores: torch.Tensor) -> None:
-    """One CSV row per input row: its id, the task's label text and the task's score columns."""
-    task = model.task
-    write_csv(output, predictions_table(rows, id_column, task.decode(scores), scores, task.score_columns()))
+def write_predictions(
+    output: str, rows, id_column: str | None, model: TextClassifier, scores: torch.Tensor,
+    decisions: dict | None = None, raw: bool = False,
+) -> None:  # fmt: skip
+    """One CSV row per input row: its id, the task's label text and the task's score columns, under `decisions`
+    (the model's own where None) unless `raw`."""
+    task, scores = model.task, scores.float().numpy()
+    if raw:
+        table = predictions_table(rows, id_column, task.decode(scores), scores, task.score_columns())
+    else:
+        decided = task.decide(scores, decisions)
+        abstained = decided.abstained.tolist() if decided.abstained is not None else None
+        table = predictions_table(rows, id_column, decided.labels, decided.scores, task.score_columns(), abstained)
+    write_csv(output, table)

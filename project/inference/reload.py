@@ -39,6 +39,7 @@ class ExportedClassifier:
     def __init__(self, model: PooledClassifier, tokenizer, config: dict):
         self.model, self.tokenizer, self.config = model, tokenizer, config
         self.task = build_task(config["task"], config["num_labels"], config["label_names"], **config["task_options"])
+        self.task.decisions = dict(config.get("decisions") or {})  # absent: an export from before they were fitted
 
     @property
     def label_names(self) -> list[str]:
@@ -79,10 +80,11 @@ def load_exported(folder: str | Path, device: str = "cpu") -> ExportedClassifier
     return ExportedClassifier(model.to(device).eval(), tokenizer, config)
 
 
-def classifier_config(hparams, max_length: int, truncation: Truncation) -> dict:
-    """What `load_exported` needs to rebuild the pooler, head and task (from a TextClassifier's hparams), and how
-    long texts are cut (`truncation`, the run's `data.truncation`)."""
+def classifier_config(hparams, max_length: int, truncation: Truncation, decisions: dict | None = None) -> dict:
+    """What `load_exported` needs to rebuild the pooler, head and task (from a TextClassifier's hparams), how long
+    texts are cut (`truncation`, the run's `data.truncation`) and the decisions fitted after training."""
     return {
+        "decisions": dict(decisions or {}),
         "task": hparams.task,
         "task_options": dict(hparams.task_options or {}),
         "num_labels": hparams.num_labels,

@@ -14,11 +14,25 @@ def prediction_cells(labels: Sequence[str], scores: Sequence[Sequence[float]] | 
 
 
 def predictions_table(
-    rows: Sequence[dict], id_column: str | None, labels: Sequence[str], scores, score_columns: list[str]
+    rows: Sequence[dict], id_column: str | None, labels: Sequence[str], scores, score_columns: list[str],
+    abstained: Sequence[bool] | None = None,
 ) -> list[list]:  # fmt: skip
     """The predictions file: a header, then per input row its id (`id_column`'s value, or the row number from 1),
-    label and scores. `scores` is anything with `.tolist()` (a tensor, a numpy array)."""
+    label and scores, and (`abstained` given: the task abstains below a confidence) whether the row abstained.
+    `scores` is anything with `.tolist()` (a tensor, a numpy array)."""
     cells = prediction_cells(labels, scores.tolist() if score_columns else None)
+    if abstained is not None:
+        cells = [[*cell, "true" if out else "false"] for cell, out in zip(cells, abstained, strict=True)]
     lines = [[row[id_column] if id_column else number, *cell] for number, (row, cell) in
              enumerate(zip(rows, cells, strict=True), start=1)]  # fmt: skip
-    return [["id", "label", *score_columns], *lines]
+    return [["id", "label", *score_columns, *(["abstained"] if abstained is not None else [])], *lines]
+
+
+def decided_table(rows: Sequence[dict], id_column: str | None, decoder, scores, raw: bool = False) -> list[list]:
+    """The predictions file of raw `scores` (numpy) under a task's decoder (`project.tasks.decoding`): the
+    calibrated probabilities and the decisions, or (`raw`) the raw scores and the plain decoding."""
+    if raw:
+        return predictions_table(rows, id_column, decoder.labels(scores), scores, decoder.score_columns())
+    decided = decoder.decide(scores)
+    abstained = decided.abstained.tolist() if decided.abstained is not None else None
+    return predictions_table(rows, id_column, decided.labels, decided.scores, decoder.score_columns(), abstained)

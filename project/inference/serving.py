@@ -35,7 +35,7 @@ class Predictor:
 
             onnx = OnnxClassifier(path)
             self.scores, self.decode, self.label_names = onnx.scores, onnx.decode, onnx.label_names
-            self.columns = onnx.score_columns()
+            self.columns, self.decide = onnx.score_columns(), onnx.decoding().decide
             return
         if path.is_dir():
             from project.inference.reload import load_exported
@@ -62,12 +62,14 @@ class Predictor:
         self.columns = task.score_columns()
         self.scores = lambda texts, pairs=None: scores(texts, pairs).float().numpy()
         self.decode = task.decode
+        self.decide = task.decide  # the fitted decisions, as predict applies them
 
 
 class ClassifierAPI(litserve.LitAPI):
-    def __init__(self, model: str, max_texts: int, max_text_chars: int, **options):
+    def __init__(self, model: str, max_texts: int, max_text_chars: int, raw_scores: bool = False, **options):
         super().__init__(**options)
         self.model, self.max_texts, self.max_text_chars = model, max_texts, max_text_chars
+        self.raw_scores = raw_scores
 
     def setup(self, device) -> None:
         self.predictor = Predictor(self.model, "cuda" if str(device).startswith("cuda") else "cpu")
@@ -106,11 +108,18 @@ class ClassifierAPI(litserve.LitAPI):
         with_pairs = any(request["pairs"] is not None for request in requests)
         pairs = [pair for r in requests for pair in (r["pairs"] or [""] * len(r["texts"]))] if with_pairs else None
         scores = self.predictor.scores(texts, pairs)
-        labels = self.predictor.decode(scores)
+        if self.raw_scores:
+            labels, abstained = self.predictor.decode(scores), None
+        else:
+            decided = self.predictor.decide(scores)
+            scores, labels, abstained = decided.scores, decided.labels, decided.abstained
         outputs, start = [], 0
         for request in requests:
             count = len(request["texts"])
             answers = [self._answer(labels[i], scores[i]) for i in range(start, start + count)]
+            if abstained is not None:
+                for answer, out in zip(answers, abstained[start : start + count].tolist(), strict=True):
+                    answer["abstained"] = out
             outputs.append({"single": request["single"], "answers": answers})
             start += count
         return outputs if batched else outputs[0]
@@ -141,7 +150,7 @@ def check_model_path(model: str) -> None:
 
 def serve(
     *, model: str, host: str = "127.0.0.1", port: int = 8000, max_batch_size: int = 16, batch_timeout: float = 0.01,
-    max_texts: int = 64, max_text_chars: int = 20_000, accelerator: str = "cpu",
+    max_texts: int = 64, max_text_chars: int = 20_000, accelerator: str = "cpu", raw_scores: bool = False,
 ) -> None:  # fmt: skip
     """Serve a trained model over HTTP until SIGTERM or Ctrl-C.
 
@@ -154,6 +163,8 @@ def serve(
         max_texts: texts one request may hold.
         max_text_chars: characters one text may have.
         accelerator: cpu or cuda.
+        raw_scores: answer with the raw scores and plain decisions instead of the calibrated probabilities and the
+            decisions fitted after training.
     """
     for name, value, low in (("--port", port, 1), ("--max_batch_size", max_batch_size, 1),
                              ("--max_texts", max_texts, 1), ("--max_text_chars", max_text_chars, 1)):  # fmt: skip
@@ -162,7 +173,8 @@ def serve(
     if batch_timeout < 0:
         raise ConfigError(f"--batch_timeout must be >= 0, got {batch_timeout}")
     check_model_path(model)
-    api = ClassifierAPI(model, max_texts, max_text_chars, max_batch_size=max_batch_size, batch_timeout=batch_timeout)
+    api = ClassifierAPI(model, max_texts, max_text_chars, raw_scores, max_batch_size=max_batch_size,
+                        batch_timeout=batch_timeout)  # fmt: skip
     server = litserve.LitServer(api, accelerator=accelerator, devices=1, timeout=60)
     print(json.dumps({"serving": model, "url": f"http://{host}:{port}/predict"}))
 

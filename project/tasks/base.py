@@ -21,7 +21,7 @@ from torchmetrics import MetricCollection
 
 from project.core.errors import ConfigError, DataError
 from project.core.registry import Registry, checked_options
-from project.tasks.decoding import DECODERS, Decoder
+from project.tasks.decoding import DECODERS, Decided, Decoder
 
 if TYPE_CHECKING:
     from project.tasks.evaluators import Evaluation
@@ -111,6 +111,9 @@ class Task:
     def __init__(self, num_labels: int, label_names: list[str] | None):
         self.num_labels = num_labels
         self.label_names = label_names or [str(index) for index in range(num_labels)]
+        # What `fit_decisions` learned on held-out data (temperature, thresholds...), as plain JSON values: stored in
+        # the checkpoint and classifier.json, applied by `decide`. Empty: the raw scores and decisions.
+        self.decisions: dict = {}
 
     @classmethod
     def label_codec(cls, train_labels: list[str], source: str, delimiter: str = ",") -> LabelCodec:
@@ -169,11 +172,12 @@ class Task:
         metrics.update(scores, self.metric_targets(targets))
         return {name: float(value) for name, value in metrics.compute().items()}
 
-    def decoding(self) -> Decoder:
-        """This task's decoder, built as the ONNX predictor builds it: from the label names and `options()`."""
+    def decoding(self, fitted: dict | None = None) -> Decoder:
+        """This task's decoder, built as the ONNX predictor builds it: from the label names, `options()` and the
+        fitted decisions (`fitted`, or this task's own `decisions`)."""
         if self.decoder is None:
             raise NotImplementedError(f"task {self.name} has no decoder; it overrides decode and score_columns")
-        return self.decoder(self.label_names, self.options())
+        return self.decoder(self.label_names, self.options(), self.decisions if fitted is None else fitted)
 
     def score_columns(self) -> list[str]:
         """Column names of the scores a prediction file shows beside the label."""
@@ -184,6 +188,21 @@ class Task:
         if isinstance(scores, Tensor):
             scores = scores.detach().float().cpu().numpy()
         return self.decoding().labels(scores)
+
+    def decide(self, scores: Tensor | np.ndarray, fitted: dict | None = None) -> Decided:
+        """(N, num_outputs) raw scores -> calibrated scores and decisions (`Decoder.decide`, the one function every
+        path applies) under `fitted` (this task's own `decisions` when None)."""
+        if isinstance(scores, Tensor):
+            scores = scores.detach().float().cpu().numpy()
+        if self.decoder is None:  # a task of one's own that decodes itself: nothing fitted to apply
+            return Decided(scores, self.decode(scores))
+        return self.decoding(fitted).decide(scores)
+
+    def fit_decisions(self, scores: Tensor, targets: Tensor) -> dict:
+        """What `decide` applies, fitted on held-out `scores` and `targets` (as `metric_inputs` gives them: the best
+        epoch's validation split, or cross-validation's out-of-fold rows; never the test split). This default (a
+        task without probabilities): nothing."""
+        return {}
 
     def divergence(self, outputs_a: Tensor, outputs_b: Tensor) -> Tensor:
         """How far apart two predictions of the same batch are (R-Drop's term), averaged over examples."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
@@ -71,12 +71,28 @@ class MultiLabelTask(Task):
     metric_directions = {"f1_micro": "max", "f1_macro": "max", "auroc": "max"}
     selection_metric = "f1_micro"
 
-    def __init__(self, num_labels: int, label_names: list[str] | None = None, threshold: float = 0.5):
-        """threshold: a label is predicted when its probability is at least this."""
+    def __init__(
+        self,
+        num_labels: int,
+        label_names: list[str] | None = None,
+        threshold: float = 0.5,
+        calibration: Literal["temperature", "none"] = "temperature",
+        decision: Literal["f1", "threshold"] = "f1",
+        min_positives: int = 10,
+    ):
+        """threshold: a label is predicted when its probability is at least this (the global threshold).
+        calibration: `temperature` fits one temperature for every label's sigmoid on the validation split after
+        training; `none` keeps the raw sigmoids.
+        decision: `f1` tunes each label's threshold on validation for its F1; `threshold` uses the global one.
+        min_positives: a label with fewer positive validation rows keeps the global threshold (too few to tune on;
+        the report lists them)."""
         super().__init__(num_labels, label_names)
         if not 0 < threshold < 1:
             raise ConfigError(f"model.task_options.threshold must be in (0, 1), got {threshold}")
-        self.threshold = threshold
+        if min_positives < 1:
+            raise ConfigError(f"model.task_options.min_positives must be at least 1, got {min_positives}")
+        self.threshold, self.calibration, self.decision = threshold, calibration, decision
+        self.min_positives = min_positives
 
     def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(logits.float(), targets.float())
@@ -98,15 +114,42 @@ class MultiLabelTask(Task):
         )
 
     def evaluate(self, scores: Tensor, targets: Tensor) -> Evaluation:
+        from project.tasks.evaluators.decisions import label_decisions
         from project.tasks.evaluators.labels import evaluate_labels  # matplotlib loads only when a report is made
 
-        return evaluate_labels(scores, targets, self.label_names, self.threshold)
+        evaluation = evaluate_labels(scores, targets, self.label_names, self.threshold)
+        if self.decisions:  # the fitted calibration and thresholds beside the raw numbers at the global threshold
+            summary, figures, extra, thresholds = label_decisions(self.decoding(), scores.double().numpy(),
+                                                                  targets.numpy())  # fmt: skip
+            evaluation.summary |= summary
+            evaluation.figures |= figures
+            evaluation.extra |= extra
+            for row, threshold in zip(evaluation.table, thresholds, strict=True):
+                row["threshold"] = threshold
+        return evaluation
 
     def divergence(self, outputs_a: Tensor, outputs_b: Tensor) -> Tensor:
         return symmetric_bernoulli_kl(outputs_a, outputs_b)
 
     def options(self) -> dict:
-        return {"threshold": self.threshold}
+        return {"threshold": self.threshold, "calibration": self.calibration, "decision": self.decision,
+                "min_positives": self.min_positives}  # fmt: skip
+
+    def fit_decisions(self, scores: Tensor, targets: Tensor) -> dict:
+        """One temperature for all the sigmoids (unless `calibration: none`), then (`decision: f1`) per-label
+        thresholds for F1 on the calibrated held-out probabilities."""
+        from project.tasks.calibration import fit_temperature, fit_thresholds
+
+        probabilities, targets = scores.detach().double().cpu().numpy(), targets.detach().double().cpu().numpy()
+        fitted: dict = {"rows": len(targets)}
+        if self.calibration == "temperature" and len(targets):
+            fitted["temperature"] = fit_temperature(probabilities, targets, "sigmoid")
+        if self.decision == "f1":
+            calibrated = self.decoding(fitted).calibrated(probabilities)
+            thresholds, kept = fit_thresholds(calibrated, targets, self.label_names, self.threshold,
+                                              self.min_positives)  # fmt: skip
+            fitted |= {"thresholds": thresholds, "kept_global": kept}
+        return fitted
 
     def label_summary(self, targets: list) -> dict:
         """Positive rows per label."""

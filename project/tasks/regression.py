@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import MeanSquaredError, MetricCollection, PearsonCorrCoef, SpearmanCorrCoef
 
-from project.core.errors import DataError
+from project.core.errors import ConfigError, DataError
 from project.tasks.base import LabelCodec, Task, register_task
 from project.tasks.decoding import Value
 
@@ -43,8 +43,12 @@ class RegressionTask(Task):
     decoder = Value
     metric_directions = {"mse": "min", "pearson": "max", "spearman": "max"}
 
-    def __init__(self, num_labels: int = 1, label_names: list[str] | None = None):
+    def __init__(self, num_labels: int = 1, label_names: list[str] | None = None, calibration: str = "none"):
+        """calibration: only `none`: a value has no probabilities to calibrate."""
         super().__init__(1, None)
+        if calibration != "none":
+            raise ConfigError(f"model.task_options.calibration: regression has no probabilities to calibrate; "
+                              f"leave it out or set none (got {calibration})")  # fmt: skip
 
     def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
         return F.mse_loss(logits.float().squeeze(-1), targets.float())

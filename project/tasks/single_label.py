@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import TYPE_CHECKING, Literal
 
@@ -45,6 +46,26 @@ def symmetric_categorical_kl(logits_a: Tensor, logits_b: Tensor) -> Tensor:
     return per_example.mean()
 
 
+def parse_decision(decision: str, label_names: list[str]) -> tuple[float, str] | None:
+    """`argmax` or `f1` -> None; `precision@0.9:CLASS` -> (0.9, CLASS); anything else a ConfigError naming the key."""
+    key = "model.task_options.decision"
+    if decision in ("argmax", "f1"):
+        return None
+    match = re.fullmatch(r"precision@([^:]+):(.+)", decision)
+    if match is None:
+        raise ConfigError(f"{key}: '{decision}' is not argmax, f1 or precision@TARGET:CLASS (e.g. precision@0.9:"
+                          f"{label_names[-1]})")  # fmt: skip
+    try:
+        target = float(match.group(1))
+    except ValueError:
+        target = float("nan")
+    if not 0 < target < 1:
+        raise ConfigError(f"{key}: the precision target '{match.group(1)}' must be a number in (0, 1)")
+    if match.group(2) not in label_names:
+        raise ConfigError(f"{key}: class '{match.group(2)}' is not one of the labels {label_names}")
+    return target, match.group(2)
+
+
 @register_task("single_label")
 class SingleLabelTask(Task):
     """Softmax over classes, cross-entropy (in fp32: low-precision log-softmax is what overflows first)."""
@@ -61,11 +82,21 @@ class SingleLabelTask(Task):
         label_names: list[str] | None = None,
         class_weights: Literal["balanced"] | list[float] | None = None,
         focal_gamma: float = 0.0,
+        calibration: Literal["temperature", "none"] = "temperature",
+        decision: str = "argmax",
+        min_confidence: float | None = None,
     ):
         """class_weights: each class's weight in the loss: `balanced` (n / (classes x count), from the training
         labels) or one positive number per class; null weighs all alike.
         focal_gamma: > 0 turns cross-entropy into the focal loss (Lin et al. 2017), which down-weights examples the
-        model already gets right by (1 - p)^gamma; 2 is the paper's value."""
+        model already gets right by (1 - p)^gamma; 2 is the paper's value.
+        calibration: `temperature` fits one temperature on the validation split after training (the probabilities
+        every path gives are then calibrated); `none` keeps the raw softmax.
+        decision: `argmax` (the top class), `f1` (class biases tuned on validation for macro-F1) or
+        `precision@0.9:CLASS` (CLASS whenever its probability reaches the lowest threshold with that precision on
+        validation; the top other class elsewhere).
+        min_confidence: in (0, 1): a row whose top calibrated probability is below it abstains (an empty label,
+        `abstained` true in predict's output and serve's answer); null never abstains."""
         super().__init__(num_labels, label_names)
         if num_labels < 2:
             raise ConfigError(f"single_label needs at least two labels, got num_labels={num_labels}")
@@ -77,6 +108,10 @@ class SingleLabelTask(Task):
         if focal_gamma < 0:
             raise ConfigError(f"model.task_options.focal_gamma must be >= 0, got {focal_gamma}")
         self.class_weights, self.focal_gamma = class_weights, focal_gamma
+        self.calibration, self.decision, self.min_confidence = calibration, decision, min_confidence
+        self.precision_target = parse_decision(decision, self.label_names)
+        if min_confidence is not None and not 0 < min_confidence < 1:
+            raise ConfigError(f"model.task_options.min_confidence must be in (0, 1), got {min_confidence}")
         self.weights = torch.tensor(class_weights, dtype=torch.float32) if isinstance(class_weights, list) else None
 
     def fit_to_data(self, train_targets: list) -> None:
@@ -100,7 +135,27 @@ class SingleLabelTask(Task):
         return (chosen * per_example).sum() / chosen.sum()
 
     def options(self) -> dict:
-        return {"class_weights": self.class_weights, "focal_gamma": self.focal_gamma}
+        return {"class_weights": self.class_weights, "focal_gamma": self.focal_gamma, "calibration": self.calibration,
+                "decision": self.decision, "min_confidence": self.min_confidence}  # fmt: skip
+
+    def fit_decisions(self, scores: Tensor, targets: Tensor) -> dict:
+        """The temperature (unless `calibration: none`), then the decision's biases or class threshold, fitted on
+        the calibrated held-out probabilities."""
+        from project.tasks.calibration import fit_biases, fit_precision_threshold, fit_temperature
+
+        probabilities, targets = scores.detach().double().cpu().numpy(), targets.detach().cpu().numpy()
+        fitted: dict = {"rows": len(targets)}
+        if self.calibration == "temperature" and len(targets):
+            fitted["temperature"] = fit_temperature(probabilities, targets, "softmax")
+        probabilities = self.decoding(fitted).calibrated(probabilities)
+        if self.decision == "f1":
+            fitted["biases"] = fit_biases(probabilities, targets)
+        elif self.precision_target is not None:
+            target, name = self.precision_target
+            index = self.label_names.index(name)
+            threshold, precision, reached = fit_precision_threshold(probabilities[:, index], targets == index, target)
+            fitted |= {"class": name, "class_threshold": threshold, "precision": precision, "reached": reached}
+        return fitted
 
     def scores(self, logits: Tensor) -> Tensor:
         return logits.float().softmax(dim=-1)
@@ -115,8 +170,15 @@ class SingleLabelTask(Task):
 
     def evaluate(self, scores: Tensor, targets: Tensor) -> Evaluation:
         from project.tasks.evaluators.classes import evaluate_classes  # matplotlib loads only when a report is made
+        from project.tasks.evaluators.decisions import class_decisions
 
-        return evaluate_classes(scores, targets, self.label_names)
+        evaluation = evaluate_classes(scores, targets, self.label_names)
+        if self.decisions:  # the fitted calibration and decision beside the raw numbers
+            summary, figures, extra = class_decisions(self.decoding(), scores.double().numpy(), targets.numpy())
+            evaluation.summary |= summary
+            evaluation.figures |= figures
+            evaluation.extra |= extra
+        return evaluation
 
     def divergence(self, outputs_a: Tensor, outputs_b: Tensor) -> Tensor:
         return symmetric_categorical_kl(outputs_a, outputs_b)

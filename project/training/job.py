@@ -15,7 +15,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from project.core.atomic import write_text
-from project.core.checkpoints import read_checkpoint, state_dict_mismatch
+from project.core.checkpoints import DECISIONS_KEY, read_checkpoint, state_dict_mismatch, store_in_checkpoint
 from project.core.errors import DataError, TrainingStopped, UserError
 from project.evaluation.baseline import baseline_metrics
 from project.evaluation.data_report import DataReport
@@ -104,6 +104,7 @@ def fit_and_test(cli, test: bool = True, callbacks: Sequence[Callback] = ()) -> 
         return dict(outputs.best_metrics)
     # `trainer.limit_test_batches: 0` asks for no test batches: Lightning then tests nothing and returns no results.
     if not test or not trainer.limit_test_batches or "test" not in getattr(data, "datasets", {}):
+        fit_decisions(trainer, cli.model, data, outputs, best_checkpoint(trainer))
         log_comparison(trainer, cli.model, data, outputs.best_metrics)
         return dict(outputs.best_metrics)
     best = best_checkpoint(trainer)
@@ -113,6 +114,7 @@ def fit_and_test(cli, test: bool = True, callbacks: Sequence[Callback] = ()) -> 
     finally:
         trainer.callbacks.remove(outputs)
     metrics = {key: float(value) for key, value in results[0].items()}
+    decisions = fit_decisions(trainer, cli.model, data, outputs, best)
     if cli.config.get("baseline") and trainer.is_global_zero:
         try:  # it reads the texts again: a file edited during a long run must not cost the run its metrics
             metrics.update(baseline_metrics(data.splits, data.datasets, cli.model.task))
@@ -120,7 +122,7 @@ def fit_and_test(cli, test: bool = True, callbacks: Sequence[Callback] = ()) -> 
             print(f"TF-IDF baseline skipped: {error}")
     # Every process asks: in a distributed run log_dir is a broadcast from rank 0, which the others must join.
     metrics_path = Path(trainer.log_dir) / "test_metrics.json"
-    write_json(metrics_path, {**metrics, "checkpoint": best or None})
+    write_json(metrics_path, {**metrics, "checkpoint": best or None, **({"decisions": decisions} if decisions else {})})
     log_comparison(trainer, cli.model, data, {**outputs.best_metrics, **metrics})
     if trainer.is_global_zero:
         summary = ", ".join(f"{key} {value:.4f}" for key, value in metrics.items() if key.startswith("test/"))
@@ -131,35 +133,76 @@ def fit_and_test(cli, test: bool = True, callbacks: Sequence[Callback] = ()) -> 
             sampled = fitted_on < len(data.splits["train"])
             sample = f" (fitted on {fitted_on:,} sampled training rows)" if sampled else ""
             print(f"TF-IDF baseline on the same splits{sample}: {baseline}")
-        report_evaluation(trainer, cli.model, data, outputs, metrics_path.parent)
+        test_summary = report_evaluation(trainer, cli.model, data, outputs, metrics_path.parent)
+        if decisions and test_summary:  # the test split's raw and calibrated numbers, to compare them
+            decided = {f"test/{key}": value for key, value in test_summary.items() if key.startswith(DECIDED_PREFIXES)}
+            write_json(metrics_path, {**metrics, "checkpoint": best or None, "decisions": decisions, **decided})
         print(f"run directory: {metrics_path.parent}  (metrics in {metrics_path.name})")
         print(f"curves: tensorboard --logdir {shlex.quote(str(metrics_path.parent))}")
     return metrics
 
 
-def report_evaluation(trainer, model, data, outputs: CollectOutputs, run_dir: Path) -> None:
+# The test numbers of the fitted decisions that test_metrics.json repeats from the report (raw and calibrated).
+DECIDED_PREFIXES = ("ece", "nll", "brier", "calibrated_", "decided_", "coverage", "covered_")
+
+
+def unusable_outputs(trainer, data, outputs: CollectOutputs, stage: str) -> str | None:
+    """Why the collected outputs of `stage` cannot stand for the whole split under the best checkpoint's weights,
+    or None where they can."""
+    if stage not in outputs.outputs:
+        return f"no {stage} outputs were collected"
+    targets = outputs.outputs[stage][1]
+    if len(targets) != len(data.splits[stage]):
+        return f"the {stage} loop saw {len(targets)} of {len(data.splits[stage])} rows"
+    best_score = getattr(trainer.checkpoint_callback, "best_model_score", None)
+    if stage == "val" and best_score is not None and outputs.best_value is not None:
+        if abs(float(best_score) - outputs.best_value) > 1e-6:  # a resumed run's best epoch came before it
+            return "the best epoch was before this run resumed"
+    return None
+
+
+def fit_decisions(trainer, model, data, outputs: CollectOutputs, best: str) -> dict | None:
+    """Fit the task's calibration and decisions (`Task.fit_decisions`) on the validation split's scores at the best
+    epoch (the test split is never seen), keep them on the model and store them in the best checkpoint, where
+    predict, export and serve read them. None (one line says why) where nothing could be fitted."""
+    if trainer.world_size > 1:
+        if trainer.is_global_zero:
+            print("decisions: not fitted in a distributed run (each process saw a share of the validation rows)")
+        return None
+    reason = unusable_outputs(trainer, data, outputs, "val")
+    if reason is not None:
+        print(f"decisions: not fitted ({reason}); predictions use the raw scores")
+        return None
+    fitted = model.task.fit_decisions(*outputs.outputs["val"])
+    if not fitted:
+        return None
+    model.task.decisions = fitted
+    if best:
+        store_in_checkpoint(best, DECISIONS_KEY, fitted)
+    shown = ", ".join(f"{key} {value:.4g}" for key, value in fitted.items() if isinstance(value, float))
+    print(f"decisions fitted on the {fitted['rows']} validation rows{': ' + shown if shown else ''}")
+    return fitted
+
+
+def report_evaluation(trainer, model, data, outputs: CollectOutputs, run_dir: Path) -> dict | None:
     """The evaluation report of the test split and of the validation split at the best epoch, each only where its
-    collected outputs cover the whole split from the best checkpoint's weights (one line says why not)."""
+    collected outputs cover the whole split from the best checkpoint's weights (one line says why not). Returns
+    the test report's summary (None where it was not written)."""
     if trainer.world_size > 1:
         print("evaluation report: not written in a distributed run (each process saw a share of the rows)")
-        return
-    checkpoint = trainer.checkpoint_callback
-    best_score = getattr(checkpoint, "best_model_score", None)
-    written = []
+        return None
+    written, test_summary = [], None
     for stage in ("val", "test"):
         if stage not in outputs.outputs:
             continue
-        scores, targets = outputs.outputs[stage]
-        split = data.splits[stage]
-        if len(targets) != len(split):
-            print(f"{stage} report: skipped, the {stage} loop saw {len(targets)} of {len(split)} rows")
+        reason = unusable_outputs(trainer, data, outputs, stage)
+        if reason is not None:
+            print(f"{stage} report: skipped, {reason}")
             continue
-        if stage == "val" and best_score is not None and outputs.best_value is not None:
-            if abs(float(best_score) - outputs.best_value) > 1e-6:  # a resumed run's best epoch came before it
-                print("val report: skipped, the best epoch was before this run resumed")
-                continue
-        evaluation = model.task.evaluate(scores, targets)
-        written += write_report(run_dir, stage, evaluation, split, trainer.logger, trainer.global_step)
+        evaluation = model.task.evaluate(*outputs.outputs[stage])
+        if stage == "test":
+            test_summary = evaluation.summary
+        written += write_report(run_dir, stage, evaluation, data.splits[stage], trainer.logger, trainer.global_step)
     experiment = getattr(trainer.logger, "experiment", None)
     if hasattr(experiment, "flush"):  # the images are in the event file before the command returns
         experiment.flush()
@@ -167,6 +210,7 @@ def report_evaluation(trainer, model, data, outputs: CollectOutputs, run_dir: Pa
         main = [path.name for path in written if path.name in ("test_report.md", "test_errors.csv")]
         shown = ", ".join(main) if main else written[0].name
         print(f"evaluation report: {shown} and {len(written) - len(main or [1])} more files in {run_dir}")
+    return test_summary
 
 
 @rank_zero_only

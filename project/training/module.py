@@ -10,6 +10,7 @@ from lightning.pytorch import LightningModule
 from torch import Tensor
 from torchmetrics import MeanMetric, MetricCollection
 
+from project.core.checkpoints import DECISIONS_KEY
 from project.core.errors import ConfigError
 from project.core.registry import checked_options
 from project.core.types import PositiveFloat, PositiveInt, plain_arguments
@@ -267,5 +268,6 @@ class TextClassifier(LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         check_same_labels(checkpoint, self.hparams.label_names)
+        self.task.decisions = dict(checkpoint.get(DECISIONS_KEY) or {})  # absent: an older checkpoint, raw decisions
         self.resumed_total_steps = checkpoint.get("planned_total_steps")
         check_resumed_plan(getattr(self, "planned_total_steps", None), self.resumed_total_steps)

@@ -34,10 +34,11 @@ from project.data.datamodule import TextDataModule
 from project.inference.checkpoint import load_trained
 from project.inference.ensemble import CV_FILE
 from project.inference.predictions import predict_scores
-from project.inference.rows import prediction_cells
+from project.inference.rows import prediction_cells, predictions_table
 from project.model.encoder import from_pretrained
 from project.tasks import TASKS
 from project.training.cli import split_seed
+from project.training.job import DECIDED_PREFIXES
 from project.training.run import run_fit, with_values
 from project.training.run_folder import RUNS_NAME
 
@@ -235,14 +236,23 @@ def summarise(out: Path, record: dict, pool: Pool, assigned, targets, test, test
         if values:
             summary[f"{stage}_mean"] = {key: statistics.mean(v[key] for v in values) for key in values[0]}
             summary[f"{stage}_std"] = {key: statistics.stdev(v[key] for v in values) for key in values[0]}
+    # The ensemble's decisions, fitted on the out-of-fold scores (every pool row, by a model that never trained on
+    # it); `project.predict --checkpoint <out>` applies them to the folds' mean.
+    record["decisions"] = summary["decisions"] = fold_task.fit_decisions(oof, targets)
     if test is not None:
         mean = sum(torch.load(out / f"fold_{k}" / "test_scores.pt", weights_only=True) for k in range(folds)) / folds
         summary["ensemble_test"] = fold_task.metric_values(mean, test_targets)
-        cells = prediction_cells(fold_task.decode(mean), mean.tolist() if fold_task.score_columns() else None)
-        rows = [[test.source, int(test.rows[i]), label, *cell]
-                for i, (label, cell) in enumerate(zip(test.labels, cells, strict=True))]  # fmt: skip
-        write_csv(out / "test_predictions.csv", [["source", "row", "label", "predicted", *fold_task.score_columns()],
-                                                 *rows])  # fmt: skip
+        if record["decisions"]:
+            fold_task.decisions = record["decisions"]
+            evaluation = fold_task.evaluate(mean, fold_task.metric_targets(test_targets))
+            summary["ensemble_test_decided"] = {key: value for key, value in evaluation.summary.items()
+                                                if key.startswith(DECIDED_PREFIXES)}  # fmt: skip
+        decided = fold_task.decide(mean, record["decisions"])
+        abstained = decided.abstained.tolist() if decided.abstained is not None else None
+        table = predictions_table(test.labels, None, decided.labels, decided.scores, fold_task.score_columns(),
+                                  abstained)  # fmt: skip
+        rows = [[test.source, int(test.rows[i]), test.labels[i], *line[1:]] for i, line in enumerate(table[1:])]
+        write_csv(out / "test_predictions.csv", [["source", "row", "label", "predicted", *table[0][2:]], *rows])
     record["folds"] = [{"fold": entry["fold"], "checkpoint": entry["checkpoint"]} for entry in summary["folds"]]
     write_text(out / CV_FILE, json.dumps(record, indent=2) + "\n")
     write_text(out / "cv_metrics.json", json.dumps(summary, indent=2) + "\n")
@@ -267,4 +277,12 @@ def markdown(summary: dict) -> str:
     if "ensemble_test" in summary:
         lines.append("fold ensemble on test (mean of the folds' probabilities): " +
                      ", ".join(f"{key} {value:.4f}" for key, value in summary["ensemble_test"].items()))  # fmt: skip
+    fitted = {key: value for key, value in summary.get("decisions", {}).items() if isinstance(value, float)}
+    if fitted:
+        shown = ", ".join(f"{key} {value:.4g}" for key, value in fitted.items())
+        lines.append(f"decisions fitted on the out-of-fold scores: {shown}")
+    if "ensemble_test_decided" in summary:
+        decided = summary["ensemble_test_decided"].items()
+        shown = ", ".join(f"{key} {value:.4f}" for key, value in decided if value is not None)
+        lines.append(f"fold ensemble on test under them: {shown}")
     return "\n".join(lines)

@@ -108,6 +108,20 @@ def test_cross_validation_predicts_every_row_out_of_fold_and_resumes_after_a_kil
     test = read(out / "test_predictions.csv")
     assert len(test) == len(read(out / "data" / "test.csv"))
     assert "fold ensemble on test" in (out / "cv_report.md").read_text()
+    # The ensemble's decisions are fitted on the out-of-fold scores (every pool row), recorded in cv.json, and
+    # `predict` on the CV folder applies them to the folds' mean exactly as test_predictions.csv shows them.
+    decisions = metrics["decisions"]
+    assert decisions["rows"] == len(pool) and "temperature" in decisions
+    assert json.loads((out / "cv.json").read_text())["decisions"] == decisions
+    assert set(metrics["ensemble_test_decided"]) >= {"ece", "calibrated_ece", "decided_acc"}
+    from project.predict import main as predict_main
+
+    predict_main(["--checkpoint", str(out), "--input", str(out / "data" / "test.csv"), "--output", "test_again.csv",
+                  "--text_column", "review"])  # fmt: skip
+    again = read(tmp_path / "test_again.csv")
+    assert [row["label"] for row in again] == [row["predicted"] for row in test]
+    assert [float(row["score_pos"]) for row in again] == pytest.approx([float(row["score_pos"]) for row in test],
+                                                                         abs=1e-5)  # fmt: skip
 
     # The CV folder is an ensemble for predict; the same checkpoint twice is that checkpoint.
     paths = checkpoint_paths([str(out)])

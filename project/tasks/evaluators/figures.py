@@ -9,8 +9,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 
-def reliability_diagram(confidence: np.ndarray, correct: np.ndarray, bins: int, ece: float) -> Figure:
-    """Accuracy per confidence bin against the diagonal a calibrated model follows, with the bin counts."""
+def reliability_diagram(
+    confidence: np.ndarray, correct: np.ndarray, bins: int, ece: float, what: str = "",
+    x: str = "confidence (top-class probability)",
+) -> Figure:  # fmt: skip
+    """Accuracy per confidence bin against the diagonal a calibrated model follows, with the bin counts; `what`
+    names the probabilities in the title (raw, calibrated)."""
     figure = Figure(figsize=(5, 5))
     axes = figure.subplots()
     edges = np.linspace(0, 1, bins + 1)
@@ -20,8 +24,8 @@ def reliability_diagram(confidence: np.ndarray, correct: np.ndarray, bins: int, 
     centres = (edges[:-1] + edges[1:]) / 2
     axes.bar(centres[counts > 0], accuracy[counts > 0], width=1 / bins, edgecolor="black", alpha=0.7, label="accuracy")
     axes.plot([0, 1], [0, 1], "--", color="grey", label="calibrated")
-    axes.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top-class probability)", ylabel="accuracy",
-             title=f"reliability, ECE {ece:.3f}")  # fmt: skip
+    axes.set(xlim=(0, 1), ylim=(0, 1), xlabel=x, ylabel="accuracy" if x.startswith("confidence") else "share positive",
+             title=f"reliability{', ' + what if what else ''}, ECE {ece:.3f}")  # fmt: skip
     axes.legend(loc="upper left")
     return figure
 
