@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from project.core.atomic import check_output, write_csv
-from project.core.errors import ConfigError, UserError, optional
+from project.core.errors import ConfigError, UserError
 from project.data.readers import read_table
 from project.data.segments import segment_ids, segment_rule
 from project.data.truncation import Truncation, cut
 from project.inference.rows import predictions_table
+from project.inference.runtime import RuntimeSettings, card_settings, open_runner, with_threads
 from project.tasks.decoding import DECODERS, Decoder
 
 ONNX_FILE = "model.onnx"  # as project.inference.exporters writes it
@@ -31,10 +32,13 @@ CLASSIFIER_CONFIG = "classifier.json"
 class OnnxClassifier:
     """An exported ONNX folder: `scores(texts)` -> (N, outputs) numpy scores, `decode` -> label texts."""
 
-    def __init__(self, folder: str | Path, threads: int | None = None):
+    def __init__(
+        self, folder: str | Path, threads: int | None = None, backend: str | None = None,
+        settings: RuntimeSettings | None = None,
+    ):  # fmt: skip
+        """`backend` None runs what the folder's runtime card chose (`project.inference.runtime`); `settings`, if
+        given, replace the card's."""
         from tokenizers import Tokenizer
-
-        onnxruntime = optional("onnxruntime", "onnx")
 
         folder = Path(folder)
         for name in (ONNX_FILE, CLASSIFIER_CONFIG, "tokenizer.json"):
@@ -44,17 +48,12 @@ class OnnxClassifier:
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
-        options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        try:
-            self.session = onnxruntime.InferenceSession(str(folder / ONNX_FILE), options, ["CPUExecutionProvider"])
-        except Exception as error:  # onnxruntime raises its own types for an unreadable graph
-            raise UserError(f"--model {folder / ONNX_FILE}: not a readable ONNX model ({error})") from None
+        self.settings = settings or with_threads(card_settings(self.config, backend), threads)
+        self.runner = open_runner(folder, self.settings)
         self.pad_id = self.tokenizer.token_to_id(self._pad_token(folder)) or 0
         # Exactly what the graph declares: an encoder without segments (DistilBERT, DeBERTa-v3...) has no
         # token_type_ids input; where it has one, the same segment ids as the torch path (`project.data.segments`).
-        self.input_names = [declared.name for declared in self.session.get_inputs()]
+        self.input_names = self.runner.input_names
         self.segments = segment_rule(self.tokenizer, "token_type_ids" in self.input_names)
 
     @staticmethod
@@ -78,7 +77,7 @@ class OnnxClassifier:
         truncation = Truncation.of(self.config)
         encodings = [cut(whole, length, truncation) for whole in self.tokenizer.encode_batch(inputs)]
         order = np.argsort([len(encoding.ids) for encoding in encodings], kind="stable")
-        result = None
+        result, batches = None, []
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             longest = max(len(encodings[i].ids) for i in rows)
@@ -91,7 +90,8 @@ class OnnxClassifier:
                 batch["attention_mask"][slot, :size] = 1
                 if "token_type_ids" in batch:
                     batch["token_type_ids"][slot, :size] = segment_ids(self.segments, encoding)
-            (scores,) = self.session.run(["scores"], batch)
+            batches.append((rows, batch))
+        for (rows, _), scores in zip(batches, self.runner.map([batch for _, batch in batches]), strict=True):
             scores = scores.reshape(len(rows), -1)
             if result is None:
                 result = np.empty((len(texts), scores.shape[1]), dtype=np.float32)
@@ -116,6 +116,7 @@ class OnnxClassifier:
 def predict_onnx(
     *, model: str, input: str, output: str, text_column: str = "text", text_pair_column: str | None = None,
     id_column: str | None = None, batch_size: int = 64, max_length: int | None = None, overwrite: bool = False,
+    backend: str | None = None,
 ) -> None:  # fmt: skip
     """Write one prediction per input row to `output` (CSV) from an ONNX export, without torch.
 
@@ -129,12 +130,13 @@ def predict_onnx(
         batch_size: texts per onnxruntime call.
         max_length: truncation length (default: the `data.max_length` the model was trained with).
         overwrite: replace an existing `output` file (never the input or the model).
+        backend: onnxruntime or openvino (default: what `export --optimize` chose and wrote in classifier.json).
     """
     if batch_size < 1:
         raise ConfigError(f"--batch_size must be at least 1, got {batch_size}")
     check_output(output, [("--input", input), ("--model", str(Path(model) / ONNX_FILE))], overwrite)
     rows = read_table(input, [text_pair_column, id_column], filled=[text_column])
-    classifier = OnnxClassifier(model)
+    classifier = OnnxClassifier(model, backend=backend)
     positions = classifier.config.get("max_positions") or classifier.config["max_length"]
     if max_length is not None and not 1 <= max_length <= positions:
         raise ConfigError(f"--max_length {max_length}: choose 1 to the encoder's {positions} positions")
@@ -143,4 +145,4 @@ def predict_onnx(
     scores = classifier.scores(texts, pairs, batch_size, max_length)
     labels = classifier.decode(scores)
     write_csv(output, predictions_table(rows, id_column, labels, scores, classifier.score_columns()))
-    print(f"wrote {len(rows)} predictions to {output} (onnxruntime)")
+    print(f"wrote {len(rows)} predictions to {output} ({classifier.settings.describe()})")
