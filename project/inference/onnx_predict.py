@@ -68,11 +68,12 @@ class OnnxClassifier:
         return self.config.get("label_names")
 
     def scores(
-        self, texts: Sequence[str], pairs: Sequence[str] | None = None, batch_size: int = 64,
+        self, texts: Sequence[str], pairs: Sequence[str] | None = None, batch_size: int | None = None,
         max_length: int | None = None,
     ) -> np.ndarray:  # fmt: skip
         """Row i for texts[i]; batches are cut from length-sorted texts, each padded to its longest member."""
         length = max_length or self.config["max_length"]
+        batch_size = batch_size or self.settings.batch_size  # None: the runtime card's measured size (64 without)
         inputs = list(zip(texts, pairs, strict=True)) if pairs is not None else list(texts)
         truncation = Truncation.of(self.config)
         encodings = [cut(whole, length, truncation) for whole in self.tokenizer.encode_batch(inputs)]
@@ -115,7 +116,8 @@ class OnnxClassifier:
 
 def predict_onnx(
     *, model: str, input: str, output: str, text_column: str = "text", text_pair_column: str | None = None,
-    id_column: str | None = None, batch_size: int = 64, max_length: int | None = None, overwrite: bool = False,
+    id_column: str | None = None, batch_size: int | None = None, max_length: int | None = None,
+    overwrite: bool = False,
     backend: str | None = None,
 ) -> None:  # fmt: skip
     """Write one prediction per input row to `output` (CSV) from an ONNX export, without torch.
@@ -127,12 +129,12 @@ def predict_onnx(
         text_column: column with the text.
         text_pair_column: second text, for models trained on pairs.
         id_column: column copied into the output's `id` (default: the row number, from 1).
-        batch_size: texts per onnxruntime call.
+        batch_size: texts per call (default: the size `export --optimize` measured fastest, else 64).
         max_length: truncation length (default: the `data.max_length` the model was trained with).
         overwrite: replace an existing `output` file (never the input or the model).
         backend: onnxruntime or openvino (default: what `export --optimize` chose and wrote in classifier.json).
     """
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise ConfigError(f"--batch_size must be at least 1, got {batch_size}")
     check_output(output, [("--input", input), ("--model", str(Path(model) / ONNX_FILE))], overwrite)
     rows = read_table(input, [text_pair_column, id_column], filled=[text_column])

@@ -44,7 +44,7 @@ class Measurement:
     accuracy: float | None  # share of the sample predicted right, where the truth is a class name
 
     def row(self) -> dict:
-        shown = {key: value for key, value in self.settings.as_dict().items() if key != "file"}
+        shown = {key: value for key, value in self.settings.as_dict().items() if key not in ("file", "batch_size")}
         return {**shown, "texts_per_second": round(self.texts_per_second, 2), "agreement": round(self.agreement, 4),
                 "accuracy": None if self.accuracy is None else round(self.accuracy, 4)}  # fmt: skip
 
@@ -225,6 +225,22 @@ def measure(folder: Path, sample: Sample, rounds: int, batch_size: int = 64) -> 
     return measurements, reference_accuracy
 
 
+BATCH_SIZES = (8, 16, 32, 64, 128)
+
+
+def fastest_batch_size(folder: Path, settings: RuntimeSettings, sample: Sample, rounds: int) -> dict[int, float]:
+    """texts/s of `settings` at each batch size the sample can fill, timed in alternating rounds."""
+    sizes = [size for size in BATCH_SIZES if size <= max(len(sample.texts), BATCH_SIZES[0])]
+    timed = {size: Timed(folder, settings) for size in sizes}
+    for size, candidate in timed.items():
+        candidate.run(sample, size)  # warm-up
+        candidate.seconds.clear()
+    for round_ in range(rounds):
+        for size in sizes if round_ % 2 == 0 else sizes[::-1]:
+            timed[size].run(sample, size)
+    return {size: len(sample.texts) / statistics.median(candidate.seconds) for size, candidate in timed.items()}
+
+
 def keep_files(folder: Path, choice: RuntimeSettings, config: dict) -> RuntimeSettings:
     """Leave the graph the choice runs (int8 for onnxruntime: as model.onnx, as `--quantize int8` writes it) and
     drop the other candidates' files; the choice, renamed to the file it now lives in."""
@@ -245,7 +261,11 @@ def optimize_folder(folder: Path, config: dict, sample: Sample, rounds: int) -> 
         raise ConfigError(f"--optimize_rounds must be at least 1, got {rounds}")
     measurements, reference_accuracy = measure(folder, sample, rounds)
     chosen = choose(measurements, reference_accuracy)
-    choice = keep_files(folder, chosen.settings if chosen else RuntimeSettings(), config)
+    settings = chosen.settings if chosen else RuntimeSettings()
+    speeds = fastest_batch_size(folder, settings, sample, rounds)
+    default = RuntimeSettings().batch_size  # ties keep the default size
+    best_size = max(speeds, key=lambda size: (speeds[size], size == default))
+    choice = keep_files(folder, replace(settings, batch_size=best_size), config)
     # --backend's fallback: each backend's fastest passing candidate whose graph is still in the folder.
     kept = config.get("quantize") or "fp32"  # what model.onnx now holds
     best = {}
@@ -255,11 +275,12 @@ def optimize_folder(folder: Path, config: dict, sample: Sample, rounds: int) -> 
         if usable:
             picked = min(usable, key=lambda m: (-m.texts_per_second, simplicity(m.settings))).settings
             on_disk = OPENVINO_INT8_FILE if picked.file == OPENVINO_INT8_FILE else ONNX_FILE
-            best[backend] = replace(picked, file=on_disk).as_dict()
+            best[backend] = replace(picked, file=on_disk, batch_size=choice.batch_size).as_dict()
     config[RUNTIME_CARD] = {
         "choice": choice.as_dict(),
         "best_per_backend": best,
         "candidates": [m.row() for m in measurements],
+        "batch_sizes": {str(size): round(speed, 2) for size, speed in speeds.items()},
         "reference_accuracy": reference_accuracy,
         "gate": {"min_agreement": MIN_AGREEMENT, "max_accuracy_drop": MAX_ACCURACY_DROP},
         "sample": {"texts": len(sample.texts), "source": sample.source, "rounds": rounds},
@@ -280,7 +301,7 @@ def machine() -> str:
 
 def table(card: dict) -> str:
     """The card's candidates as a Markdown table, the chosen one marked."""
-    choice = {key: value for key, value in card["choice"].items() if key != "file"}
+    choice = {key: value for key, value in card["choice"].items() if key not in ("file", "batch_size")}
     lines = ["| backend | precision | threads | spinning | concurrency | texts/s | agreement | accuracy | |",
              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for row in card["candidates"]:
@@ -289,4 +310,6 @@ def table(card: dict) -> str:
         lines.append(f"| {row['backend']} | {row['precision']} | {row['threads'] or 'default'} | "
                      f"{'on' if row['spinning'] else 'off'} | {row['concurrency']} | {row['texts_per_second']:.1f} | "
                      f"{row['agreement']:.2%} | {shown} | {mark} |")  # fmt: skip
+    sizes = ", ".join(f"{size}: {speed:.1f}" for size, speed in card["batch_sizes"].items())
+    lines.append(f"\nThe choice's texts/s by batch size (candidates above at 64): {sizes}.")
     return "\n".join(lines)

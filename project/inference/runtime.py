@@ -35,6 +35,7 @@ class RuntimeSettings:
     inter_op_threads: int = 0  # onnxruntime only
     spinning: bool = True  # onnxruntime: idle intra-op threads spin (its default) or sleep
     concurrency: int = 1  # batches run at once on the one compiled model (OpenVINO: its streams)
+    batch_size: int = 64  # texts per call, where the caller does not say
 
     @classmethod
     def of(cls, card: dict) -> RuntimeSettings:
@@ -47,7 +48,7 @@ class RuntimeSettings:
     def describe(self) -> str:
         spin = "" if self.backend != "onnxruntime" else f", spinning {'on' if self.spinning else 'off'}"
         return (f"{self.backend} {self.precision}, {self.threads or 'default'} threads{spin}, "
-                f"{self.concurrency} at once")  # fmt: skip
+                f"{self.concurrency} at once, batch {self.batch_size}")  # fmt: skip
 
 
 def card_settings(config: dict, backend: str | None = None) -> RuntimeSettings:

@@ -82,7 +82,10 @@ def test_optimize_times_every_available_candidate_and_writes_the_card(optimized)
     assert (reference["backend"], reference["precision"], reference["agreement"]) == ("onnxruntime", "fp32", 1.0)
     assert card["sample"]["texts"] == 12 and card["reference_accuracy"] is not None
     choice = card["choice"]
-    assert any(all(row[key] == value for key, value in choice.items() if key != "file") for row in rows)
+    assert any(all(row[key] == value for key, value in choice.items() if key not in ("file", "batch_size"))
+               for row in rows)  # fmt: skip
+    # Then the batch size, measured for the choice: the sample of 12 texts fills a batch of 8 only.
+    assert list(card["batch_sizes"]) == ["8"] and choice["batch_size"] == 8
     # Only the chosen graph stays: int8 as model.onnx (recorded as quantize), fp32 otherwise.
     assert not (folder / "model.int8.onnx").exists()
     config = json.loads((folder / "classifier.json").read_text())
