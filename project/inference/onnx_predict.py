@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -147,4 +148,5 @@ def predict_onnx(
     scores = classifier.scores(texts, pairs, batch_size, max_length)
     labels = classifier.decode(scores)
     write_csv(output, predictions_table(rows, id_column, labels, scores, classifier.score_columns()))
-    print(f"wrote {len(rows)} predictions to {output} ({classifier.settings.describe()})")
+    ran = replace(classifier.settings, batch_size=batch_size or classifier.settings.batch_size)
+    print(f"wrote {len(rows)} predictions to {output} ({ran.describe()})")
