@@ -71,7 +71,7 @@ def check_backend(backend: str) -> None:
     if backend not in BACKENDS:
         raise ConfigError(f"--backend {backend}: choose one of {', '.join(BACKENDS)}")
     if backend not in available_backends():
-        raise ConfigError(f"--backend {backend}: {backend} is not installed here: pip install {backend}")
+        raise ConfigError(f'--backend {backend}: {backend} is not installed here: pip install -e ".[{backend}]"')
 
 
 class Runner:
