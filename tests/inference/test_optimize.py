@@ -59,6 +59,20 @@ def test_session_variants_share_the_cores_between_concurrent_calls():
     assert all(v["concurrency"] * v["threads"] <= 8 for v in eight)
 
 
+def test_openvino_candidates_join_only_where_it_is_installed():
+    from project.inference.optimize import candidates
+
+    without = candidates(2, ["onnxruntime"], with_nncf=False)
+    assert {(c.backend, c.precision) for c in without} == {("onnxruntime", "fp32"), ("onnxruntime", "int8")}
+    assert without[0] == RuntimeSettings(threads=2, inter_op_threads=1)  # the reference: fp32 on every core
+    with_openvino = candidates(2, ["onnxruntime", "openvino"], with_nncf=True)
+    added = [c for c in with_openvino if c.backend == "openvino"]
+    assert {(c.precision, c.file, c.concurrency) for c in added} == {
+        ("fp32", "model.onnx", 1), ("fp32", "model.onnx", 2),
+        ("int8", "openvino_int8.xml", 1), ("int8", "openvino_int8.xml", 2),
+    }  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def optimized(tmp_path_factory, tiny_encoder):
     """(checkpoint, the --optimize folder, a texts file with pairs)."""
