@@ -4,6 +4,7 @@ same module vs Hugging Face's Trainer, each with and without `torch.compile`; th
 
     python bench/gpu.py [--config bert-base|tiny] [--batch-sizes 32 64] [--length 128] [--steps 40] [--warmup 10]
                         [--precision bf16-mixed] [--compile both|off|on] [--device cuda]
+                        [--variable-lengths]
 
 Every variant trains on the same synthetic batches (random token ids, full attention mask, fixed shape), so the
 FLOPs per step are the same: counted once with FlopCounterMode (`bench/flops.py`). MFU divides model FLOP/s by the
@@ -11,6 +12,10 @@ GPU's dense bf16 peak from its data sheet when the name is known (below), and by
 case. The FSDP check builds the optimizer under FSDP (one process) and under the default strategy and compares the
 numbers of parameters in weight-decay and no-decay groups: FSDP hands `configure_optimizers` flattened shards,
 which a rule that skips 1-D tensors would leave all without decay (docs/distributed.md).
+
+`--variable-lengths` gives each row a random real length (length/4 to length) padded to `--length`, so the table's
+padding share column is not 0; the FLOPs (and MFU) count the padded shape, as the efficiency card of a fit does
+(`project/training/efficiency.py`). The encoder runs torch's SDPA attention (transformers' default for BERT).
 
 On a CPU (`--config tiny --device cpu --precision 32-true --compile off`) it runs in seconds; the tests do that.
 """
@@ -47,16 +52,28 @@ def write_encoder(folder: Path, config: str) -> Path:
     return folder
 
 
-def batches(batch_size: int, length: int, count: int) -> list[dict]:
+def batches(batch_size: int, length: int, count: int, variable: bool = False) -> list[dict]:
+    """Random token ids of one shape; `variable`: each row's real length drawn from length/4 to length, the rest
+    padding (the mask's zeros), as a length-grouped loader of real texts still leaves some."""
     import torch
 
     generator = torch.Generator().manual_seed(0)
     made = []
     for _ in range(count):
         ids = torch.randint(1000, 30000, (batch_size, length), generator=generator)
-        made.append({"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids),
+        mask = torch.ones_like(ids)
+        if variable:
+            real = torch.randint(max(2, length // 4), length + 1, (batch_size, 1), generator=generator)
+            mask = (torch.arange(length) < real).long()
+            ids = ids * mask
+        made.append({"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids),
                      "labels": torch.randint(0, 2, (batch_size,), generator=generator)})  # fmt: skip
     return made
+
+
+def padding_share(data: list[dict]) -> float:
+    real = sum(int(batch["attention_mask"].sum()) for batch in data)
+    return 1 - real / sum(batch["attention_mask"].numel() for batch in data)
 
 
 def new_module(folder: Path):
@@ -204,6 +221,7 @@ def main() -> None:
     parser.add_argument("--precision", default="bf16-mixed", choices=["bf16-mixed", "32-true"])
     parser.add_argument("--compile", choices=["both", "off", "on"], default="both")
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--variable-lengths", action="store_true", help="rows of random real lengths, padded")
     options = parser.parse_args()
     import torch
 
@@ -217,19 +235,21 @@ def main() -> None:
         for batch_size in options.batch_sizes:
             flops = step_flops(folder, batch_size, options.length, options)
             measured_peak = gemm_peak(batch_size * options.length, hidden, dtype, options.device)
-            data = batches(batch_size, options.length, options.steps + 1)
+            data = batches(batch_size, options.length, options.steps + 1, options.variable_lengths)
+            padding = f"{padding_share(data):.0%}"
             for compiled in compiles:
                 for variant, runner in (("ours", time_ours), ("raw", time_raw), ("hf", time_hf)):
                     times = runner(folder, data, options, compiled)
                     if times is None:
-                        rows.append([variant, str(batch_size), "yes" if compiled else "no", "skipped", "", "", ""])
+                        rows.append([variant, str(batch_size), "yes" if compiled else "no", "skipped", "", "", "",
+                                     padding])  # fmt: skip
                         continue
                     seconds = statistics.median(times[options.warmup :] or times)
                     achieved = flops / seconds
                     rows.append([
                         variant, str(batch_size), "yes" if compiled else "no", f"{batch_size / seconds:.1f}",
                         f"{achieved / 1e12:.2f}", f"{achieved / peak:.0%}" if peak else "n/a",
-                        f"{achieved / measured_peak:.0%}",
+                        f"{achieved / measured_peak:.0%}", padding,
                     ])  # fmt: skip
                     print(f"{variant} batch {batch_size} compile {compiled}: {batch_size / seconds:.1f} samples/s",
                           file=sys.stderr)  # fmt: skip
@@ -238,7 +258,16 @@ def main() -> None:
     print_table(
         f"{options.config}, length {options.length}, {options.precision}, {device_name}, median step after "
         f"{options.warmup} of {options.steps}; data-sheet dense bf16 peak {sheet}.",
-        ["variant", "batch", "torch.compile", "samples/s", "model TFLOP/s", "MFU (data sheet)", "MFU (measured GEMM)"],
+        [
+            "variant",
+            "batch",
+            "torch.compile",
+            "samples/s",
+            "model TFLOP/s",
+            "MFU (data sheet)",
+            "MFU (measured GEMM)",
+            "padding share",
+        ],  # fmt: skip
         rows,
     )
     print(check)

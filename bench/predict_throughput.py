@@ -1,7 +1,7 @@
 """Prediction texts/s and test accuracy of every way to run a fine-tuned model: this project's eager prediction
 (fp32, and bf16 autocast where the CPU computes bf16), the TorchScript export, the ONNX export in fp32 and with
-dynamic int8 quantization (onnxruntime), and `transformers.pipeline("text-classification")` (batch 1, its default,
-and batched).
+dynamic int8 quantization (onnxruntime), the ONNX export `--optimize` chose on this machine (its backend and
+settings), and `transformers.pipeline("text-classification")` (batch 1, its default, and batched).
 
     python bench/predict_throughput.py --checkpoint RUN/checkpoints/best-...ckpt [--texts 1275] [--batch-size 64]
                                        [--rounds 3]
@@ -57,10 +57,12 @@ def main() -> None:
     size = options.batch_size
     scratch = Path(tempfile.mkdtemp())
     for name, extra in (("ts", {"format": "torchscript"}), ("onnx", {"format": "onnx"}),
-                        ("int8", {"format": "onnx", "quantize": "int8"})):  # fmt: skip
+                        ("int8", {"format": "onnx", "quantize": "int8"}),
+                        ("optimized", {"format": "onnx", "optimize": True})):  # fmt: skip
         export(checkpoint=options.checkpoint, output=str(scratch / name), **extra)
     traced = torch.jit.load(str(scratch / "ts" / TORCHSCRIPT_FILE))
     onnx_fp32, onnx_int8 = OnnxClassifier(scratch / "onnx"), OnnxClassifier(scratch / "int8")
+    optimized = OnnxClassifier(scratch / "optimized")  # what its runtime card chose
     folder = resolve_pretrained(model.hparams.encoder)
     classifier = pipeline(
         "text-classification", model=AutoModelForSequenceClassification.from_pretrained(folder, num_labels=2),
@@ -79,6 +81,9 @@ def main() -> None:
         "TorchScript fp32": torchscript,
         "ONNX fp32 (onnxruntime)": lambda: torch.from_numpy(onnx_fp32.scores(texts, batch_size=size)),
         "ONNX int8 dynamic (onnxruntime)": lambda: torch.from_numpy(onnx_int8.scores(texts, batch_size=size)),
+        f"ONNX --optimize choice ({optimized.settings.describe()})": lambda: torch.from_numpy(
+            optimized.scores(texts, batch_size=size)
+        ),
         "pipeline, batch 1 (default)": lambda: classifier(texts),
         f"pipeline, batch {size}": lambda: classifier(texts, batch_size=size),
     }

@@ -58,6 +58,22 @@ def token_cache(tmp_path_factory):
         os.environ[ROOT_ENV] = previous
 
 
+@pytest.fixture(scope="session", autouse=True)
+def gemm_peak_cache(tmp_path_factory):
+    """The fits' GEMM peak probe caches into a temporary file, not the user's cache (a peak measured under a test
+    suite's load would stand for the machine's)."""
+    from project.training.gemm_peak import CACHE_ENV
+
+    path = tmp_path_factory.mktemp("gemm-peak") / "gemm_peak.json"
+    previous = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop(CACHE_ENV)
+    else:
+        os.environ[CACHE_ENV] = previous
+
+
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory) -> str:
     return str(write_tiny_encoder(tmp_path_factory.mktemp("tiny-bert")))

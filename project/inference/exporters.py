@@ -17,6 +17,8 @@ Both are traced graphs, checked against the eager model at two sequence lengths 
   `--quantize int8` stores it with onnxruntime's dynamic int8 quantization (int8 weights, activations quantized per
   batch at run time: no calibration data needed). `python -m project.predict --model <folder>` runs it with
   onnxruntime and the tokenizer alone, without torch (`project.inference.onnx_predict`).
+  `--optimize` times fp32 and int8 under each backend's settings on this machine and keeps the fastest that gives
+  the fp32 labels (`project.inference.optimize`; the choice is classifier.json's "runtime" card).
 - `sentence_transformers`: a folder `SentenceTransformer(folder)` loads (the encoder, its pooling as
   sentence-transformers' `Pooling` module, and unit-length normalisation), which gives `project.embed`'s vectors.
 
@@ -40,7 +42,9 @@ from project.core.registry import Registry
 from project.inference.batching import check_precision
 from project.inference.checkpoint import load_trained
 from project.inference.onnx_predict import ONNX_FILE
+from project.inference.optimize import optimize_folder, quantize_int8, table, validation_sample
 from project.inference.reload import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, classifier_config
+from project.inference.runtime import RuntimeSettings
 from project.inference.traced import (
     TOLERANCE,
     check_lengths,
@@ -126,13 +130,9 @@ def export_onnx(model: PooledClassifier, tokenizer, config: dict, folder: Path) 
     # The fp32 graph is what holds at every length or not; int8 then only rounds it.
     check_lengths(run_onnx(folder / ONNX_FILE), wrapped, model.encoder, tokenizer, max_length, "onnx", TOLERANCE["32"])
     if config.get("quantize") == "int8":
-        QuantType, quantize_dynamic = optional("onnxruntime.quantization", "onnx", "QuantType", "quantize_dynamic")
-
         full = folder / f"{ONNX_FILE}.fp32"
         (folder / ONNX_FILE).rename(full)
-        # Per output channel: one scale per weight column. Per-tensor scales (onnxruntime's default) lose far more
-        # test accuracy at about the same speed (docs/benchmarks.md, "Figures behind code constants").
-        quantize_dynamic(full, folder / ONNX_FILE, weight_type=QuantType.QInt8, per_channel=True)
+        quantize_int8(full, folder / ONNX_FILE)
         full.unlink()
         check_lengths(run_onnx(folder / ONNX_FILE), wrapped, model.encoder, tokenizer, max_length, "onnx --quantize "
                       "int8", TOLERANCE["int8"])  # fmt: skip
@@ -189,8 +189,9 @@ def trace(model: PooledClassifier, tokenizer, max_length: int) -> torch.jit.Scri
 
 
 def export(
-    *, checkpoint: str, output: str, format: str = "huggingface", precision: str = "32", quantize: str | None = None
-) -> None:
+    *, checkpoint: str, output: str, format: str = "huggingface", precision: str = "32", quantize: str | None = None,
+    optimize: bool = False, optimize_sample: int = 512, optimize_rounds: int = 3,
+) -> None:  # fmt: skip
     """Write a fine-tuned checkpoint as a Hugging Face folder, a TorchScript or ONNX model, or a sentence-transformers
     folder. (Keyword-only, so jsonargparse makes every argument an --option.)
 
@@ -200,6 +201,10 @@ def export(
         format: huggingface, torchscript, onnx or sentence_transformers.
         precision: 32, 16 or bf16: the dtype the weights are stored (and run) in.
         quantize: int8 (onnx only): onnxruntime's dynamic int8 quantization.
+        optimize: (onnx only) time fp32 and int8 under each backend's settings on this machine and keep the fastest
+            that gives the fp32 labels; the table and the choice go into classifier.json's "runtime" card.
+        optimize_sample: validation texts of the checkpoint's run that `--optimize` times and checks.
+        optimize_rounds: timed passes over the sample per candidate (the median counts).
     """
     exporter = EXPORTERS.lookup(format)
     dtype = check_precision(precision)
@@ -209,8 +214,14 @@ def export(
         raise ConfigError(f"--quantize {quantize} applies to --format onnx, not {format}")
     if format == "onnx" and precision != "32":
         raise ConfigError(f"--format onnx exports fp32 weights (or --quantize int8), not --precision {precision}")
+    if optimize and format != "onnx":
+        raise ConfigError(f"--optimize applies to --format onnx, not {format}")
+    if optimize and quantize:
+        raise ConfigError(f"--optimize measures int8 itself and keeps it only where it gives the fp32 labels; "
+                          f"leave --quantize {quantize} out")  # fmt: skip
     if Path(output).exists():
         raise ConfigError(f"--output {output} already exists; choose a new folder (nothing was overwritten)")
+    sample = validation_sample(checkpoint, optimize_sample) if optimize else None
     lightning_model, trained_max_length = load_trained(checkpoint)
     tokenizer = from_pretrained(AutoTokenizer, lightning_model.hparams.encoder)
     max_length = trained_max_length or tokenizer.model_max_length
@@ -231,5 +242,11 @@ def export(
     # transformers' bars over writing (and, for sentence-transformers, re-reading) a local copy: no download here.
     with new_folder(output) as folder, no_progress_bars():
         exporter(model, tokenizer, config, folder)
-    shown = "int8, dynamic" if quantize else precision
+        if sample is not None:
+            card = optimize_folder(folder, config, sample, optimize_rounds)
+            (folder / CLASSIFIER_CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+            print(f"{len(sample.texts)} validation texts, median of {optimize_rounds} passes:\n{table(card)}")
+    shown = "int8, dynamic" if config.get("quantize") else precision
+    if sample is not None:
+        shown = f"chosen: {RuntimeSettings.of(card['choice']).describe()}"
     print(f"exported {format} ({shown}) to {output}")

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from project.core.atomic import check_output, write_csv
-from project.core.errors import ConfigError, UserError, optional
+from project.core.errors import ConfigError, UserError
 from project.data.readers import read_table
 from project.data.segments import segment_ids, segment_rule
 from project.data.truncation import Truncation, cut
 from project.inference.rows import decided_table
+from project.inference.runtime import RuntimeSettings, card_settings, open_runner, with_threads
 from project.tasks.decoding import DECODERS, Decoder
 
 ONNX_FILE = "model.onnx"  # as project.inference.exporters writes it
@@ -31,10 +33,13 @@ CLASSIFIER_CONFIG = "classifier.json"
 class OnnxClassifier:
     """An exported ONNX folder: `scores(texts)` -> (N, outputs) numpy scores, `decode` -> label texts."""
 
-    def __init__(self, folder: str | Path, threads: int | None = None):
+    def __init__(
+        self, folder: str | Path, threads: int | None = None, backend: str | None = None,
+        settings: RuntimeSettings | None = None,
+    ):  # fmt: skip
+        """`backend` None runs what the folder's runtime card chose (`project.inference.runtime`); `settings`, if
+        given, replace the card's."""
         from tokenizers import Tokenizer
-
-        onnxruntime = optional("onnxruntime", "onnx")
 
         folder = Path(folder)
         for name in (ONNX_FILE, CLASSIFIER_CONFIG, "tokenizer.json"):
@@ -44,17 +49,12 @@ class OnnxClassifier:
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
-        options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        try:
-            self.session = onnxruntime.InferenceSession(str(folder / ONNX_FILE), options, ["CPUExecutionProvider"])
-        except Exception as error:  # onnxruntime raises its own types for an unreadable graph
-            raise UserError(f"--model {folder / ONNX_FILE}: not a readable ONNX model ({error})") from None
+        self.settings = settings or with_threads(card_settings(self.config, backend), threads)
+        self.runner = open_runner(folder, self.settings)
         self.pad_id = self.tokenizer.token_to_id(self._pad_token(folder)) or 0
         # Exactly what the graph declares: an encoder without segments (DistilBERT, DeBERTa-v3...) has no
         # token_type_ids input; where it has one, the same segment ids as the torch path (`project.data.segments`).
-        self.input_names = [declared.name for declared in self.session.get_inputs()]
+        self.input_names = self.runner.input_names
         self.segments = segment_rule(self.tokenizer, "token_type_ids" in self.input_names)
 
     @staticmethod
@@ -69,16 +69,17 @@ class OnnxClassifier:
         return self.config.get("label_names")
 
     def scores(
-        self, texts: Sequence[str], pairs: Sequence[str] | None = None, batch_size: int = 64,
+        self, texts: Sequence[str], pairs: Sequence[str] | None = None, batch_size: int | None = None,
         max_length: int | None = None,
     ) -> np.ndarray:  # fmt: skip
         """Row i for texts[i]; batches are cut from length-sorted texts, each padded to its longest member."""
         length = max_length or self.config["max_length"]
+        batch_size = batch_size or self.settings.batch_size  # None: the runtime card's measured size (64 without)
         inputs = list(zip(texts, pairs, strict=True)) if pairs is not None else list(texts)
         truncation = Truncation.of(self.config)
         encodings = [cut(whole, length, truncation) for whole in self.tokenizer.encode_batch(inputs)]
         order = np.argsort([len(encoding.ids) for encoding in encodings], kind="stable")
-        result = None
+        result, batches = None, []
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             longest = max(len(encodings[i].ids) for i in rows)
@@ -91,7 +92,8 @@ class OnnxClassifier:
                 batch["attention_mask"][slot, :size] = 1
                 if "token_type_ids" in batch:
                     batch["token_type_ids"][slot, :size] = segment_ids(self.segments, encoding)
-            (scores,) = self.session.run(["scores"], batch)
+            batches.append((rows, batch))
+        for (rows, _), scores in zip(batches, self.runner.map([batch for _, batch in batches]), strict=True):
             scores = scores.reshape(len(rows), -1)
             if result is None:
                 result = np.empty((len(texts), scores.shape[1]), dtype=np.float32)
@@ -117,8 +119,8 @@ class OnnxClassifier:
 
 def predict_onnx(
     *, model: str, input: str, output: str, text_column: str = "text", text_pair_column: str | None = None,
-    id_column: str | None = None, batch_size: int = 64, max_length: int | None = None, overwrite: bool = False,
-    raw_scores: bool = False,
+    id_column: str | None = None, batch_size: int | None = None, max_length: int | None = None,
+    overwrite: bool = False, raw_scores: bool = False, backend: str | None = None,
 ) -> None:  # fmt: skip
     """Write one prediction per input row to `output` (CSV) from an ONNX export, without torch.
 
@@ -129,17 +131,18 @@ def predict_onnx(
         text_column: column with the text.
         text_pair_column: second text, for models trained on pairs.
         id_column: column copied into the output's `id` (default: the row number, from 1).
-        batch_size: texts per onnxruntime call.
+        batch_size: texts per call (default: the size `export --optimize` measured fastest, else 64).
         max_length: truncation length (default: the `data.max_length` the model was trained with).
         overwrite: replace an existing `output` file (never the input or the model).
         raw_scores: write the raw scores and plain decisions instead of the calibrated probabilities and the
             decisions the export carries.
+        backend: onnxruntime or openvino (default: what `export --optimize` chose and wrote in classifier.json).
     """
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise ConfigError(f"--batch_size must be at least 1, got {batch_size}")
     check_output(output, [("--input", input), ("--model", str(Path(model) / ONNX_FILE))], overwrite)
     rows = read_table(input, [text_pair_column, id_column], filled=[text_column])
-    classifier = OnnxClassifier(model)
+    classifier = OnnxClassifier(model, backend=backend)
     positions = classifier.config.get("max_positions") or classifier.config["max_length"]
     if max_length is not None and not 1 <= max_length <= positions:
         raise ConfigError(f"--max_length {max_length}: choose 1 to the encoder's {positions} positions")
@@ -147,4 +150,5 @@ def predict_onnx(
     pairs = [row[text_pair_column] or "" for row in rows] if text_pair_column else None
     scores = classifier.scores(texts, pairs, batch_size, max_length)
     write_csv(output, decided_table(rows, id_column, classifier.decoding(), scores, raw_scores))
-    print(f"wrote {len(rows)} predictions to {output} (onnxruntime)")
+    ran = replace(classifier.settings, batch_size=batch_size or classifier.settings.batch_size)
+    print(f"wrote {len(rows)} predictions to {output} ({ran.describe()})")

@@ -28,14 +28,15 @@ HTTPException = optional("fastapi", "serve", "HTTPException")[0]
 class Predictor:
     """One interface over the three model kinds: `scores(texts, pairs)` (numpy), `decode`, `label_names`."""
 
-    def __init__(self, model: str, device: str = "cpu"):
+    def __init__(self, model: str, device: str = "cpu", backend: str | None = None):
         path = Path(model)
         if path.is_dir() and (path / "model.onnx").is_file():
             from project.inference.onnx_predict import OnnxClassifier
 
-            onnx = OnnxClassifier(path)
+            onnx = OnnxClassifier(path, backend=backend)  # None: what the export's runtime card chose
             self.scores, self.decode, self.label_names = onnx.scores, onnx.decode, onnx.label_names
             self.columns, self.decide = onnx.score_columns(), onnx.decoding().decide
+            self.runtime = onnx.settings
             return
         if path.is_dir():
             from project.inference.reload import load_exported
@@ -66,13 +67,21 @@ class Predictor:
 
 
 class ClassifierAPI(litserve.LitAPI):
-    def __init__(self, model: str, max_texts: int, max_text_chars: int, raw_scores: bool = False, **options):
+    def __init__(
+        self,
+        model: str,
+        max_texts: int,
+        max_text_chars: int,
+        raw_scores: bool = False,
+        backend: str | None = None,
+        **options,
+    ):
         super().__init__(**options)
         self.model, self.max_texts, self.max_text_chars = model, max_texts, max_text_chars
-        self.raw_scores = raw_scores
+        self.raw_scores, self.backend = raw_scores, backend
 
     def setup(self, device) -> None:
-        self.predictor = Predictor(self.model, "cuda" if str(device).startswith("cuda") else "cpu")
+        self.predictor = Predictor(self.model, "cuda" if str(device).startswith("cuda") else "cpu", self.backend)
 
     def decode_request(self, request: dict) -> dict:
         """One request -> {"texts", "pairs", "single"}; anything malformed is a 400 naming the problem."""
@@ -148,9 +157,30 @@ def check_model_path(model: str) -> None:
         raise UserError(f"--model {model}: no such checkpoint or export folder")
 
 
+def check_onnx_backend(model: str, backend: str) -> None:
+    """`--backend` names how an ONNX export runs: refused in one line for anything else, or unknown, or absent."""
+    from project.inference.runtime import check_backend
+
+    if not (Path(model) / "model.onnx").is_file():
+        raise ConfigError(f"--backend {backend} applies to an ONNX export folder, not {model}")
+    check_backend(backend)
+
+
+def runtime_shown(model: str, backend: str | None) -> dict:
+    """{"runtime": how an ONNX export will run} (the card's choice or `--backend`'s), or nothing for torch models."""
+    folder = Path(model)
+    if not (folder / "model.onnx").is_file():
+        return {}
+    from project.inference.runtime import card_settings
+
+    config = json.loads((folder / "classifier.json").read_text(encoding="utf-8"))
+    return {"runtime": card_settings(config, backend).describe()}
+
+
 def serve(
     *, model: str, host: str = "127.0.0.1", port: int = 8000, max_batch_size: int = 16, batch_timeout: float = 0.01,
     max_texts: int = 64, max_text_chars: int = 20_000, accelerator: str = "cpu", raw_scores: bool = False,
+    backend: str | None = None,
 ) -> None:  # fmt: skip
     """Serve a trained model over HTTP until SIGTERM or Ctrl-C.
 
@@ -165,6 +195,7 @@ def serve(
         accelerator: cpu or cuda.
         raw_scores: answer with the raw scores and plain decisions instead of the calibrated probabilities and the
             decisions fitted after training.
+        backend: for an ONNX export, onnxruntime or openvino (default: what `export --optimize` chose).
     """
     for name, value, low in (("--port", port, 1), ("--max_batch_size", max_batch_size, 1),
                              ("--max_texts", max_texts, 1), ("--max_text_chars", max_text_chars, 1)):  # fmt: skip
@@ -173,10 +204,12 @@ def serve(
     if batch_timeout < 0:
         raise ConfigError(f"--batch_timeout must be >= 0, got {batch_timeout}")
     check_model_path(model)
-    api = ClassifierAPI(model, max_texts, max_text_chars, raw_scores, max_batch_size=max_batch_size,
+    if backend is not None:
+        check_onnx_backend(model, backend)
+    api = ClassifierAPI(model, max_texts, max_text_chars, raw_scores, backend, max_batch_size=max_batch_size,
                         batch_timeout=batch_timeout)  # fmt: skip
     server = litserve.LitServer(api, accelerator=accelerator, devices=1, timeout=60)
-    print(json.dumps({"serving": model, "url": f"http://{host}:{port}/predict"}))
+    print(json.dumps({"serving": model, "url": f"http://{host}:{port}/predict", **runtime_shown(model, backend)}))
 
     def stop(signum, frame):  # SIGTERM takes LitServe's Ctrl-C path: it stops its API and model processes too
         raise KeyboardInterrupt

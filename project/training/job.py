@@ -21,6 +21,7 @@ from project.evaluation.baseline import baseline_metrics
 from project.evaluation.data_report import DataReport
 from project.evaluation.hparams import log_comparison
 from project.evaluation.report import CollectOutputs, write_report
+from project.training.efficiency import EfficiencyCard
 from project.training.interrupt import SaveOnCtrlC
 from project.training.resume import BestCheckpoint, check_same_labels
 
@@ -95,11 +96,12 @@ def best_checkpoint(trainer) -> str:
 def fit_and_test(cli, test: bool = True, callbacks: Sequence[Callback] = ()) -> dict[str, float]:
     """Train (with `callbacks` beside the job's own), then (if `test`) test the best checkpoint, write
     test_metrics.json and the evaluation report to the run, and log the run's hyper-parameters with its metrics for
-    TensorBoard's HParams tab. Returns the test metrics, or the best epoch's validation metrics when untested."""
+    TensorBoard's HParams tab; every fit writes its efficiency card (`training/efficiency.py`). Returns the test
+    metrics, or the best epoch's validation metrics when untested."""
     trainer, data = cli.trainer, cli.datamodule
     checkpoint = trainer.checkpoint_callback
     outputs = CollectOutputs(checkpoint)
-    train(cli, callbacks=[DataReport(), outputs, *callbacks])
+    train(cli, callbacks=[DataReport(), outputs, EfficiencyCard(), *callbacks])
     if trainer.interrupted:
         return dict(outputs.best_metrics)
     # `trainer.limit_test_batches: 0` asks for no test batches: Lightning then tests nothing and returns no results.
