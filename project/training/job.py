@@ -16,7 +16,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from project.core.atomic import write_text
 from project.core.checkpoints import read_checkpoint, state_dict_mismatch
-from project.core.errors import DataError, TrainingStopped, UserError
+from project.core.errors import DataError, TrainingStopped, UserError, storage_problem
 from project.evaluation.baseline import baseline_metrics
 from project.evaluation.data_report import DataReport
 from project.evaluation.hparams import log_comparison
@@ -58,6 +58,13 @@ def train(cli, check: Callable[[], None] | None = None, callbacks: Sequence[Call
         if fresh:
             remove_run(run_dir, root_too=cli.created_root)
         raise
+    except OSError as error:
+        # The checkpoints on disk are whole (AtomicCheckpointIO), so the run can go on from its last.ckpt.
+        resume = f"resume with: python -m {cli.COMMAND} <the same options> --ckpt_path last"
+        problem = storage_problem(error, resume)
+        if problem is None or not (run_dir / "checkpoints" / "last.ckpt").is_file():
+            raise
+        raise TrainingStopped(problem) from None
     except SIGTERMException:
         signal = "Ctrl-C (SIGINT)" if ctrl_c.received else "SIGTERM"
         raise TrainingStopped(
