@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shlex
 import shutil
 from collections.abc import Callable, Sequence
@@ -57,6 +58,7 @@ def train(cli, check: Callable[[], None] | None = None, callbacks: Sequence[Call
         if identity is not None:
             write_json(run_dir / IDENTITY_FILE, identity)
             added.append(RecordDataIdentity(identity))
+        remove_orphaned_partials(run_dir / "checkpoints")
         trainer.callbacks.extend(added)
         trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=resume_from(cli.config.get("ckpt_path"), run_dir))
     except UserError:
@@ -113,6 +115,25 @@ def check_resume_checkpoint(ckpt_path: str | None, run_dir: Path, model, identit
             f"{option} {path}: its weights do not fit this model ({problem}); resume with the pooler, head and "
             "encoder options it was trained with"
         )
+
+
+def remove_orphaned_partials(folder: Path) -> None:
+    """The temporary files of checkpoint writes whose process died mid-write (a SIGKILL): `.<name>.partial-<pid>`
+    with no such process any more. A live pid's may be a run writing beside this one; it is left alone."""
+    for partial in folder.glob(".*.partial-*") if folder.is_dir() else ():
+        pid = partial.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not process_alive(int(pid)):
+            partial.unlink(missing_ok=True)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: nothing is sent, only whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def resume_from(ckpt_path: str | None, run_dir: Path) -> str | None:

@@ -199,8 +199,10 @@ def resumable_checkpoint(run_dir: Path) -> Path:
     for path in sorted(folder.glob("*.ckpt")) if folder.is_dir() else ():
         try:
             stored = read_checkpoint(path, "--ckpt_path last")
-        except UserError:  # a damaged file is no resume point; last.ckpt's damage is said when it is read
-            continue
+        except UserError:
+            if path == last:  # a damaged last.ckpt is said in one line, never skipped silently
+                return last
+            continue  # a damaged other file is no resume point
         if "loops" not in stored or "optimizer_states" not in stored:  # weights only: nothing to resume
             continue
         key = (stored.get("global_step", -1), path.name == last.name)

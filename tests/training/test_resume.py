@@ -2,6 +2,8 @@
 uninterrupted run ends: same weights (fp32, atol 1e-6), same sample order, same LR schedule, one TensorBoard curve."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -135,6 +137,10 @@ def test_a_kill_between_the_best_checkpoint_and_last_ckpt_resumes_from_the_newes
     assert code == -9
     checkpoints = tmp_path / "runs" / "lightning_logs" / "version_0" / "checkpoints"
     assert [path.name for path in checkpoints.iterdir()] == ["best-epoch0-step3.ckpt"]
+    # A write a SIGKILL cut short leaves its temporary file, named after its dead process: the resume removes it.
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = checkpoints / f".last.ckpt.partial-{gone.stdout.strip()}"
+    orphan.write_bytes(b"half a checkpoint")
     before = samples(tmp_path)
     result = fit(*tiny_args(tmp_path, tiny_encoder), *OPTIONS, "--resume.every_n_train_steps", "null",
                  "--trainer.callbacks", json.dumps([{"class_path": "tests.helpers.RecordSamples",
@@ -142,6 +148,7 @@ def test_a_kill_between_the_best_checkpoint_and_last_ckpt_resumes_from_the_newes
                  "--ckpt_path", "last")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"--ckpt_path last: resuming from {checkpoints / 'best-epoch0-step3.ckpt'}" in result.stdout
+    assert not orphan.exists()
     assert_same_as_uninterrupted(tmp_path, uninterrupted, before)
 
 
