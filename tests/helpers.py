@@ -72,3 +72,43 @@ class RecordWeights(Callback):
             return
         metrics = {key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("val/")}
         (self.folder / f"val-rank{trainer.global_rank}.json").write_text(json.dumps(metrics))
+
+
+class KillBeforeLastCheckpoint(Callback):
+    """SIGKILLs this process as `epoch` ends, after its best checkpoint is written and while its last.ckpt is being
+    put together (the second checkpoint of that epoch: with last.ckpt only at epoch ends, the best one comes first)."""
+
+    def __init__(self, epoch: int):
+        self.epoch, self.saves = epoch, 0
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
+        if trainer.current_epoch == self.epoch:
+            self.saves += 1
+            if self.saves == 2:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+
+class KillOnceInFolder(Callback):
+    """SIGKILLs this process at the end of training batch `batch` of a run whose folder path contains `folder`
+    (a cross-validation's `fold_1`), once: `marker` is created first, and while it exists nothing happens, so the
+    same command run again goes through."""
+
+    def __init__(self, folder: str, batch: int, marker: str):
+        self.folder, self.batch, self.marker = folder, batch, Path(marker)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if batch_idx == self.batch and self.folder in Path(trainer.log_dir).parts and not self.marker.exists():
+            self.marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class CtrlCTwice(Callback):
+    """Presses Ctrl-C twice at the end of training batch `batch` of `epoch`: two real SIGINTs to this process."""
+
+    def __init__(self, epoch: int, batch: int):
+        self.epoch, self.batch = epoch, batch
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if (trainer.current_epoch, batch_idx) == (self.epoch, self.batch):
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)

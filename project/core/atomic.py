@@ -1,9 +1,11 @@
 """Outputs that appear whole or not at all: a new folder that never replaces an existing one, and files written
-to a temporary name then renamed over the old one (readers never see half a file)."""
+to a temporary name in their own folder, flushed to the disk, then renamed over the old one (readers never see
+half a file; a full or read-only disk leaves the old file and no temporary one)."""
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import os
 import shutil
@@ -31,13 +33,61 @@ def new_folder(path: str | Path, option: str = "--output") -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def write_text(path: str | Path, text: str) -> None:
-    """`text` to `path` (UTF-8, parent folders made), through `<name>.partial` and an atomic rename."""
+def check_free_space(path: Path, size: int) -> None:
+    """An ENOSPC OSError naming `path` when its disk has not `size` bytes free (the old file stays until the
+    rename, so a rewrite needs the new size free too); unknown free space passes."""
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return
+    if free < size:
+        raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({size:,} bytes needed, {free:,} free)", str(path))
+
+
+def write_bytes(path: str | Path, data: bytes | memoryview) -> None:
+    """`data` to `path` (parent folders made) whole or not at all: free space checked, written to
+    `.<name>.partial-<pid>` beside it (the same filesystem, so the rename is atomic, never a copy), fsynced, renamed
+    over `path`, and the folder fsynced so the rename survives a power cut. Any failure removes the temporary file
+    and leaves an existing `path` as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+    check_free_space(path, len(data))
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view) :]
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.replace(partial, path)
+    except BaseException as error:
+        partial.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename in (None, str(partial)):  # name the file asked for
+            raise OSError(error.errno, error.strerror, str(path)) from None
+        raise
+    sync_folder(path.parent)
+
+
+def sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (a rename) to the disk; some filesystems cannot, which costs nothing but that."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """`text` to `path` (UTF-8) whole or not at all (`write_bytes`)."""
+    write_bytes(path, text.encode("utf-8"))
 
 
 def write_csv(path: str | Path, rows: Iterable[list]) -> None:
@@ -55,5 +105,10 @@ def check_output(output: str, inputs: list[tuple[str, str]], overwrite: bool) ->
             raise ConfigError(f"--output {output} is the {option} file; choose another output (nothing was written)")
     if target.is_dir():
         raise ConfigError(f"--output {output} is a folder; name a file")
+    folder = target.parent if target.parent.exists() else None
+    if folder is not None and not os.access(folder, os.W_OK):  # said before the work, not after it
+        raise ConfigError(
+            f"--output {output}: cannot write in {folder} (read-only or not yours); choose another output"
+        )
     if target.exists() and not overwrite:
         raise ConfigError(f"--output {output} already exists; choose a new file or pass --overwrite true")

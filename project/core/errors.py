@@ -3,6 +3,7 @@ status 2."""
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -25,6 +26,23 @@ class TrainingStopped(Exception):
     """A guard stopped training (a non-finite loss...): one line, exit status 2, and the run's files are kept."""
 
 
+# What a disk says when it cannot take a write: full, over quota, read-only, not ours, a file too large for it.
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+
+
+def storage_problem(error: BaseException, then: str = "run the command again") -> str | None:
+    """The one line for an OSError a disk raised (full, read-only...), None for any other error. Not a UserError:
+    a disk that fills mid-run must not make the run's handler remove the checkpoints written before."""
+    if not isinstance(error, OSError) or error.errno not in STORAGE_ERRNOS:
+        return None
+    where = error.filename if error.filename is not None else "a file"
+    what = (error.strerror or os.strerror(error.errno)).lower()
+    hint = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some space", errno.EFBIG: "free some space"}.get(
+        error.errno, "choose a folder you can write to"
+    )
+    return f"cannot write {where}: {what}; {hint}, then {then} (the files written before are whole)"
+
+
 def run_with_user_errors(job):
     """Run `job()`; a UserError, TrainingStopped or option error prints one line and exits with status 2 (the
     traceback with BERT_TEMPLATE_DEBUG=1)."""
@@ -38,6 +56,12 @@ def run_with_user_errors(job):
             raise
         # Option errors from jsonargparse span several indented lines; one line keeps them greppable.
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as error:
+        problem = storage_problem(error)
+        if problem is None or os.environ.get(DEBUG_ENV):
+            raise
+        print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
 
 

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import yaml
 from jsonargparse import Namespace
+from lightning.fabric.plugins import CheckpointIO
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -22,6 +23,7 @@ from project.core.errors import ConfigError
 from project.data.datamodule import TextDataModule
 from project.evaluation.data_report import MIN_STEPS, epochs_for
 from project.training import job
+from project.training.checkpoint_io import AtomicCheckpointIO
 from project.training.console import quiet_libraries, replace_model_summary
 from project.training.module import TextClassifier
 from project.training.precision import fastest_precision
@@ -192,6 +194,7 @@ class FitCLI(LightningCLI):
 
     def _build_trainer(self, **kwargs):
         trainer_config = self._get(self.config_init, "trainer", default={})
+        kwargs["plugins"] = with_atomic_checkpoints(trainer_config.get("plugins"), trainer_config.get("strategy"))
         if trainer_config.get("precision") is None:
             kwargs["precision"], why = fastest_precision(trainer_config.get("accelerator"))
             rank_zero_info(f"trainer.precision: {kwargs['precision']} ({why})")
@@ -212,6 +215,15 @@ class FitCLI(LightningCLI):
                 job.remove_run(Path(root) / RUNS_NAME / f"version_{self.claimed_version}", self.created_root)
                 raise
         return super().instantiate_trainer(**kwargs)
+
+
+def with_atomic_checkpoints(plugins, strategy) -> list | None:
+    """The trainer's plugins with `AtomicCheckpointIO` added, unless the user chose a CheckpointIO (as a plugin or
+    inside a strategy object): every checkpoint of a run is then whole or absent, even on a full disk."""
+    plugins = [] if plugins is None else list(plugins) if isinstance(plugins, list | tuple) else [plugins]
+    if any(isinstance(plugin, CheckpointIO) for plugin in plugins) or getattr(strategy, "_checkpoint_io", None):
+        return plugins or None
+    return [*plugins, AtomicCheckpointIO()]
 
 
 def config_paths(argv: list[str]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shlex
 import shutil
 from collections.abc import Callable, Sequence
@@ -16,14 +17,15 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from project.core.atomic import write_text
 from project.core.checkpoints import DECISIONS_KEY, read_checkpoint, state_dict_mismatch, store_in_checkpoint
-from project.core.errors import DataError, TrainingStopped, UserError
+from project.core.errors import DataError, TrainingStopped, UserError, storage_problem
+from project.data.identity import IDENTITY_FILE, IDENTITY_KEY, data_identity, identity_differences
 from project.evaluation.baseline import baseline_metrics
 from project.evaluation.data_report import DataReport
 from project.evaluation.hparams import log_comparison
 from project.evaluation.report import CollectOutputs, write_report
 from project.training.efficiency import EfficiencyCard
 from project.training.interrupt import SaveOnCtrlC
-from project.training.resume import BestCheckpoint, check_same_labels
+from project.training.resume import BestCheckpoint, check_same_labels, resumable_checkpoint
 
 
 def train(cli, check: Callable[[], None] | None = None, callbacks: Sequence[Callback] = ()) -> None:
@@ -50,15 +52,27 @@ def train(cli, check: Callable[[], None] | None = None, callbacks: Sequence[Call
         labels_file = run_dir / "labels.json"
         if labels and labels_file.exists() and json.loads(labels_file.read_text()) != {"label_names": list(labels)}:
             raise UserError(f"{labels_file} holds other labels than the data's {list(labels)}; nothing changed")
-        check_resume_checkpoint(cli.config.get("ckpt_path"), run_dir, cli.model)
+        identity = data_identity(cli.datamodule.hparams) if hasattr(cli.datamodule, "splits") else None
+        check_resume_checkpoint(cli.config.get("ckpt_path"), run_dir, cli.model, identity)
         if labels:
             write_json(labels_file, {"label_names": list(labels)})
+        if identity is not None:
+            write_json(run_dir / IDENTITY_FILE, identity)
+            added.append(RecordDataIdentity(identity))
+        remove_orphaned_partials(run_dir / "checkpoints")
         trainer.callbacks.extend(added)
-        trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.get("ckpt_path"))
+        trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=resume_from(cli.config.get("ckpt_path"), run_dir))
     except UserError:
         if fresh:
             remove_run(run_dir, root_too=cli.created_root)
         raise
+    except OSError as error:
+        # The checkpoints on disk are whole (AtomicCheckpointIO), so the run can go on from its last.ckpt.
+        resume = f"resume with: python -m {cli.COMMAND} <the same options> --ckpt_path last"
+        problem = storage_problem(error, resume)
+        if problem is None or not (run_dir / "checkpoints" / "last.ckpt").is_file():
+            raise
+        raise TrainingStopped(problem) from None
     except SIGTERMException:
         signal = "Ctrl-C (SIGINT)" if ctrl_c.received else "SIGTERM"
         raise TrainingStopped(
@@ -71,21 +85,68 @@ def train(cli, check: Callable[[], None] | None = None, callbacks: Sequence[Call
         trainer.callbacks = [callback for callback in trainer.callbacks if callback in own]
 
 
-def check_resume_checkpoint(ckpt_path: str | None, run_dir: Path, model) -> None:
-    """A `--ckpt_path` that is missing, broken or holds weights of another model fails in one line before
+class RecordDataIdentity(Callback):
+    """Every checkpoint of the run carries the identity of the data it was trained on (`data_identity`)."""
+
+    def __init__(self, identity: dict):
+        self.identity = identity
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint[IDENTITY_KEY] = self.identity
+
+
+def check_resume_checkpoint(ckpt_path: str | None, run_dir: Path, model, identity: dict | None = None) -> None:
+    """A `--ckpt_path` that is missing, broken, holds weights of another model or was trained on other data (its
+    recorded `identity`; checkpoints from before it was recorded are not compared) fails in one line before
     anything is written (Lightning would fail with a traceback after creating the run folder)."""
     if not ckpt_path:
         return
-    path = run_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
+    path = resumable_checkpoint(run_dir) if ckpt_path == "last" else Path(ckpt_path)
     option = "--ckpt_path last" if ckpt_path == "last" else "--ckpt_path"
     stored = read_checkpoint(path, option)
     check_same_labels(stored, getattr(model.hparams, "label_names", None))
+    differences = identity_differences(stored[IDENTITY_KEY], identity) if IDENTITY_KEY in stored and identity else []
+    if differences:
+        raise UserError(f"{option} {path} was trained on other data: {'; '.join(differences)}; resume on the data "
+                        "and options it was trained on, or start a new run without --ckpt_path (nothing was "
+                        "changed)")  # fmt: skip
     problem = state_dict_mismatch(stored["state_dict"], model.state_dict())
     if problem:
         raise UserError(
             f"{option} {path}: its weights do not fit this model ({problem}); resume with the pooler, head and "
             "encoder options it was trained with"
         )
+
+
+def remove_orphaned_partials(folder: Path) -> None:
+    """The temporary files of checkpoint writes whose process died mid-write (a SIGKILL): `.<name>.partial-<pid>`
+    with no such process any more. A live pid's may be a run writing beside this one; it is left alone."""
+    for partial in folder.glob(".*.partial-*") if folder.is_dir() else ():
+        pid = partial.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not process_alive(int(pid)):
+            partial.unlink(missing_ok=True)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: nothing is sent, only whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def resume_from(ckpt_path: str | None, run_dir: Path) -> str | None:
+    """The file `--ckpt_path` names: for `last`, the run's newest resumable checkpoint (said in one line when it
+    is not last.ckpt: a kill came between an epoch's best checkpoint and its last.ckpt)."""
+    if ckpt_path != "last":
+        return ckpt_path
+    path = resumable_checkpoint(run_dir)
+    if path.name != "last.ckpt":
+        print(f"--ckpt_path last: resuming from {path}, the run's newest whole checkpoint (it was stopped before "
+              "writing last.ckpt)")  # fmt: skip
+    return str(path)
 
 
 def best_checkpoint(trainer) -> str:

@@ -20,7 +20,8 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from project.core.errors import ConfigError
+from project.core.checkpoints import read_checkpoint
+from project.core.errors import ConfigError, UserError
 
 
 def random_states() -> dict:
@@ -65,6 +66,15 @@ class RunRelativeCheckpoint(ModelCheckpoint):
         recorded, current = state_dict.get("dirpath"), self.dirpath
         if recorded and current and recorded != current:
             state_dict = relocated(state_dict, Path(recorded), Path(current))
+            if state_dict.get("dirpath") != current:
+                # Another run's checkpoint (a --ckpt_path into another folder): its best checkpoint is not this
+                # run's, and may be gone. Lightning would keep its path, test it, or fail on it with a traceback.
+                if state_dict.get("best_model_path"):
+                    print(f"{type(self).__name__}: the resumed checkpoint comes from another run ({recorded}); "
+                          "this run's best checkpoint is chosen among its own, not that run's")  # fmt: skip
+                state_dict = {key: value for key, value in state_dict.items() if key != "kth_value"}
+                state_dict |= {"dirpath": current, "best_model_path": "", "best_model_score": None,
+                               "kth_best_model_path": "", "last_model_path": "", "best_k_models": {}}  # fmt: skip
         super().load_state_dict(state_dict)
 
 
@@ -176,6 +186,29 @@ class ResumeCheckpoint(RunRelativeCheckpoint):
             # last.ckpt instead of writing last-v1.ckpt beside it.
             self.last_model_path = str(Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}")
             trainer.save_checkpoint(self.last_model_path)
+
+
+def resumable_checkpoint(run_dir: Path) -> Path:
+    """What `--ckpt_path last` resumes in `run_dir`: the newest whole checkpoint that holds a training state (by
+    its step; last.ckpt on a tie, as it is written after the epoch's other checkpoints). A SIGKILL between an
+    epoch's best checkpoint and its last.ckpt leaves the best one newer. `last.ckpt` when none is readable, so the
+    error names the file the user expects."""
+    folder = run_dir / "checkpoints"
+    last = folder / "last.ckpt"
+    newest, newest_key = last, None
+    for path in sorted(folder.glob("*.ckpt")) if folder.is_dir() else ():
+        try:
+            stored = read_checkpoint(path, "--ckpt_path last")
+        except UserError:
+            if path == last:  # a damaged last.ckpt is said in one line, never skipped silently
+                return last
+            continue  # a damaged other file is no resume point
+        if "loops" not in stored or "optimizer_states" not in stored:  # weights only: nothing to resume
+            continue
+        key = (stored.get("global_step", -1), path.name == last.name)
+        if newest_key is None or key > newest_key:
+            newest, newest_key = path, key
+    return newest
 
 
 def check_resumed_plan(planned: int | None, resumed: int | None) -> None:

@@ -11,15 +11,17 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from project.core.checkpoints import read_checkpoint
 from project.core.errors import UserError
+from project.training.resume import resumable_checkpoint
 
 RUNS_NAME = "lightning_logs"  # Lightning's own name for the logger's folder under default_root_dir
 
 
 def newest_resumable_run(root: Path) -> int | None:
-    """Version number of the run under `root` whose last.ckpt was written most recently."""
+    """Version number of the run under `root` whose last checkpoint (last.ckpt, or another one where a kill came
+    before last.ckpt) was written most recently."""
     candidates = [
         path
-        for path in (root / RUNS_NAME).glob("version_*/checkpoints/last.ckpt")
+        for path in (root / RUNS_NAME).glob("version_*/checkpoints/*.ckpt")
         if path.parent.parent.name.removeprefix("version_").isdigit()
     ]
     if not candidates:
@@ -35,7 +37,7 @@ def run_to_resume(config) -> int:
     root = Path(config["trainer.default_root_dir"])
     version = newest_resumable_run(root)
     if version is None:
-        raise UserError(f"--ckpt_path last: no {root}/{RUNS_NAME}/version_*/checkpoints/last.ckpt to resume")
+        raise UserError(f"--ckpt_path last: no {root}/{RUNS_NAME}/version_*/checkpoints/*.ckpt to resume")
     return version
 
 
@@ -45,7 +47,7 @@ def resumed_logger(root: str, version: int) -> TensorBoardLogger:
     purge_step makes TensorBoard drop what the interrupted run logged after that checkpoint, so the curves have no
     duplicated steps.
     """
-    last = Path(root) / RUNS_NAME / f"version_{version}" / "checkpoints" / "last.ckpt"
+    last = resumable_checkpoint(Path(root) / RUNS_NAME / f"version_{version}")
     checkpoint = read_checkpoint(last, "--ckpt_path last")
     # A checkpoint taken between micro-batches (SIGTERM) already logged part of its step: keep that step.
     step = checkpoint["global_step"] + ("gradients" in checkpoint.get("resume", {}))

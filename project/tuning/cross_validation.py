@@ -3,12 +3,15 @@ cross-validation of any fit, with out-of-fold predictions and a fold ensemble on
 
 The pool is the fit's train and val rows (the test split stays out). Folds are seeded (`seed_everything`),
 stratified as the task says (`Task.fold_strata`: by class for single-label data), and, with `--group_column`,
-grouped: all rows of one group fall in one fold. Fold k trains on the other folds, validates (and picks its best
-checkpoint) on fold k, and is tested on the test split: each fold is an ordinary `project.fit` run in
-`<out>/fold_<k>`, on files written once to `<out>/data/`.
+grouped: all rows of one group fall in one fold. Fold k trains on the other folds less an inner validation share
+(`data.val_ratio` of them, stratified and grouped the same way), picks its best checkpoint on that inner share,
+never on fold k, then scores fold k (its out-of-fold predictions) and the test split: each fold is an ordinary
+`project.fit` run in `<out>/fold_<k>`, on files written once to `<out>/data/`.
 
-`<out>/cv.json` records the options and each finished fold. Run the same command again after a kill and finished
-folds are kept, the interrupted one resumes from its `last.ckpt` (or restarts when it had none), the rest run.
+`<out>/cv.json` records the options, the data (each file's path, size and sha256: `project.data.identity`) and
+each finished fold; a rerun on data that changed since is refused, naming the file. Run the same command again
+after a kill and finished folds are kept, the interrupted one resumes from its `last.ckpt` (or restarts when it had
+none), the rest run.
 
 At the end: `oof_predictions.csv` (every pool row once: its fold and the scores of the model that did not see it),
 `cv_metrics.json` and `cv_report.md` (each fold's val and test metrics, their mean ± std, the out-of-fold metrics,
@@ -21,6 +24,7 @@ from __future__ import annotations
 import json
 import shutil
 import statistics
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +35,7 @@ from transformers import AutoTokenizer
 from project.core.atomic import write_csv, write_text
 from project.core.errors import ConfigError, DataError, TrainingStopped
 from project.data.datamodule import TextDataModule
+from project.data.identity import data_identity, identity_differences
 from project.inference.checkpoint import load_trained
 from project.inference.ensemble import CV_FILE
 from project.inference.predictions import predict_scores
@@ -100,9 +105,13 @@ def cross_validate(out: Path, folds: int, group_column: str | None, config: Name
     settings = {"folds": folds, "group_column": group_column, "fit": fit}
     record = existing_record(out, settings)
     pool = Pool(data, group_column)  # bad data or options fail here, before anything is written
-    assigned = assign_folds(task.fold_strata(pool.labels), len(pool), folds, seed, pool.groups)
+    identity = data_identity(data.hparams)
+    if record is not None and "data" in record:  # cv.json from before the data was recorded: not compared
+        check_same_data(out, record["data"], identity)
+    strata = task.fold_strata(pool.labels)
+    assigned = assign_folds(strata, len(pool), folds, seed, pool.groups)
     if record is None:
-        record = {"settings": settings, "done": {}, "folds": []}
+        record = {"settings": settings, "data": identity, "done": {}, "folds": []}
         write_text(out / CV_FILE, json.dumps(record, indent=2) + "\n")
     codec = data.codec
     targets = torch.as_tensor(codec.encode_all(pool.labels, lambda i: f"{pool.sources[i]}: row {pool.rows[i]}"))
@@ -112,7 +121,8 @@ def cross_validate(out: Path, folds: int, group_column: str | None, config: Name
     test_pairs = test.table.read_pairs(test.positions) if test is not None else None
     columns = data.hparams.text_column, data.hparams.text_pair_column, data.hparams.label_column
     test_rows = zip(test_texts, test_pairs or [None] * len(test), test.labels, strict=True) if test else None
-    files = write_fold_files(out / "data", pool, assigned, folds, test_rows, columns)
+    inner_val = inner_validation(strata, assigned, folds, data.hparams.val_ratio, seed, pool.groups)
+    files = write_fold_files(out / "data", pool, assigned, inner_val, folds, test_rows, columns)
     for fold in range(folds):
         if str(fold) in record["done"]:
             continue
@@ -139,6 +149,35 @@ def cross_validate(out: Path, folds: int, group_column: str | None, config: Name
     return summarise(out, record, pool, assigned, targets, test, test_targets)
 
 
+def inner_validation(strata, assigned, folds: int, val_ratio: float, seed: int, groups) -> list[np.ndarray]:
+    """Per fold, the rows it validates on (picks its best checkpoint with): a `val_ratio` share of that fold's own
+    training rows, stratified (and grouped) as the folds are. A fold's out-of-fold rows are never among them, so
+    its out-of-fold scores come from a model chosen without them."""
+    parts = max(2, round(1 / val_ratio)) if val_ratio > 0 else 10
+    chosen = []
+    for fold in range(folds):
+        training = np.flatnonzero(assigned != fold)
+        fold_groups = [groups[i] for i in training] if groups is not None else None
+        count = min(parts, len(set(fold_groups)) if fold_groups is not None else len(training))
+        fold_strata = [strata[i] for i in training] if strata is not None else None
+        with warnings.catch_warnings():  # a class rarer than `count` rows: StratifiedKFold warns, still splits
+            warnings.filterwarnings("ignore", message="The least populated class")
+            inner = assign_folds(fold_strata, len(training), count, seed + fold, fold_groups)
+        chosen.append(training[inner == 0])
+    return chosen
+
+
+def check_same_data(out: Path, recorded: dict, identity: dict) -> None:
+    """A rerun on data that changed since the folds were cut would train the remaining folds on the old files while
+    scoring the new ones: refuse it, naming what changed."""
+    differences = identity_differences(recorded, identity)
+    if differences:
+        raise ConfigError(
+            f"--out {out} holds a cross-validation of other data: {'; '.join(differences)}; rerun on the data it was "
+            "cut from to resume it, or choose a new --out"
+        )
+
+
 def existing_record(out: Path, settings: dict) -> dict | None:
     """The cv.json of an interrupted run with the same options, None for a new `out` (else a ConfigError)."""
     path = out / CV_FILE
@@ -161,10 +200,11 @@ def existing_record(out: Path, settings: dict) -> dict | None:
 
 
 def write_fold_files(
-    folder: Path, pool: Pool, assigned, folds: int, test_rows, columns
+    folder: Path, pool: Pool, assigned, inner_val: list[np.ndarray], folds: int, test_rows, columns
 ) -> list[dict[str, Path | None]]:
-    """Per fold: the train and val CSVs (the data's own column names), and the test CSV all folds share (from
-    `test_rows`: (text, pair, label) each, or None without a test split)."""
+    """Per fold: the train and val CSVs (the data's own column names; val is `inner_val`'s share of the fold's
+    training rows, train the rest of them), and the test CSV all folds share (from `test_rows`: (text, pair,
+    label) each, or None without a test split)."""
     text_column, pair_column, label_column = columns
     header = [text_column, *([pair_column] if pair_column else []), label_column]
 
@@ -180,8 +220,10 @@ def write_fold_files(
     for fold in range(folds):
         train, val = folder / f"fold_{fold}_train.csv", folder / f"fold_{fold}_val.csv"
         if not (train.exists() and val.exists()):
-            write_csv(train, lines(np.flatnonzero(assigned != fold)))
-            write_csv(val, lines(np.flatnonzero(assigned == fold)))
+            validating = np.zeros(len(assigned), dtype=bool)
+            validating[inner_val[fold]] = True
+            write_csv(train, lines(np.flatnonzero((assigned != fold) & ~validating)))
+            write_csv(val, lines(inner_val[fold]))
         files.append({"train": train, "val": val, "test": test_file})
     write_csv(folder / "folds.csv", [["source", "row", "fold"],
               *([source, int(row), int(fold)] for source, row, fold in zip(pool.sources, pool.rows, assigned,

@@ -2,6 +2,8 @@
 uninterrupted run ends: same weights (fp32, atol 1e-6), same sample order, same LR schedule, one TensorBoard curve."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -124,3 +126,38 @@ def test_a_moved_or_copied_run_resumes_inside_itself(tmp_path, tiny_encoder, how
     assert Path(recorded).parent == run_dir / "checkpoints" and Path(recorded).is_file()
     assert sorted(path.name for path in (run_dir / "checkpoints").glob("last*")) == ["last.ckpt"]
     assert {path: path.read_bytes() for path in original.rglob("*") if path.is_file()} == before
+
+
+def test_a_kill_between_the_best_checkpoint_and_last_ckpt_resumes_from_the_newest_whole_one(
+    tmp_path, tiny_encoder, uninterrupted
+):
+    # last.ckpt only at epoch ends: the kill after epoch 0's validation leaves best-epoch0-step3.ckpt and no last.ckpt.
+    killer = {"class_path": "tests.helpers.KillBeforeLastCheckpoint", "init_args": {"epoch": 0}}
+    code, _ = run(tmp_path, tiny_encoder, "--resume.every_n_train_steps", "null", callbacks=[killer])
+    assert code == -9
+    checkpoints = tmp_path / "runs" / "lightning_logs" / "version_0" / "checkpoints"
+    assert [path.name for path in checkpoints.iterdir()] == ["best-epoch0-step3.ckpt"]
+    # A write a SIGKILL cut short leaves its temporary file, named after its dead process: the resume removes it.
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = checkpoints / f".last.ckpt.partial-{gone.stdout.strip()}"
+    orphan.write_bytes(b"half a checkpoint")
+    before = samples(tmp_path)
+    result = fit(*tiny_args(tmp_path, tiny_encoder), *OPTIONS, "--resume.every_n_train_steps", "null",
+                 "--trainer.callbacks", json.dumps([{"class_path": "tests.helpers.RecordSamples",
+                                                     "init_args": {"path": str(tmp_path / "samples.txt")}}]),
+                 "--ckpt_path", "last")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"--ckpt_path last: resuming from {checkpoints / 'best-epoch0-step3.ckpt'}" in result.stdout
+    assert not orphan.exists()
+    assert_same_as_uninterrupted(tmp_path, uninterrupted, before)
+
+
+def test_a_second_ctrl_c_stops_at_once_without_writing(tmp_path, tiny_encoder):
+    presser = {"class_path": "tests.helpers.CtrlCTwice", "init_args": {"epoch": 1, "batch": 2}}
+    code, stderr = run(tmp_path, tiny_encoder, "--resume.every_n_train_steps", "null", callbacks=[presser])
+    assert code != 0 and code != 2, stderr[-3000:]  # not the first Ctrl-C's save-and-exit
+    assert "--ckpt_path last" not in stderr  # no resume line: nothing was saved for this stop
+    # It stopped in that batch: no later batch ran, and last.ckpt is still epoch 0's, whole.
+    assert samples(tmp_path)[-1][:2] == (1, 2)
+    last = tmp_path / "runs" / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["epoch"] == 0

@@ -95,9 +95,16 @@ def test_cross_validation_predicts_every_row_out_of_fold_and_resumes_after_a_kil
     assert len({row["row"] for row in oof}) == len(oof) == len(pool)  # every pool row exactly once
     user_of = {index + 1: row["user"] for index, row in enumerate(rows)}
     texts_of = {index + 1: row["review"] for index, row in enumerate(rows)}
+    unique = {text for text, count in Counter(row["review"] for row in rows).items() if count == 1}
     for fold in range(3):
         trained_on = {row["review"] for row in read(out / "data" / f"fold_{fold}_train.csv")}
         held = [int(row["row"]) for row in oof if row["fold"] == str(fold)]
+        # The fold picks its checkpoint on an inner share of its own training rows, both classes in it, never on
+        # the rows it then predicts out of fold.
+        validated = read(out / "data" / f"fold_{fold}_val.csv")
+        assert {row["sentiment"] for row in validated} == {"neg", "pos"}
+        assert not {row["review"] for row in validated} & {texts_of[r] for r in held} & unique
+        assert not {row["review"] for row in validated} & trained_on & unique
         assert held and not any(
             texts_of[r] in trained_on for r in held if list(texts_of.values()).count(texts_of[r]) == 1
         )
@@ -241,3 +248,45 @@ def test_a_cv_folder_recorded_as_command_line_arguments_is_refused_in_one_line(t
         "finish it with that version, or choose a new --out"
     ]
     assert sorted(path.name for path in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.slow
+def test_a_cross_validation_killed_inside_a_fold_refuses_edited_data_then_resumes(tmp_path, tiny_encoder):
+    """A real SIGKILL in the middle of fold 1's training; the same command after the train file was edited is
+    refused naming the file; with the file as it was, it resumes fold 1 and keeps fold 0."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_fit_end_to_end import REPO
+
+    train = write_csv(tmp_path / "train.csv", make_rows(90))
+    killer = {"class_path": "tests.helpers.KillOnceInFolder",
+              "init_args": {"folder": "fold_1", "batch": 2, "marker": str(tmp_path / "killed")}}  # fmt: skip
+    every_step = ["--resume.every_n_minutes", "null", "--resume.every_n_train_steps", "1"]
+    arguments = cv_arguments(tmp_path, tiny_encoder, train, *every_step, "--trainer.callbacks", json.dumps([killer]))
+
+    def cv():
+        return subprocess.run([sys.executable, "-m", "project.cv", *arguments], capture_output=True, text=True,
+                              cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+
+    killed = cv()
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    out = tmp_path / "cv"
+    assert (out / "fold_1" / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt").is_file()
+    fold_0 = {path: path.stat().st_mtime_ns for path in (out / "fold_0").rglob("*.ckpt")}
+    assert fold_0 and json.loads((out / "cv.json").read_text())["data"]["files"]["train"]["path"] == str(train)
+
+    original = train.read_bytes()
+    train.write_bytes(original.replace(b"great", b"awful", 1))  # one row's label word changes, not its size
+    edited = cv()
+    errors = [line for line in edited.stderr.splitlines() if line.startswith("error:")]
+    assert edited.returncode == 2 and len(errors) == 1, edited.stderr[-3000:]
+    assert f"data.train_file {train} changed since" in errors[0] and "Traceback" not in edited.stderr
+
+    train.write_bytes(original)
+    resumed = cv()
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert {path: path.stat().st_mtime_ns for path in (out / "fold_0").rglob("*.ckpt")} == fold_0
+    assert not (out / "fold_1" / "lightning_logs" / "version_1").exists()  # resumed in place
+    assert len(read(out / "oof_predictions.csv")) == len(read(out / "data" / "folds.csv"))
