@@ -26,6 +26,11 @@ class Decoder:
         """(N, outputs) scores -> N labels as text."""
         raise NotImplementedError
 
+    def scores(self, logits: np.ndarray) -> np.ndarray:
+        """(N, outputs) logits -> the task's scores, as `Task.scores` gives them (the ONNX predictor's chunked
+        documents: their windows' logits are aggregated first)."""
+        raise NotImplementedError
+
     def score_columns(self) -> list[str]:
         """Column names of the scores a prediction file shows beside the label."""
         return [f"score_{name}" for name in self.label_names]
@@ -42,6 +47,10 @@ class TopClass(Decoder):
     def labels(self, scores: np.ndarray) -> list[str]:
         return [self.label_names[index] for index in np.asarray(scores).argmax(axis=-1).tolist()]
 
+    def scores(self, logits: np.ndarray) -> np.ndarray:  # softmax
+        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return (shifted / shifted.sum(axis=-1, keepdims=True)).astype(np.float32)
+
 
 @register_decoder("multi_label")
 class LabelsAboveThreshold(Decoder):
@@ -57,6 +66,9 @@ class LabelsAboveThreshold(Decoder):
             for row in np.asarray(scores).tolist()
         ]
 
+    def scores(self, logits: np.ndarray) -> np.ndarray:  # sigmoid
+        return (1 / (1 + np.exp(-logits))).astype(np.float32)
+
 
 @register_decoder("regression")
 class Value(Decoder):
@@ -65,6 +77,9 @@ class Value(Decoder):
     def labels(self, scores: np.ndarray) -> list[str]:
         values = np.asarray(scores)
         return [f"{value:.6g}" for value in values.reshape(len(values), -1)[:, 0].tolist()]
+
+    def scores(self, logits: np.ndarray) -> np.ndarray:  # the value itself
+        return logits.astype(np.float32)
 
     def score_columns(self) -> list[str]:
         return []
