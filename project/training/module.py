@@ -182,7 +182,8 @@ class TextClassifier(LightningModule):
         return PooledClassifier(self.encoder, self.pooler, self.head)
 
     def shared_step(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-        """Loss, logits and targets for one batch; every stage goes through here."""
+        """Loss, logits and targets for one batch; every stage goes through here but a chunked evaluation
+        (`document_step`)."""
         loss, logits = self.supervised_loss(batch, None)
         return loss, logits, batch["labels"]
 

@@ -160,6 +160,9 @@ def test_a_chunked_fit_evaluates_per_document_as_checkpoint_predict_scores_them(
     ])  # fmt: skip
     run = tmp_path / "runs" / "lightning_logs" / "version_0"
     metrics = json.loads((run / "test_metrics.json").read_text())
+    report = json.loads((run / "data_report.json").read_text())
+    assert report["truncation"]["train_windows"] > report["rows"]["train"] == 32  # the windows train, each alone
+    assert report["token_lengths"]["train"]["tokens_lost_share"] == 0  # 8 windows read every token
     for stage in ("val", "test"):  # one row per document, never per window
         assert json.loads((run / f"{stage}_report.json").read_text())["summary"]["rows"] == 16
         with open(run / f"{stage}_errors.csv", encoding="utf-8") as file:
