@@ -176,3 +176,31 @@ def test_a_chunked_fit_evaluates_per_document_as_checkpoint_predict_scores_them(
                             max_length=length)  # fmt: skip
     truth = torch.tensor(data.codec.encode_all(test.labels, test.where))
     assert (scores.argmax(-1) == truth).float().mean().item() == pytest.approx(metrics["test/acc"])
+
+
+@pytest.mark.parametrize("task, metric", [("multi_label", "val/f1_micro"), ("regression", "val/mse")])
+@pytest.mark.parametrize("aggregation", ["mean", "max"])
+def test_every_task_evaluates_chunked_pairs_per_document(tmp_path, tiny_encoder, task, metric, aggregation):
+    from lightning.pytorch import seed_everything
+
+    from project.evaluation.report import CollectOutputs
+    from project.training.module import TextClassifier
+    from tests.conftest import trainer
+
+    rows = []
+    for index, row in enumerate(make_rows(40, seed=4, pairs=True)):
+        label = row["sentiment"] if task == "multi_label" else str(4.0 if row["sentiment"] == "pos" else 1.0)
+        second = " ".join([row["context"]] * 6) if index % 2 else row["context"]  # long documents second
+        rows.append({"first": row["review"], "second": second, "target": label})
+    seed_everything(0)
+    data = TextDataModule(train_file=str(write_csv(tmp_path / "t.csv", rows)), text_column="first",
+                          text_pair_column="second", label_column="target", task=task, tokenizer=tiny_encoder,
+                          max_length=20, truncation="chunks", batch_size=8, val_ratio=0.25)  # fmt: skip
+    model = TextClassifier(encoder=tiny_encoder, task=task, num_labels=data.num_labels, label_names=data.label_names,
+                           chunk_aggregation=aggregation)  # fmt: skip
+    outputs = CollectOutputs()
+    run = trainer(max_epochs=1, num_sanity_val_steps=0, callbacks=[outputs])
+    run.fit(model, data)
+    scores, targets = outputs.outputs["val"]
+    assert len(scores) == len(targets) == len(data.splits["val"]) == 10  # documents, not windows
+    assert data.datasets["val"].window_counts.sum() > 10 and metric in run.callback_metrics
