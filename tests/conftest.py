@@ -216,11 +216,13 @@ def long_document_scores(checkpoint):
 @pytest.fixture(scope="session")
 def long_document_checkpoint(tmp_path_factory, tiny_encoder):
     """truncation -> a checkpoint of a two-step fit with `data.truncation` that (max_length 16, head_tail's head 3;
-    single texts), written on first use: the inference paths must cut long texts the way it records."""
+    single texts), written on first use: the inference paths must cut long texts the way it records. `chunks:max`
+    is chunks with `model.chunk_aggregation: max` (plain `chunks`: mean)."""
     written = {}
 
-    def checkpoint(truncation: str) -> Path:
-        if truncation not in written:
+    def checkpoint(name: str) -> Path:
+        truncation, _, aggregation = name.partition(":")
+        if name not in written:
             folder = tmp_path_factory.mktemp(f"long-{truncation}")
             rows = make_rows(40, seed=3)
             for row in rows[::2]:
@@ -231,11 +233,12 @@ def long_document_checkpoint(tmp_path_factory, tiny_encoder):
                 tokenizer=tiny_encoder, batch_size=8, max_length=LONG_MAX_LENGTH, truncation=truncation,
                 head_tokens=3 if truncation == "head_tail" else None,
             )  # fmt: skip
-            model = TextClassifier(encoder=tiny_encoder, num_labels=data.num_labels, label_names=data.label_names)
+            model = TextClassifier(encoder=tiny_encoder, num_labels=data.num_labels, label_names=data.label_names,
+                                   chunk_aggregation=aggregation or "mean")  # fmt: skip
             run = trainer(max_steps=2, limit_val_batches=0, default_root_dir=folder)
             run.fit(model, data)
             run.save_checkpoint(folder / "model.ckpt")
-            written[truncation] = folder / "model.ckpt"
-        return written[truncation]
+            written[name] = folder / "model.ckpt"
+        return written[name]
 
     return checkpoint

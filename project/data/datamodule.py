@@ -10,44 +10,107 @@ import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding
 
 from project.core.errors import DataError
 from project.core.types import NonNegativeInt, PositiveInt, UnitIntervalOpenRight, plain_arguments
 from project.data.builtin import load_dataset
+from project.data.chunks import DOCUMENT
 from project.data.readers import iter_rows
 from project.data.sampler import EpochSampler
 from project.data.segments import NO_SEGMENTS, tokenizer_rule
 from project.data.splits import Columns, Split, carve, read_split
 from project.data.token_cache import TokenCache, tokens_for
-from project.data.truncation import Truncation
+from project.data.truncation import MAX_CHUNKS, Truncation
 from project.model.encoder import DEFAULT_ENCODER, from_pretrained, resolve_pretrained
 from project.model.families import takes_segments, usable_positions
 from project.tasks import TASKS, LabelCodec
 
 
 class TokenizedDataset(Dataset):
-    """A split's rows of its file's token cache, with their targets; padding happens per batch in the collator."""
+    """A split's rows of its file's token cache, with their targets; padding happens per batch in the collator.
 
-    def __init__(self, tokens: TokenCache, positions: np.ndarray, targets: list):
+    Under `data.truncation: chunks` its entries are the rows' windows, in row order, each with its row's target;
+    with `documents`, each also names its row's place in the split (`DOCUMENT`), which evaluation aggregates by."""
+
+    def __init__(self, tokens: TokenCache, positions: np.ndarray, targets: list, documents: bool = False):
         self.tokens = tokens
         self.positions = positions  # the split's rows in the file (and so in `tokens`)
-        self.targets = targets  # class ids, multi-hot lists or numbers, by task
+        self.targets = targets  # class ids, multi-hot lists or numbers, by task: one per row (document)
+        self.documents = documents
+        if tokens.chunked:
+            self.window_counts = tokens.window_counts()[positions]
+            self.entry_documents = np.repeat(np.arange(len(positions)), self.window_counts)
+            first = np.asarray(tokens.span_offsets)[positions]
+            before = np.concatenate([[0], np.cumsum(self.window_counts)[:-1]]).astype(np.int64)
+            # The entries' windows: each row's run of spans in the cache, one after another.
+            self.entry_spans = np.arange(len(self.entry_documents)) + np.repeat(first - before, self.window_counts)
 
     def __len__(self) -> int:
-        return len(self.targets)
+        return len(self.entry_spans) if self.tokens.chunked else len(self.targets)
 
     def __getitem__(self, index: int) -> dict:
-        return {**self.tokens.row(int(self.positions[index])), "labels": self.targets[index]}
+        if not self.tokens.chunked:
+            return {**self.tokens.row(int(self.positions[index])), "labels": self.targets[index]}
+        document = int(self.entry_documents[index])
+        item = {**self.tokens.window(int(self.positions[document]), int(self.entry_spans[index])),
+                "labels": self.targets[document]}  # fmt: skip
+        return {**item, DOCUMENT: document} if self.documents else item
 
     def lengths(self) -> np.ndarray:
-        """Each entry's token count."""
+        """Each entry's token count (a window's, under chunks)."""
+        if self.tokens.chunked:
+            return self.tokens.window_lengths()[self.entry_spans]
         return self.tokens.lengths()[self.positions]
 
     def full_lengths(self) -> np.ndarray:
-        """Each entry's token count before the cut to max_length."""
+        """Each row's token count before the cut to max_length."""
         return np.asarray(self.tokens.full_lengths)[self.positions]
+
+    def kept_lengths(self) -> np.ndarray:
+        """Each row's tokens the model reads (under chunks, those some window holds)."""
+        if self.tokens.chunked:
+            return self.tokens.kept_lengths()[self.positions]
+        return self.tokens.lengths()[self.positions]
+
+
+class DocumentBatches(DistributedSampler):
+    """Evaluation batches of whole documents (under chunks: each document's windows together, so its outputs can be
+    aggregated), in order, at most `size` windows a batch (a document with more is a batch of its own). A
+    distributed run's process `rank` takes every num_replicas-th batch. Being a DistributedSampler, Lightning keeps
+    it; the DataLoader takes its batches whole (batch_size None)."""
+
+    def __init__(self, window_counts: np.ndarray, size: int, num_replicas: int = 1, rank: int = 0):
+        super().__init__(window_counts, num_replicas=num_replicas, rank=rank, shuffle=False)
+        batches, batch, held, entry = [], [], 0, 0
+        for count in np.asarray(window_counts).tolist():
+            if batch and held + count > size:
+                batches.append(batch)
+                batch, held = [], 0
+            batch += range(entry, entry + count)
+            held, entry = held + count, entry + count
+        self.all_batches = batches + ([batch] if batch else [])
+        self.own = self.all_batches[rank::num_replicas]
+
+    def __iter__(self):
+        return iter(self.own)
+
+    def __len__(self) -> int:
+        return len(self.own)
+
+
+class Batched(Dataset):
+    """A dataset read a batch of indices at a time (for a sampler that yields whole batches)."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, indices: list[int]) -> list[dict]:
+        return [self.dataset[index] for index in indices]
 
 
 class TextDataModule(LightningDataModule):
@@ -63,8 +126,10 @@ class TextDataModule(LightningDataModule):
         task: str = "single_label",
         label_delimiter: str = ",",
         max_length: PositiveInt = 128,
-        truncation: Literal["head", "tail", "head_tail"] = "head",
+        truncation: Literal["head", "tail", "head_tail", "chunks"] = "head",
         head_tokens: PositiveInt | None = None,
+        chunk_overlap: int | None = None,
+        max_chunks: int = MAX_CHUNKS,
         batch_size: PositiveInt = 32,
         eval_batch_size: PositiveInt | None = None,
         val_ratio: UnitIntervalOpenRight = 0.1,
@@ -90,9 +155,16 @@ class TextDataModule(LightningDataModule):
             label_delimiter: separates names in a multi_label cell that is not a JSON list.
             max_length: truncate longer inputs; shorter batches are padded only to their longest member.
             truncation: which tokens of a longer input are kept: head (the first), tail (the last) or head_tail
-                (the first `head_tokens` and the rest from the end); special tokens always stay. With pairs it
-                applies to the second text (see `project.data.truncation`). Predict, serve and exports use the same.
+                (the first `head_tokens` and the rest from the end); special tokens always stay. chunks keeps them
+                all: a document is read as windows of `max_length` tokens, each a training example with the
+                document's label, and evaluation, predict and serve aggregate a document's windows
+                (`model.chunk_aggregation`). With pairs it applies to the second text (see
+                `project.data.truncation`, `project.data.chunks`). Predict, serve and exports use the same.
             head_tokens: head_tail's tokens from the start (default: a quarter of `max_length`).
+            chunk_overlap: under chunks, the tokens two neighbouring windows share (default: a quarter of
+                `max_length`, so a sentence cut by one window's edge is read whole in the next).
+            max_chunks: under chunks, the most windows of a document; a longer one is read through this many,
+                chosen evenly from its first window to its last.
             batch_size: training batch size (per device, before gradient accumulation).
             eval_batch_size: validation/test batch size; defaults to twice `batch_size` (no gradients to hold).
             val_ratio: share of the training file held out for validation when there is no `val_file`.
@@ -107,7 +179,7 @@ class TextDataModule(LightningDataModule):
         arguments = plain_arguments(locals())
         super().__init__()
         self.save_hyperparameters(arguments)
-        self.truncation = Truncation(truncation, head_tokens)
+        self.truncation = Truncation(truncation, head_tokens, chunk_overlap, max_chunks)
         self.truncation.check(max_length)
         held_out = (val_ratio if not val_file else 0) + (test_ratio if not test_file else 0)
         if held_out >= 1:
@@ -179,7 +251,7 @@ class TextDataModule(LightningDataModule):
                     truncation=self.truncation,
                 )
             targets = self.codec.encode_all(split.labels, split.where)
-            self.datasets[name] = TokenizedDataset(tokens[id(table)], split.positions, targets)
+            self.datasets[name] = TokenizedDataset(tokens[id(table)], split.positions, targets, name != "train")
         self.collator = DataCollatorWithPadding(tokenizer)
 
     def _encoder_takes_segments(self, tokenizer) -> bool:
@@ -243,18 +315,24 @@ class TextDataModule(LightningDataModule):
     def _evaluation_loader(self, split: str) -> DataLoader:
         kwargs = {}
         trainer = self.trainer
+        size = self.hparams.eval_batch_size or 2 * self.hparams.batch_size
+        dataset = self.datasets[split]
+        if dataset.tokens.chunked:  # batches of whole documents, bounded by their windows
+            replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+            batches = DocumentBatches(dataset.window_counts, size, replicas, rank)
+            return self._loader(split, batch_size=None, sampler=batches, dataset=Batched(dataset))
         if trainer is not None and trainer.world_size > 1:
             # Each process takes every n-th row, none repeated: Lightning's own DistributedSampler pads the shards
             # with repeats, so a distributed val/acc would count some rows twice and differ from one process's.
             kwargs["sampler"] = UnrepeatedDistributedSampler(
                 self.datasets[split], num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
             )
-        return self._loader(split, batch_size=self.hparams.eval_batch_size or 2 * self.hparams.batch_size, **kwargs)
+        return self._loader(split, batch_size=size, **kwargs)
 
-    def _loader(self, split: str, **kwargs) -> DataLoader:
+    def _loader(self, split: str, dataset: Dataset | None = None, **kwargs) -> DataLoader:
         workers = self.hparams.num_workers
         return DataLoader(
-            self.datasets[split],
+            dataset if dataset is not None else self.datasets[split],
             collate_fn=self.collator,
             num_workers=workers,
             persistent_workers=workers > 0,

@@ -16,6 +16,7 @@ import weakref
 from collections.abc import Sequence
 
 from project.core.errors import ConfigError
+from project.data.chunks import Layout, layout, window
 from project.data.truncation import HEAD, Truncation, cut
 
 # The three rules, recorded in the token cache key: "none" sends no segment ids, "tokenizer" the tokenizer's own,
@@ -104,11 +105,7 @@ def encode_counted(
     """
     pairs = list(pairs) if pairs is not None else None
     if not tokenizer.is_fast:
-        if truncation.strategy != "head":
-            raise ConfigError(
-                f"data.truncation={truncation.strategy}: the {type(tokenizer).__name__} tokenizer is a slow Python "
-                "one; only head truncation works with it"
-            )
+        check_fast(tokenizer, truncation)
         encoding = tokenizer(list(texts), pairs, truncation=True, max_length=max_length,
                              return_token_type_ids=rule != NO_SEGMENTS)  # fmt: skip
         rows = dict(encoding)
@@ -118,15 +115,66 @@ def encode_counted(
         counts = [len(ids) for ids in rows["input_ids"]]
     else:
         cuts, counts = [], []
-        for start, end in spans(texts, pairs):
-            # verbose=False: texts longer than the model are expected here; they are cut below, not fed whole.
-            whole = tokenizer(list(texts[start:end]), pairs[start:end] if pairs is not None else None,
-                              truncation=False, return_token_type_ids=True, verbose=False)  # fmt: skip
-            cuts += [cut(encoding, max_length, truncation) for encoding in whole.encodings]
-            counts += [len(encoding.ids) for encoding in whole.encodings]
+        for encoding in whole_encodings(tokenizer, texts, pairs):
+            cuts.append(cut(encoding, max_length, truncation))
+            counts.append(len(encoding.ids))
         rows = {"input_ids": [row.ids for row in cuts]}
         if rule != NO_SEGMENTS:
             rows["token_type_ids"] = [segment_ids(rule, row) for row in cuts]
     if return_attention_mask:
         rows["attention_mask"] = [[1] * len(ids) for ids in rows["input_ids"]]
     return rows, counts
+
+
+def check_fast(tokenizer, truncation: Truncation) -> None:
+    """A slow Python tokenizer gives no encodings to cut: head only."""
+    if not tokenizer.is_fast and truncation.strategy != "head":
+        raise ConfigError(
+            f"data.truncation={truncation.strategy}: the {type(tokenizer).__name__} tokenizer is a slow Python one; "
+            "only head truncation works with it"
+        )
+
+
+def whole_encodings(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None):
+    """Each row's untruncated fast encoding, tokenized a bounded span of characters at a time."""
+    pairs = list(pairs) if pairs is not None else None
+    for start, end in spans(texts, pairs):
+        # verbose=False: texts longer than the model are expected here; they are cut or windowed, not fed whole.
+        whole = tokenizer(list(texts[start:end]), pairs[start:end] if pairs is not None else None,
+                          truncation=False, return_token_type_ids=True, verbose=False)  # fmt: skip
+        yield from whole.encodings
+
+
+def encode_layouts(
+    tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int, truncation: Truncation
+) -> tuple[list[Layout], list[int]]:
+    """Each row's `chunks` layout (`project.data.chunks`) and its token count before any cut."""
+    check_fast(tokenizer, truncation)
+    layouts, counts = [], []
+    for encoding in whole_encodings(tokenizer, texts, pairs):
+        layouts.append(layout(encoding, max_length, truncation))
+        counts.append(len(encoding.ids))
+    return layouts, counts
+
+
+def layout_windows(layouts: Sequence[Layout], rule: str) -> tuple[dict[str, list[list[int]]], list[int]]:
+    """Every window of every layout in order (input_ids, attention_mask, segment ids under `rule`), and the number
+    of windows of each."""
+    rows: dict[str, list[list[int]]] = {"input_ids": []}
+    if rule != NO_SEGMENTS:
+        rows["token_type_ids"] = []
+    for document in layouts:
+        types = segment_ids(rule, document.row)
+        for span in document.spans:
+            rows["input_ids"].append(window(document.row.ids, document.content, span))
+            if types is not None:
+                rows["token_type_ids"].append(window(types, document.content, span))
+    rows["attention_mask"] = [[1] * len(ids) for ids in rows["input_ids"]]
+    return rows, [len(document.spans) for document in layouts]
+
+
+def encode_windows(
+    tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int, rule: str, truncation: Truncation
+) -> tuple[dict[str, list[list[int]]], list[int]]:
+    """`encode` for `chunks`: every window of every text in order, and how many windows each text has."""
+    return layout_windows(encode_layouts(tokenizer, texts, pairs, max_length, truncation)[0], rule)

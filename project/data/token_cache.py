@@ -8,7 +8,12 @@ maps directly; `datasets` would add a large dependency (and its own cache rules)
 The key covers everything that changes the ids: the tokenizer's full definition (vocabulary, normaliser, special
 tokens, post-processor), `max_length`, the segment rule (`project.data.segments`: none, the tokenizer's, or built
 from sequence ids), and the texts and text pairs themselves (their sha256, so an edited file
-gets another entry, while another seed or val_ratio reuses the file's). Entries are written to a temporary folder
+gets another entry, while another seed or val_ratio reuses the file's).
+
+Under `data.truncation: chunks` a row holds every token its windows read (the document once, not once per window),
+and the entry adds where each row's windowed text lies (`contents.npy`) and each window's span of it (`spans.npy`,
+`span_offsets.npy`: row i's windows are spans[span_offsets[i]:span_offsets[i + 1]]); `window` builds one
+(`project.data.chunks.window`). Entries are written to a temporary folder
 and renamed into place, so a killed run never leaves a half-written entry behind, and a lock file makes concurrent
 processes (DDP ranks) build an entry once: one tokenizes, the others wait for it.
 """
@@ -28,7 +33,8 @@ import numpy as np
 from filelock import FileLock
 
 from project.core.assets import cache_root
-from project.data.segments import TOKENIZER_SEGMENTS, encode_counted
+from project.data.chunks import window
+from project.data.segments import NO_SEGMENTS, TOKENIZER_SEGMENTS, encode_counted, encode_layouts, segment_ids
 from project.data.truncation import HEAD, Truncation
 
 # 2: one entry per file (splits index into it), not one per split; 3: each row's length before the cut recorded
@@ -88,6 +94,11 @@ class TokenCache:
             self.token_type_ids = np.memmap(
                 folder / "token_type_ids.bin", dtype=np.uint8, mode="r", shape=(meta["tokens"],)
             )
+        self.chunked = bool(meta.get("chunked"))
+        if self.chunked:
+            self.contents = np.load(folder / "contents.npy", mmap_mode="r")
+            self.spans = np.load(folder / "spans.npy", mmap_mode="r")
+            self.span_offsets = np.load(folder / "span_offsets.npy", mmap_mode="r")
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -101,6 +112,36 @@ class TokenCache:
         if self.token_type_ids is not None:
             row["token_type_ids"] = self.token_type_ids[start:end].tolist()
         return row
+
+    # ------------------------------------------------------------------ chunks: a row's windows
+    def window_counts(self) -> np.ndarray:
+        return np.diff(self.span_offsets)
+
+    def window(self, index: int, span: int) -> dict[str, list[int]]:
+        """Row `index`'s window number `span` (counted over the whole entry, as `spans` holds them)."""
+        row, content, bounds = self.row(index), tuple(self.contents[index]), tuple(self.spans[span])
+        cut = {key: window(values, content, bounds) for key, values in row.items() if key != "attention_mask"}
+        return {**cut, "attention_mask": [1] * len(cut["input_ids"])}
+
+    def window_lengths(self) -> np.ndarray:
+        """Each window's token count, in `spans` order."""
+        documents = np.repeat(np.arange(len(self)), self.window_counts())
+        outside = self.lengths()[documents] - (self.contents[documents, 1] - self.contents[documents, 0])
+        return outside + self.spans[:, 1] - self.spans[:, 0]
+
+    def kept_lengths(self) -> np.ndarray:
+        """Each row's tokens that some window reads (its special tokens and first text counted once)."""
+        counts = self.window_counts()
+        documents = np.repeat(np.arange(len(self)), counts)
+        starts, ends = np.asarray(self.spans[:, 0]), np.asarray(self.spans[:, 1])
+        # Windows run left to right: each adds what lies past the previous window's end in the same row.
+        previous_end = np.concatenate([[0], ends[:-1]])
+        first = np.zeros(len(ends), dtype=bool)
+        first[self.span_offsets[:-1][counts > 0]] = True
+        previous_end[first] = 0
+        new = np.maximum(ends - np.maximum(starts, previous_end), 0)
+        read = np.bincount(documents, weights=new, minlength=len(self)).astype(np.int64)
+        return self.lengths() - (self.contents[:, 1] - self.contents[:, 0]) + read
 
 
 def cached_tokens(
@@ -152,11 +193,22 @@ def _build(
     partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         lengths, full_lengths, has_type_ids = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], False
+        contents, spans, window_counts = [np.zeros((0, 2), np.int64)], [np.zeros((0, 2), np.int64)], [np.zeros(0, int)]
         with open(partial / "input_ids.bin", "wb") as ids_file, open(partial / "token_type_ids.bin", "wb") as types:
             for texts, pairs in chunks:
-                encoding, counts = encode_counted(
-                    tokenizer, texts, pairs, max_length, segments, truncation, return_attention_mask=False
-                )
+                if truncation.chunked:
+                    layouts, counts = encode_layouts(tokenizer, texts, pairs, max_length, truncation)
+                    encoding = {"input_ids": [document.row.ids for document in layouts]}
+                    if segments != NO_SEGMENTS:
+                        encoding["token_type_ids"] = [segment_ids(segments, document.row) for document in layouts]
+                    contents.append(np.asarray([document.content for document in layouts], np.int64).reshape(-1, 2))
+                    spans.append(np.asarray([span for document in layouts for span in document.spans],
+                                            np.int64).reshape(-1, 2))  # fmt: skip
+                    window_counts.append(np.asarray([len(document.spans) for document in layouts], int))
+                else:
+                    encoding, counts = encode_counted(
+                        tokenizer, texts, pairs, max_length, segments, truncation, return_attention_mask=False
+                    )
                 full_lengths.append(np.asarray(counts, dtype=np.int64))
                 chunk_lengths = np.fromiter(map(len, encoding["input_ids"]), dtype=np.int64)
                 count = int(chunk_lengths.sum())
@@ -169,6 +221,11 @@ def _build(
         np.save(partial / "offsets.npy", offsets)
         np.save(partial / "full_lengths.npy", np.concatenate(full_lengths))
         meta = {"rows": len(offsets) - 1, "tokens": int(offsets[-1]), "has_token_type_ids": has_type_ids}
+        if truncation.chunked:
+            meta["chunked"] = True
+            np.save(partial / "contents.npy", np.concatenate(contents))
+            np.save(partial / "spans.npy", np.concatenate(spans))
+            np.save(partial / "span_offsets.npy", np.concatenate([[0], np.cumsum(np.concatenate(window_counts))]))
         (partial / "meta.json").write_text(json.dumps(meta))  # written last: its presence marks a whole entry
         try:
             os.rename(partial, folder)

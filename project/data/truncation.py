@@ -5,7 +5,9 @@ transformers.
 
 Strategies (`data.truncation`): `head` keeps the first tokens (the tokenizer's own truncation, as before this
 option existed), `tail` the last, `head_tail` the first `head_tokens` and the rest from the end (Sun et al., 2019:
-the start and end of a review carry its verdict). Special tokens ([CLS] ... [SEP]) are always kept.
+the start and end of a review carry its verdict). Special tokens ([CLS] ... [SEP]) are always kept. `chunks` cuts
+nothing away: the document is read as windows of `max_length` tokens (`project.data.chunks`), and the model's
+outputs over a document's windows are aggregated into one (`project.tasks.aggregation`).
 
 Pairs: the lengths each text keeps are the tokenizer's own (`longest_first`): the shorter text is kept whole while it
 fits in half the budget, the longer one gets the rest. The first text is always cut at its end; the strategy applies
@@ -19,25 +21,49 @@ from dataclasses import dataclass
 
 from project.core.errors import ConfigError
 
-STRATEGIES = ("head", "tail", "head_tail")
+STRATEGIES = ("head", "tail", "head_tail", "chunks")
+# Windows a document is read as, at most, under `chunks` (more are chosen evenly over the document): 8 windows of
+# 128 tokens overlapping by a quarter read about 800 tokens whole, of 512 tokens about 3,000.
+MAX_CHUNKS = 8
 
 
 @dataclass(frozen=True)
 class Truncation:
-    """A strategy and, for `head_tail`, how many tokens come from the start (None: a quarter of `max_length`)."""
+    """A strategy and, for `head_tail`, how many tokens come from the start (None: a quarter of `max_length`); for
+    `chunks`, the tokens two neighbouring windows share (None: a quarter of `max_length`) and the most windows."""
 
     strategy: str = "head"
     head_tokens: int | None = None
+    chunk_overlap: int | None = None
+    max_chunks: int = MAX_CHUNKS
 
     @classmethod
     def of(cls, options: dict) -> Truncation:
-        """From a datamodule's hyper-parameters or classifier.json (either may predate the option: head)."""
-        return cls(options.get("truncation") or "head", options.get("head_tokens"))
+        """From a datamodule's hyper-parameters or classifier.json (either may predate the options: head)."""
+        max_chunks = options.get("max_chunks")
+        return cls(options.get("truncation") or "head", options.get("head_tokens"), options.get("chunk_overlap"),
+                   MAX_CHUNKS if max_chunks is None else max_chunks)  # fmt: skip
+
+    @property
+    def chunked(self) -> bool:
+        """Whether a document is read as several windows (and the model's outputs over them aggregated)."""
+        return self.strategy == "chunks"
 
     def check(self, max_length: int, prefix: str = "data.") -> None:
-        """ConfigError naming the key for an unknown strategy or a head that leaves no room for a tail."""
+        """ConfigError naming the key for an unknown strategy, a head that leaves no room for a tail, or windows that
+        cannot advance."""
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"{prefix}truncation={self.strategy}: choose from {list(STRATEGIES)}")
+        if self.head_tokens is not None and self.chunked:
+            raise ConfigError(f"{prefix}head_tokens={self.head_tokens} applies to {prefix}truncation=head_tail; "
+                              "chunks reads the whole document: leave it out")  # fmt: skip
+        if self.max_chunks < 1:
+            raise ConfigError(f"{prefix}max_chunks={self.max_chunks}: a document needs at least 1 window")
+        if self.chunk_overlap is not None and not 0 <= self.chunk_overlap < max_length:
+            raise ConfigError(
+                f"{prefix}chunk_overlap={self.chunk_overlap}: choose 0 to {max_length - 1} (below the window of "
+                f"{prefix}max_length={max_length}, so each window moves on)"
+            )
         if self.head_tokens is not None and not 1 <= self.head_tokens < max_length:
             raise ConfigError(
                 f"{prefix}head_tokens={self.head_tokens}: choose 1 to {max_length - 1} (below {prefix}max_length="
@@ -47,13 +73,22 @@ class Truncation:
     def head_length(self, max_length: int) -> int:
         return self.head_tokens if self.head_tokens is not None else max_length // 4
 
+    def overlap(self, max_length: int) -> int:
+        return self.chunk_overlap if self.chunk_overlap is not None else max_length // 4
+
     def key(self, max_length: int) -> str:
-        """What the token cache key records: the strategy and the head it resolves to."""
-        return self.strategy if self.strategy != "head_tail" else f"head_tail:{self.head_length(max_length)}"
+        """What the token cache key records: the strategy and the head, or the windows' overlap and number, it
+        resolves to."""
+        if self.strategy == "head_tail":
+            return f"head_tail:{self.head_length(max_length)}"
+        if self.chunked:
+            return f"chunks:{self.overlap(max_length)}:{self.max_chunks}"
+        return self.strategy
 
     def options(self) -> dict:
-        """What classifier.json records."""
-        return {"truncation": self.strategy, "head_tokens": self.head_tokens}
+        """What classifier.json records (the chunk options only where they apply: older readers see no change)."""
+        chunks = {"chunk_overlap": self.chunk_overlap, "max_chunks": self.max_chunks} if self.chunked else {}
+        return {"truncation": self.strategy, "head_tokens": self.head_tokens, **chunks}
 
 
 HEAD = Truncation()
@@ -97,7 +132,10 @@ def kept_range(total: int, keep: int, strategy: str, head: int) -> list[int]:
 
 
 def cut(encoding, max_length: int, truncation: Truncation = HEAD) -> Cut:
-    """An untruncated `tokenizers.Encoding` cut to `max_length` tokens under `truncation`."""
+    """An untruncated `tokenizers.Encoding` cut to `max_length` tokens under `truncation` (`chunks` has no single
+    cut: `project.data.chunks.layout` gives its windows)."""
+    if truncation.chunked:
+        raise ValueError("chunks is read as windows: use project.data.chunks.layout")
     if len(encoding.ids) <= max_length:  # most texts: nothing to cut, no need to look at each token
         return Cut(encoding, None)
     sequences = encoding.sequence_ids

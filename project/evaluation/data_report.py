@@ -42,6 +42,17 @@ def length_summary(lengths: np.ndarray, max_length: int, kept: np.ndarray | None
             "truncated_share": float((lengths > max_length).mean()), "tokens_lost_share": lost}  # fmt: skip
 
 
+def chunk_summary(datamodule) -> dict:
+    """Under chunks, the windows' options and how many windows the training documents make (empty otherwise)."""
+    train = datamodule.datasets["train"]
+    if not train.tokens.chunked:
+        return {}
+    truncation = datamodule.truncation
+    counts = train.window_counts
+    return {"chunk_overlap": truncation.overlap(datamodule.hparams.max_length), "max_chunks": truncation.max_chunks,
+            "train_windows": int(counts.sum()), "windows_per_document_max": int(counts.max(initial=0))}  # fmt: skip
+
+
 def duplicates(splits: dict) -> dict:
     """Exact duplicate texts (with their pairs): train texts that reappear in val/test (leakage), and train texts given
     more than one label (conflicts), with up to five row numbers of each. Compared by the 64-bit hashes the reader
@@ -91,10 +102,14 @@ def build_report(datamodule, task: Task, total_steps: int, warmup_steps: int, ep
         "rows": {name: len(split) for name, split in splits.items()},
         "labels": {name: task.label_summary(datasets[name].targets) for name in datasets},
         "token_lengths": {
-            name: length_summary(datasets[name].full_lengths(), hp.max_length, datasets[name].lengths())
+            name: length_summary(datasets[name].full_lengths(), hp.max_length, datasets[name].kept_lengths())
             for name in datasets
         },
-        "truncation": {"strategy": hp.get("truncation", "head"), "head_tokens": hp.get("head_tokens")},
+        "truncation": {
+            "strategy": hp.get("truncation", "head"),
+            "head_tokens": hp.get("head_tokens"),
+            **chunk_summary(datamodule),
+        },  # fmt: skip
         "duplicates": duplicates(splits),
         "unknown_tokens": {
             "train": {**unknown_tokens(datasets["train"], datamodule.tokenizer), "tokenizer": hp.tokenizer}
@@ -129,8 +144,14 @@ def warnings_for(report: dict, max_length: int) -> list[str]:
         )
     lengths = report["token_lengths"].get("train", {})
     share = lengths.get("truncated_share", 0.0)
-    if share > TRUNCATED_SHARE:
-        strategy = report.get("truncation", {}).get("strategy", "head")
+    strategy = report.get("truncation", {}).get("strategy", "head")
+    lost = lengths.get("tokens_lost_share", 0.0)
+    if strategy == "chunks":  # nothing is cut but what lies beyond the last window read
+        if lost > TRUNCATED_SHARE:
+            most = report["truncation"].get("max_chunks")
+            found.append(f"{lost:.0%} of the training tokens lie outside the data.max_chunks={most} windows read of "
+                         "each document: raise data.max_chunks (or data.max_length)")  # fmt: skip
+    elif share > TRUNCATED_SHARE:
         advice = "raise it (up to the encoder's positions)"
         if share > CUT_FOR_STRATEGY and strategy != "head_tail":
             advice += ", or try data.truncation=head_tail, which keeps each text's end as well as its start"
@@ -171,10 +192,12 @@ def summary_lines(report: dict) -> list[str]:
     plan = report["plan"]
     epochs = plan["epochs"]  # None when trainer.max_steps sets the length
     span = "(trainer.max_steps)" if epochs is None else f"over {epochs} epoch{'s' * (epochs != 1)}"
+    windows = report.get("truncation", {}).get("train_windows")
+    cut = "longer than max_length, read as windows" if windows is not None else "cut at max_length"
     lines = [
         f"data: {rows} rows; train tokens p50 {lengths.get('p50')} p90 {lengths.get('p90')} max {lengths.get('max')}"
-        f" ({lengths.get('truncated_share', 0):.1%} cut at max_length, {lengths.get('tokens_lost_share', 0):.1%} of"
-        f" tokens lost)",
+        f" ({lengths.get('truncated_share', 0):.1%} {cut}, {lengths.get('tokens_lost_share', 0):.1%} of"
+        f" tokens lost)" + (f"; {windows} training windows" if windows is not None else ""),
         f"plan: {plan['optimizer_steps']} optimizer steps ({plan['warmup_steps']} warmup) {span} at batch "
         f"{plan['batch_size']}",
     ]

@@ -20,7 +20,8 @@ def comparison_hyperparameters(trainer, model, datamodule) -> dict:
     trainer's budget and precision."""
     params = {f"model/{key}": value for key, value in model.hparams.items() if key not in NOT_COMPARED}
     data = datamodule.hparams
-    params.update({f"data/{key}": data[key] for key in ("batch_size", "max_length", "truncation", "head_tokens", "seed")
+    params.update({f"data/{key}": data[key] for key in ("batch_size", "max_length", "truncation", "head_tokens",
+                                                    "chunk_overlap", "max_chunks", "seed")
                    if key in data})  # fmt: skip
     params.update({
         "trainer/precision": str(trainer.precision), "trainer/max_epochs": trainer.max_epochs,

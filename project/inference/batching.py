@@ -13,8 +13,29 @@ from torch import Tensor
 from transformers import DataCollatorWithPadding
 
 from project.core.errors import ConfigError
-from project.data.segments import encode, tokenizer_rule
+from project.data.segments import encode, encode_windows, tokenizer_rule
 from project.data.truncation import HEAD, Truncation
+from project.tasks.aggregation import aggregate
+
+# Window outputs, in document order, and each document's number of windows -> one output per document.
+Combine = Callable[[Tensor, Sequence[int]], Tensor]
+
+
+def mean_of_windows(outputs: Tensor, counts: Sequence[int]) -> Tensor:
+    return torch.from_numpy(aggregate(outputs.numpy(), counts, "mean"))
+
+
+def classifier_outputs(model: Callable[..., Tensor], task, truncation: Truncation, how: str | None):
+    """(compute, combine) for `batched_outputs` of a classifier's scores: per batch the task's scores, or under
+    chunks the windows' logits, combined per text into the task's scores of their aggregate (`how`)."""
+    if not truncation.chunked:
+        return (lambda batch: task.scores(model(**batch))), mean_of_windows
+
+    def combine(logits: Tensor, counts: Sequence[int]) -> Tensor:
+        return task.scores(task.document_logits(logits, counts, how or "mean")).reshape(len(counts), -1)
+
+    return (lambda batch: model(**batch)), combine
+
 
 # `--precision` of every inference command: the dtype computed in (autocast) or stored in (exports).
 PRECISIONS = {"32": torch.float32, "bf16": torch.bfloat16, "16": torch.float16}
@@ -31,20 +52,27 @@ def batched_outputs(
     compute: Callable[[dict[str, Tensor]], Tensor], tokenizer, texts: Sequence[str],
     pairs: Sequence[str] | None = None, *, segments: bool, batch_size: int = 64, max_length: int = 128,
     precision: str = "32", device: torch.device | str = "cpu", progress: str | None = None,
-    truncation: Truncation = HEAD,
+    truncation: Truncation = HEAD, combine: Combine = mean_of_windows,
 ) -> Tensor:  # fmt: skip
     """`compute(batch) -> (B, D)` over all `texts` -> (N, D) fp32 on the CPU, row i for texts[i].
 
     `batch` holds input_ids, attention_mask and, where the encoder takes them (`segments`, from
     `project.model.families.takes_segments`), token_type_ids: the ones training saw (`project.data.segments`).
     Texts longer than `max_length` are cut under `truncation` (the model's own: `project.data.truncation`).
+    Under `chunks` each text is read as its windows (`project.data.chunks`), `batch_size` windows a batch, and
+    `combine` makes each text's row of its windows' outputs.
     `progress` names a progress bar; None shows none.
     """
     dtype = check_precision(precision)
     autocast = dtype != torch.float32
     device = torch.device(device)
-    encoding = encode(tokenizer, texts, pairs, max_length, tokenizer_rule(tokenizer, segments), truncation)
-    order = sorted(range(len(texts)), key=lambda index: len(encoding["input_ids"][index]))
+    rule, windows = tokenizer_rule(tokenizer, segments), None
+    if truncation.chunked:
+        encoding, windows = encode_windows(tokenizer, texts, pairs, max_length, rule, truncation)
+    else:
+        encoding = encode(tokenizer, texts, pairs, max_length, rule, truncation)
+    rows_total = len(encoding["input_ids"])
+    order = sorted(range(rows_total), key=lambda index: len(encoding["input_ids"][index]))
     collate = DataCollatorWithPadding(tokenizer)
     starts = range(0, len(order), batch_size)
     if progress:
@@ -59,6 +87,8 @@ def batched_outputs(
         with torch.autocast(device.type, dtype=dtype, enabled=autocast):
             result = compute(batch).reshape(len(rows), -1).float().cpu()
         if outputs is None:
-            outputs = torch.empty(len(texts), result.shape[1])
+            outputs = torch.empty(rows_total, result.shape[1])
         outputs[rows] = result
-    return outputs if outputs is not None else torch.empty(0, 0)
+    if outputs is None:
+        return torch.empty(0, 0)
+    return combine(outputs, windows) if windows is not None else outputs

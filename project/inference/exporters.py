@@ -100,6 +100,14 @@ class ScoresOf(torch.nn.Module):
         return self.task.scores(self.model(input_ids, attention_mask, token_type_ids))
 
 
+class ScoresAndLogits(ScoresOf):
+    """Also the logits, for a chunked model: the ONNX predictor aggregates a document's windows' logits."""
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        logits = self.model(input_ids, attention_mask, token_type_ids)
+        return self.task.scores(logits), logits
+
+
 @register_exporter("onnx")
 def export_onnx(model: PooledClassifier, tokenizer, config: dict, folder: Path) -> None:
     optional("onnx", "onnx")  # the exporter writes its graph with it
@@ -113,11 +121,14 @@ def export_onnx(model: PooledClassifier, tokenizer, config: dict, folder: Path) 
     prepare_for_tracing(model.encoder, max_length, "onnx")
     task = build_task(config["task"], config["num_labels"], config["label_names"], **config["task_options"])
     wrapped = ScoresOf(model, task).eval()
+    # Under chunks the graph also gives the logits, which the predictor aggregates over a document's windows.
+    chunked = config.get("truncation") == "chunks"
+    graph, outputs = (ScoresAndLogits(model, task).eval(), ["scores", "logits"]) if chunked else (wrapped, ["scores"])
     axes = {name: {0: "batch", 1: "sequence"} for name in names}
     with quiet_tracer(), torch.no_grad():
         # The TorchScript-based exporter: seconds where the dynamo one takes many, and the same graph for BERT.
-        torch.onnx.export(wrapped, example_inputs(tokenizer, model.encoder, max_length), folder / ONNX_FILE,
-                          input_names=names, output_names=["scores"], dynamic_axes=axes, opset_version=17,
+        torch.onnx.export(graph, example_inputs(tokenizer, model.encoder, max_length), folder / ONNX_FILE,
+                          input_names=names, output_names=outputs, dynamic_axes=axes, opset_version=17,
                           dynamo=False)  # fmt: skip
     model.eval()  # the exporter restores the wrapper's mode, which can leave the inner modules in train mode
 

@@ -5,7 +5,9 @@ predictions file as from a checkpoint, computed by onnxruntime with the tokenize
 The folder is one written by `python -m project.export --format onnx`: `model.onnx` gives the task's scores
 (probabilities, or values for regression); `classifier.json` names the task, its labels and options, and the
 `max_length` it was trained with and how longer texts are cut (`truncation`, applied by `project.data.truncation.cut`
-as on the torch path, so the ids are the same); `tokenizer.json` is the fast tokenizer's whole pipeline.
+as on the torch path, so the ids are the same; under `chunks`, the windows of `project.data.chunks`, whose `logits`
+output is aggregated per text by `project.tasks.aggregation` as `chunk_aggregation` says, then turned into scores by
+the task's decoder); `tokenizer.json` is the fast tokenizer's whole pipeline.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ import numpy as np
 
 from project.core.atomic import check_output, write_csv
 from project.core.errors import ConfigError, UserError
+from project.data.chunks import layout
 from project.data.readers import read_table
-from project.data.segments import segment_ids, segment_rule
+from project.data.segments import layout_windows, segment_ids, segment_rule
 from project.data.truncation import Truncation, cut
 from project.inference.rows import decided_table
 from project.inference.runtime import RuntimeSettings, card_settings, open_runner, with_threads
+from project.tasks.aggregation import aggregate
 from project.tasks.decoding import DECODERS, Decoder
 
 ONNX_FILE = "model.onnx"  # as project.inference.exporters writes it
@@ -77,27 +81,42 @@ class OnnxClassifier:
         batch_size = batch_size or self.settings.batch_size  # None: the runtime card's measured size (64 without)
         inputs = list(zip(texts, pairs, strict=True)) if pairs is not None else list(texts)
         truncation = Truncation.of(self.config)
-        encodings = [cut(whole, length, truncation) for whole in self.tokenizer.encode_batch(inputs)]
-        order = np.argsort([len(encoding.ids) for encoding in encodings], kind="stable")
+        wholes = self.tokenizer.encode_batch(inputs)
+        if truncation.chunked:
+            rows, counts = layout_windows([layout(whole, length, truncation) for whole in wholes], self.segments)
+            logits = self._run(rows["input_ids"], rows.get("token_type_ids"), batch_size, "logits")
+            how = self.config.get("chunk_aggregation") or "mean"
+            return self.decoding().scores(aggregate(logits, counts, how)) if len(texts) else logits
+        encodings = [cut(whole, length, truncation) for whole in wholes]
+        types = (
+            [segment_ids(self.segments, encoding) for encoding in encodings]
+            if "token_type_ids" in self.input_names
+            else None
+        )
+        return self._run([encoding.ids for encoding in encodings], types, batch_size, "scores")
+
+    def _run(self, ids: list[list[int]], types: list[list[int]] | None, batch_size: int, output: str) -> np.ndarray:
+        """The graph's `output` for each row of token ids (and segment ids), in order; batches are cut from
+        length-sorted rows, each padded to its longest member."""
+        order = np.argsort([len(row) for row in ids], kind="stable")
         result, batches = None, []
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            longest = max(len(encodings[i].ids) for i in rows)
+            longest = max(len(ids[i]) for i in rows)
             batch = {name: np.zeros((len(rows), longest), dtype=np.int64) for name in self.input_names}
             batch["input_ids"][:] = self.pad_id
             for slot, i in enumerate(rows):
-                encoding = encodings[i]
-                size = len(encoding.ids)
-                batch["input_ids"][slot, :size] = encoding.ids
+                size = len(ids[i])
+                batch["input_ids"][slot, :size] = ids[i]
                 batch["attention_mask"][slot, :size] = 1
                 if "token_type_ids" in batch:
-                    batch["token_type_ids"][slot, :size] = segment_ids(self.segments, encoding)
+                    batch["token_type_ids"][slot, :size] = types[i]
             batches.append((rows, batch))
-        for (rows, _), scores in zip(batches, self.runner.map([batch for _, batch in batches]), strict=True):
-            scores = scores.reshape(len(rows), -1)
+        for (rows, _), values in zip(batches, self.runner.map([batch for _, batch in batches], output), strict=True):
+            values = values.reshape(len(rows), -1)
             if result is None:
-                result = np.empty((len(texts), scores.shape[1]), dtype=np.float32)
-            result[rows] = scores
+                result = np.empty((len(ids), values.shape[1]), dtype=np.float32)
+            result[rows] = values
         return result if result is not None else np.empty((0, 0), dtype=np.float32)
 
     def decoding(self) -> Decoder:

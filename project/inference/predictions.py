@@ -16,7 +16,7 @@ from transformers import AutoTokenizer
 
 from project.core.atomic import check_output, write_csv
 from project.data.readers import read_table
-from project.inference.batching import batched_outputs, check_precision
+from project.inference.batching import batched_outputs, check_precision, classifier_outputs
 from project.inference.ensemble import Ensemble, checkpoint_paths
 from project.inference.rows import predictions_table
 from project.model.encoder import from_pretrained
@@ -29,12 +29,13 @@ def predict_scores(
     batch_size: int = 64, max_length: int = 128, precision: str = "32", progress: bool = False,
 ) -> torch.Tensor:  # fmt: skip
     """(N, num_outputs) scores (probabilities, or values for regression) for `texts`, in their order, long texts
-    cut as the model was trained (`model.truncation`)."""
+    cut as the model was trained (`model.truncation`); under chunks, the scores of each text's windows' logits
+    aggregated by the model's `chunk_aggregation`."""
+    compute, combine = classifier_outputs(model, model.task, model.truncation, model.hparams.get("chunk_aggregation"))
     return batched_outputs(
-        lambda batch: model.task.scores(model(**batch)), tokenizer, texts, pairs,
-        segments=takes_segments(model.encoder.config), batch_size=batch_size, max_length=max_length,
-        precision=precision, device=model.device, progress="predict" if progress else None,
-        truncation=model.truncation,
+        compute, tokenizer, texts, pairs, segments=takes_segments(model.encoder.config), batch_size=batch_size,
+        max_length=max_length, precision=precision, device=model.device, progress="predict" if progress else None,
+        truncation=model.truncation, combine=combine,
     )  # fmt: skip
 
 

@@ -23,7 +23,7 @@ from transformers import AutoTokenizer
 
 from project.core.errors import UserError
 from project.data.truncation import Truncation
-from project.inference.batching import batched_outputs
+from project.inference.batching import batched_outputs, classifier_outputs
 from project.inference.onnx_predict import CLASSIFIER_CONFIG  # torch-free, so it owns the name
 from project.model.classifier import PooledClassifier
 from project.model.encoder import from_pretrained, load_encoder
@@ -48,12 +48,14 @@ class ExportedClassifier:
     def scores(
         self, texts: Sequence[str], pairs: Sequence[str] | None = None, batch_size: int = 64, precision: str = "32"
     ) -> Tensor:
-        """(N, num_outputs) probabilities (or values, for regression), row i for texts[i]."""
+        """(N, num_outputs) probabilities (or values, for regression), row i for texts[i]; under chunks, of each
+        text's windows' logits aggregated as classifier.json's `chunk_aggregation` says."""
+        truncation = Truncation.of(self.config)
+        compute, combine = classifier_outputs(self.model, self.task, truncation, self.config.get("chunk_aggregation"))
         return batched_outputs(
-            lambda batch: self.task.scores(self.model(**batch)), self.tokenizer, texts, pairs,
-            segments=takes_segments(self.model.encoder.config), batch_size=batch_size,
-            max_length=self.config["max_length"], precision=precision, device=next(self.model.parameters()).device,
-            truncation=Truncation.of(self.config),
+            compute, self.tokenizer, texts, pairs, segments=takes_segments(self.model.encoder.config),
+            batch_size=batch_size, max_length=self.config["max_length"], precision=precision,
+            device=next(self.model.parameters()).device, truncation=truncation, combine=combine,
         )  # fmt: skip
 
 
@@ -82,7 +84,9 @@ def load_exported(folder: str | Path, device: str = "cpu") -> ExportedClassifier
 
 def classifier_config(hparams, max_length: int, truncation: Truncation, decisions: dict | None = None) -> dict:
     """What `load_exported` needs to rebuild the pooler, head and task (from a TextClassifier's hparams), how long
-    texts are cut (`truncation`, the run's `data.truncation`) and the decisions fitted after training."""
+    texts are cut (`truncation`, the run's `data.truncation`; under chunks also how windows aggregate) and the
+    decisions fitted after training."""
+    chunks = {"chunk_aggregation": hparams.get("chunk_aggregation") or "mean"} if truncation.chunked else {}
     return {
         "decisions": dict(decisions or {}),
         "task": hparams.task,
@@ -94,4 +98,5 @@ def classifier_config(hparams, max_length: int, truncation: Truncation, decision
         "head": HeadOptions.of(hparams.head).layer_options(),
         "max_length": max_length,
         **truncation.options(),
+        **chunks,
     }

@@ -75,11 +75,12 @@ def check_backend(backend: str) -> None:
 
 
 class Runner:
-    """A compiled graph: `input_names`, and `map(feeds)` -> one scores array per feed, in order."""
+    """A compiled graph: `input_names`, and `map(feeds, output)` -> one array of the graph's `output` (`scores`;
+    a chunked export's windows: `logits`) per feed, in order."""
 
     input_names: list[str]
 
-    def map(self, feeds: Sequence[dict[str, np.ndarray]]) -> list[np.ndarray]:
+    def map(self, feeds: Sequence[dict[str, np.ndarray]], output: str = "scores") -> list[np.ndarray]:
         raise NotImplementedError
 
     def _map_concurrently(self, run, feeds, concurrency: int) -> list[np.ndarray]:
@@ -108,8 +109,8 @@ class OnnxRuntimeRunner(Runner):
         self.input_names = [declared.name for declared in self.session.get_inputs()]
         self.concurrency = settings.concurrency
 
-    def map(self, feeds):
-        return self._map_concurrently(lambda feed: self.session.run(["scores"], feed)[0], feeds, self.concurrency)
+    def map(self, feeds, output="scores"):
+        return self._map_concurrently(lambda feed: self.session.run([output], feed)[0], feeds, self.concurrency)
 
 
 class OpenVinoRunner(Runner):
@@ -129,17 +130,16 @@ class OpenVinoRunner(Runner):
         except Exception as error:  # OpenVINO raises RuntimeError with its own text
             raise UserError(f"--model {path}: OpenVINO cannot compile it ({error})") from None
         self.input_names = [port.get_any_name() for port in self.compiled.inputs]
-        self.output = self.compiled.output("scores")
         self.concurrency = settings.concurrency
         self.requests = threading.local()
 
-    def _run(self, feed):
+    def _run(self, feed, output):
         if not hasattr(self.requests, "request"):
             self.requests.request = self.compiled.create_infer_request()
-        return np.array(self.requests.request.infer(feed)[self.output])
+        return np.array(self.requests.request.infer(feed)[self.compiled.output(output)])
 
-    def map(self, feeds):
-        return self._map_concurrently(self._run, feeds, self.concurrency)
+    def map(self, feeds, output="scores"):
+        return self._map_concurrently(lambda feed: self._run(feed, output), feeds, self.concurrency)
 
 
 RUNNERS = {"onnxruntime": OnnxRuntimeRunner, "openvino": OpenVinoRunner}

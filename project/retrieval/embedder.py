@@ -15,7 +15,7 @@ from transformers import AutoTokenizer
 
 from project.core.errors import ConfigError
 from project.data.truncation import HEAD, Truncation
-from project.inference.batching import batched_outputs
+from project.inference.batching import batched_outputs, mean_of_windows
 from project.model.classifier import pooled_output
 from project.model.encoder import from_pretrained, load_encoder
 from project.model.families import takes_segments
@@ -65,7 +65,8 @@ class Embedder:
         self, texts: Sequence[str], batch_size: int = 64, max_length: int = 128, precision: str = "32",
         progress: bool = False,
     ) -> np.ndarray:  # fmt: skip
-        """(N, dim) float32, each row of unit length (a text with no tokens at all gives zeros)."""
+        """(N, dim) float32, each row of unit length (a text with no tokens at all gives zeros). Under a
+        checkpoint's chunks, a text's vector is the mean of its windows' unit vectors, of unit length again."""
         device = next(self.encoder.parameters()).device
 
         def compute(batch):
@@ -75,5 +76,6 @@ class Embedder:
             compute, self.tokenizer, texts, segments=takes_segments(self.encoder.config), batch_size=batch_size,
             max_length=max_length, precision=precision, device=device, progress="embed" if progress else None,
             truncation=self.truncation,
+            combine=lambda windows, counts: F.normalize(mean_of_windows(windows, counts), dim=-1),
         )  # fmt: skip
         return vectors.reshape(len(texts), self.dim).numpy().astype(np.float32, copy=False)

@@ -16,11 +16,13 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
+import torch
 from torch import Tensor
 from torchmetrics import MetricCollection
 
 from project.core.errors import ConfigError, DataError
 from project.core.registry import Registry, checked_options
+from project.tasks.aggregation import aggregate
 from project.tasks.decoding import DECODERS, Decided, Decoder
 
 if TYPE_CHECKING:
@@ -159,6 +161,13 @@ class Task:
     def metric_inputs(self, logits: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
         """(scores, targets) in the form this task's torchmetrics objects take."""
         return self.scores(logits), self.metric_targets(targets)
+
+    def document_logits(self, window_logits: Tensor, counts: Sequence[int], how: str = "mean") -> Tensor:
+        """A chunked document's logits from its windows' (`counts` windows per document, in order), by
+        `model.chunk_aggregation` (`project.tasks.aggregation`, shared with the torch-free ONNX predictor): mean or
+        max of the logits serves every built-in task (classes, labels, values); a task of your own may override."""
+        combined = aggregate(window_logits.detach().float().cpu().numpy(), counts, how)
+        return torch.from_numpy(combined).to(window_logits.device)
 
     def metric_targets(self, targets: Tensor) -> Tensor:
         """Targets as the loss takes them -> as this task's torchmetrics objects take them."""

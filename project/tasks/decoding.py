@@ -78,6 +78,11 @@ class Decoder:
         """(N, outputs) raw scores -> the calibrated scores and the decision of each row: every path calls this."""
         return Decided(self.calibrated(scores), self.labels(scores))
 
+    def scores(self, logits: np.ndarray) -> np.ndarray:
+        """(N, outputs) logits -> the task's scores, as `Task.scores` gives them (the ONNX predictor's chunked
+        documents: their windows' logits are aggregated first)."""
+        raise NotImplementedError
+
     def score_columns(self) -> list[str]:
         """Column names of the scores a prediction file shows beside the label."""
         return [f"score_{name}" for name in self.label_names]
@@ -126,6 +131,10 @@ class TopClass(Decoder):
         return Decided(probabilities, ["" if out else label for label, out in zip(labels, abstained, strict=True)],
                        abstained)  # fmt: skip
 
+    def scores(self, logits: np.ndarray) -> np.ndarray:  # softmax
+        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return (shifted / shifted.sum(axis=-1, keepdims=True)).astype(np.float32)
+
 
 @register_decoder("multi_label")
 class LabelsAboveThreshold(Decoder):
@@ -156,6 +165,9 @@ class LabelsAboveThreshold(Decoder):
         probabilities = self.calibrated(scores)
         return Decided(probabilities, self.joined(np.asarray(probabilities) >= self.thresholds()))
 
+    def scores(self, logits: np.ndarray) -> np.ndarray:  # sigmoid
+        return (1 / (1 + np.exp(-logits))).astype(np.float32)
+
 
 @register_decoder("regression")
 class Value(Decoder):
@@ -164,6 +176,9 @@ class Value(Decoder):
     def labels(self, scores: np.ndarray) -> list[str]:
         values = np.asarray(scores)
         return [f"{value:.6g}" for value in values.reshape(len(values), -1)[:, 0].tolist()]
+
+    def scores(self, logits: np.ndarray) -> np.ndarray:  # the value itself
+        return logits.astype(np.float32)
 
     def score_columns(self) -> list[str]:
         return []

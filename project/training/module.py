@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from lightning.pytorch import LightningModule
@@ -14,6 +14,7 @@ from project.core.checkpoints import DECISIONS_KEY
 from project.core.errors import ConfigError
 from project.core.registry import checked_options
 from project.core.types import PositiveFloat, PositiveInt, plain_arguments
+from project.data.chunks import DOCUMENT
 from project.data.truncation import HEAD, Truncation
 from project.model.classifier import PooledClassifier, pooled_output
 from project.model.encoder import (
@@ -89,6 +90,7 @@ class TextClassifier(LightningModule):
         head: HeadOptions = HeadOptions(),  # noqa: B008
         encoder_options: EncoderOptions = EncoderOptions(),  # noqa: B008
         tricks: dict[str, dict[str, Any] | bool | None] | None = None,
+        chunk_aggregation: Literal["mean", "max"] = "mean",
     ):
         """A pretrained encoder, a pooler and a head, fine-tuned end to end.
 
@@ -109,6 +111,9 @@ class TextClassifier(LightningModule):
             tricks: name -> options of the training tricks to switch on (see `project.tricks`, or docs/tricks.md).
                 Add one on the command line with `--model.tricks.fgm '{epsilon: 1.0}'`; the NaN guard is on by
                 default, switch it off with `{nan_guard: false}`.
+            chunk_aggregation: under `data.truncation: chunks`, how a document's windows become one prediction
+                at evaluation, predict and serve: mean (every passage votes) or max (per output, the strongest
+                passage wins) of the windows' logits (`project.tasks.aggregation`).
         """
         # Groups arrive as instances from the parser and as dicts from a checkpoint; stored as dicts (primitives).
         optimization, head, encoder_options = (
@@ -178,9 +183,21 @@ class TextClassifier(LightningModule):
         return PooledClassifier(self.encoder, self.pooler, self.head)
 
     def shared_step(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-        """Loss, logits and targets for one batch; every stage goes through here."""
+        """Loss, logits and targets for one batch; every stage goes through here but a chunked evaluation
+        (`document_step`)."""
         loss, logits = self.supervised_loss(batch, None)
         return loss, logits, batch["labels"]
+
+    def document_step(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """Loss, logits and targets per document of a batch of chunked documents' windows (each window names its
+        document under DOCUMENT, a document's windows together)."""
+        documents = batch[DOCUMENT]
+        inputs = {key: value for key, value in batch.items() if key not in ("labels", DOCUMENT)}
+        _, counts = torch.unique_consecutive(documents, return_counts=True)
+        logits = self.task.document_logits(self(**inputs), counts.tolist(), self.hparams.chunk_aggregation)
+        firsts = torch.cumsum(counts, 0) - counts
+        targets = batch["labels"][firsts]
+        return self.task.loss(logits, targets), logits, targets
 
     def supervised_loss(self, batch: dict[str, Tensor], perturbation: Tensor | None) -> tuple[Tensor, Tensor]:
         """(task loss, logits): the innermost loss the tricks wrap."""
@@ -226,7 +243,10 @@ class TextClassifier(LightningModule):
         self._log_metrics(self.test_metrics)
 
     def _evaluate(self, batch: dict[str, Tensor], stage: str, metrics: MetricCollection) -> tuple[Tensor, Tensor]:
-        loss, logits, targets = self.shared_step(batch)
+        if DOCUMENT in batch:  # chunked: the batch holds whole documents' windows; judge each document once
+            loss, logits, targets = self.document_step(batch)
+        else:
+            loss, logits, targets = self.shared_step(batch)
         scores, metric_targets = self.task.metric_inputs(logits, targets)
         metrics.update(scores, metric_targets)
         self.eval_losses[stage].update(loss.detach().float(), weight=len(targets))

@@ -47,7 +47,9 @@ def test_the_onnx_export_records_the_usable_positions(roberta):
     assert config["max_positions"] == 128 and config["inputs"] == ["input_ids", "attention_mask"]
 
 
-@pytest.mark.parametrize("truncation, sees_the_end", [("head", False), ("tail", True), ("head_tail", True)])
+@pytest.mark.parametrize(
+    "truncation, sees_the_end", [("head", False), ("tail", True), ("head_tail", True), ("chunks", True)]
+)
 def test_predict_reads_long_documents_with_the_checkpoints_own_truncation(
     tmp_path, long_document_checkpoint, truncation, sees_the_end
 ):
@@ -66,3 +68,27 @@ def test_predict_reads_long_documents_with_the_checkpoints_own_truncation(
         )
     # Only the last word differs: a head cut reads both the same; tail and head_tail read the word.
     assert (max(abs(a - b) for a, b in zip(first, second, strict=True)) > 1e-6) == sees_the_end
+
+
+@pytest.mark.parametrize("name, reduce", [("chunks", "mean"), ("chunks:max", "amax")])
+def test_a_chunked_documents_scores_are_the_task_scores_of_its_windows_logits_aggregated(
+    long_document_checkpoint, name, reduce
+):
+    import torch
+    from transformers import AutoTokenizer
+
+    from project.data.segments import encode_windows, tokenizer_rule
+    from project.inference.checkpoint import load_trained
+    from tests.conftest import long_document_scores
+
+    checkpoint = long_document_checkpoint(name)
+    model, length = load_trained(str(checkpoint))
+    tokenizer = AutoTokenizer.from_pretrained(model.hparams.encoder)
+    texts, scores = long_document_scores(checkpoint)
+    rows, counts = encode_windows(tokenizer, texts[:1], None, length, tokenizer_rule(tokenizer, True), model.truncation)
+    assert counts == [4]  # 41 words in windows of 14 sharing at least 4 (a quarter of max_length 16)
+    with torch.no_grad():  # each window alone, unpadded
+        logits = torch.cat([model(**{key: torch.tensor([values[index]]) for key, values in rows.items()})
+                            for index in range(4)])  # fmt: skip
+    expected = model.task.scores(getattr(logits, reduce)(0, keepdim=True))
+    torch.testing.assert_close(scores[:1], expected, atol=1e-5, rtol=0)

@@ -214,3 +214,21 @@ def test_torchscript_records_the_truncation_and_sentence_transformers_refuses_a_
     line = one_line_error(capsys, main, ["--checkpoint", str(checkpoint), "--output", str(out), "--format",
                                          "sentence_transformers"])  # fmt: skip
     assert "data.truncation=tail" in line and not out.exists()
+
+
+def test_exports_record_chunks_and_apply_them_or_refuse_them(tmp_path, long_document_checkpoint, capsys):
+    checkpoint = long_document_checkpoint("chunks:max")
+    texts, expected = long_document_scores(checkpoint)
+    main(["--checkpoint", str(checkpoint), "--output", str(tmp_path / "hf")])
+    config = json.loads((tmp_path / "hf" / "classifier.json").read_text())
+    recorded = {key: config[key] for key in ("truncation", "chunk_overlap", "max_chunks", "chunk_aggregation")}
+    assert recorded == {"truncation": "chunks", "chunk_overlap": None, "max_chunks": 8, "chunk_aggregation": "max"}
+    torch.testing.assert_close(load_exported(tmp_path / "hf").scores(texts), expected, atol=1e-4, rtol=0)
+    main(["--checkpoint", str(checkpoint), "--output", str(tmp_path / "ts"), "--format", "torchscript"])
+    extra = {"classifier.json": ""}
+    torch.jit.load(str(tmp_path / "ts" / TORCHSCRIPT_FILE), _extra_files=extra)
+    assert {key: json.loads(extra["classifier.json"])[key] for key in recorded} == recorded
+    out = tmp_path / "st"
+    line = one_line_error(capsys, main, ["--checkpoint", str(checkpoint), "--output", str(out), "--format",
+                                         "sentence_transformers"])  # fmt: skip
+    assert "data.truncation=chunks" in line and not out.exists()

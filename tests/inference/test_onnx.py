@@ -105,7 +105,7 @@ def test_bad_onnx_options_fail_in_one_line(tmp_path, exported, capsys, case, mes
     assert (fp32 / "model.onnx").stat().st_size == size
 
 
-@pytest.mark.parametrize("truncation", ["tail", "head_tail"])
+@pytest.mark.parametrize("truncation", ["tail", "head_tail", "chunks", "chunks:max"])
 def test_onnx_scores_long_documents_as_the_checkpoint_under_its_truncation(
     tmp_path, long_document_checkpoint, truncation
 ):
@@ -116,7 +116,7 @@ def test_onnx_scores_long_documents_as_the_checkpoint_under_its_truncation(
     for name, extra in (("fp32", []), ("int8", ["--quantize", "int8"])):
         export_main(["--checkpoint", str(checkpoint), "--output", str(tmp_path / name), "--format", "onnx", *extra])
     config = json.loads((tmp_path / "fp32" / "classifier.json").read_text())
-    assert config["truncation"] == truncation
+    assert config["truncation"] == truncation.partition(":")[0]
     got = OnnxClassifier(tmp_path / "fp32").scores(texts)
     assert got == pytest.approx(expected.numpy(), abs=1e-4)
     assert abs(got[0] - got[1]).max() > 1e-6  # the last word, past max_length, is read

@@ -107,11 +107,12 @@ def test_a_bad_model_path_fails_in_one_line(tmp_path, capsys):
     assert "--port must be at least 1" in one_line_error(capsys, main, ["--model", str(tmp_path), "--port", "0"])
 
 
+@pytest.mark.parametrize("truncation", ["head_tail", "chunks:max"])
 @pytest.mark.parametrize("kind", ["checkpoint", "huggingface", "onnx"])
-def test_the_served_model_cuts_long_documents_as_its_checkpoint(tmp_path, long_document_checkpoint, kind):
+def test_the_served_model_cuts_long_documents_as_its_checkpoint(tmp_path, long_document_checkpoint, kind, truncation):
     from project.inference.serving import Predictor
 
-    checkpoint = long_document_checkpoint("head_tail")
+    checkpoint = long_document_checkpoint(truncation)
     texts, expected = long_document_scores(checkpoint)
     model = checkpoint
     if kind != "checkpoint":

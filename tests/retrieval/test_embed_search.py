@@ -159,7 +159,9 @@ def test_an_existing_output_folder_is_refused(capsys, corpus, store, tiny_encode
     assert "already exists" in line and sorted(path.name for path in store.iterdir()) == before
 
 
-@pytest.mark.parametrize("truncation, sees_the_end", [("head", False), ("tail", True), ("head_tail", True)])
+@pytest.mark.parametrize(
+    "truncation, sees_the_end", [("head", False), ("tail", True), ("head_tail", True), ("chunks", True)]
+)
 def test_a_checkpoints_embeddings_cut_long_documents_as_it_was_trained(
     long_document_checkpoint, truncation, sees_the_end
 ):

@@ -290,3 +290,18 @@ def test_a_cross_validation_killed_inside_a_fold_refuses_edited_data_then_resume
     assert {path: path.stat().st_mtime_ns for path in (out / "fold_0").rglob("*.ckpt")} == fold_0
     assert not (out / "fold_1" / "lightning_logs" / "version_1").exists()  # resumed in place
     assert len(read(out / "oof_predictions.csv")) == len(read(out / "data" / "folds.csv"))
+
+
+@pytest.mark.slow
+def test_chunked_cross_validation_predicts_each_document_once_out_of_fold(tmp_path, tiny_encoder):
+    rows = make_rows(40, seed=2)
+    for row in rows[::2]:
+        row["review"] = " ".join(["film"] * 40 + [row["review"]])  # 3 or more windows of 16
+    train = write_csv(tmp_path / "train.csv", rows)
+    cv_main(cv_arguments(tmp_path, tiny_encoder, train, "--folds", "2", "--data.max_length", "16",
+                         "--data.truncation", "chunks", "--data.test_ratio", "0.2"))  # fmt: skip
+    out = tmp_path / "cv"
+    oof, pool = read(out / "oof_predictions.csv"), read(out / "data" / "folds.csv")
+    assert len(oof) == len(pool) == 32 and len({row["row"] for row in oof}) == 32  # documents, not windows
+    assert len(read(out / "test_predictions.csv")) == 8
+    assert json.loads((out / "cv_metrics.json").read_text())["out_of_fold"]["acc"] >= 0
