@@ -81,6 +81,13 @@ class MultiLabelTask(Task):
     def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(logits.float(), targets.float())
 
+    def distillation_loss(self, logits: Tensor, teacher_scores: Tensor, temperature: float) -> Tensor:
+        """T^2 x binary cross-entropy against the teacher's per-label probabilities, both softened by `temperature`
+        through their logits (each label is its own two-class distribution)."""
+        probabilities = teacher_scores.float().clamp(1e-6, 1 - 1e-6)
+        soft_targets = (probabilities.logit() / temperature).sigmoid()
+        return temperature**2 * F.binary_cross_entropy_with_logits(logits.float() / temperature, soft_targets)
+
     def scores(self, logits: Tensor) -> Tensor:
         return logits.float().sigmoid()
 
