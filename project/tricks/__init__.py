@@ -9,6 +9,7 @@ from project.tricks import (  # noqa: F401
     label_smoothing,
     nan_guard,
     rdrop,
+    swa,
 )
 from project.tricks.base import TRICKS, Trick, build_tricks
 
