@@ -8,7 +8,7 @@ import sys
 from project.core.argv import gather_values
 from project.core.errors import run_with_user_errors
 from project.training.cli import FitCLI
-from project.tuning.distillation import distill
+from project.tuning.distillation import PseudoLabelling, distill
 
 
 class DistillCLI(FitCLI):
@@ -19,6 +19,11 @@ class DistillCLI(FitCLI):
                     "help": "the teacher: one or more .ckpt (an ensemble: their mean scores) or a project.cv folder"},
         "alpha": {"type": float, "default": 0.5, "help": "weight of the loss on the labels; 1 - alpha: the teacher's"},
         "temperature": {"type": float, "default": 2.0, "help": "softens both distributions before they are compared"},
+        "unlabelled_file": {"type": str | None, "default": None,
+                            "help": "texts without labels (any reader format, the data's text column): the teacher "
+                                    "labels them and the confident ones join the training rows"},
+        "pseudo_threshold": {"type": float, "default": 0.9, "help": "least teacher confidence to keep"},
+        "pseudo_per_class": {"type": int | None, "default": None, "help": "at most this many pseudo-labels per label"},
     }  # fmt: skip
 
 
@@ -26,7 +31,13 @@ def main(argv: list[str] | None = None) -> None:
     """`argv` None reads the command line."""
     argv = gather_values(sys.argv[1:] if argv is None else list(argv), "--teacher", at_least=1)
     config, own = run_with_user_errors(lambda: DistillCLI.parse(argv))
-    run_with_user_errors(lambda: distill(config, own.teacher, own.alpha, own.temperature))
+
+    def run():
+        file, threshold, cap = own.unlabelled_file, own.pseudo_threshold, own.pseudo_per_class
+        pseudo = PseudoLabelling(file, threshold, cap) if file else None
+        distill(config, own.teacher, own.alpha, own.temperature, pseudo)
+
+    run_with_user_errors(run)
 
 
 if __name__ == "__main__":

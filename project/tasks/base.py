@@ -136,6 +136,11 @@ class Task:
         to soften, scaled so its gradients keep their size whatever the temperature (Hinton et al. 2015)."""
         raise ConfigError(f"model.tricks.distillation: task {self.name} has no distillation loss")
 
+    def pseudo_labels(self, scores: Tensor) -> tuple[Tensor, list[str]]:
+        """For a teacher's `scores` of unlabelled rows: (each row's confidence in [0, 1], each row's label cell as
+        the label column would hold it). A task without confidences cannot be pseudo-labelled."""
+        raise ConfigError(f"--unlabelled_file: task {self.name} has no confidence to filter pseudo-labels by")
+
     def scores(self, logits: Tensor) -> Tensor:
         """What metrics and predictions see: probabilities, or the value itself for regression."""
         raise NotImplementedError

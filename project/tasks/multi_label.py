@@ -88,6 +88,15 @@ class MultiLabelTask(Task):
         soft_targets = (probabilities.logit() / temperature).sigmoid()
         return temperature**2 * F.binary_cross_entropy_with_logits(logits.float() / temperature, soft_targets)
 
+    def pseudo_labels(self, scores: Tensor) -> tuple[Tensor, list[str]]:
+        """The least sure of the row's per-label decisions (max(p, 1 - p) of each label), and the labels at or
+        above the threshold as a JSON list (what the label codec reads whatever the delimiter)."""
+        scores = scores.float()
+        confidence = torch.maximum(scores, 1 - scores).min(-1).values
+        cells = [json.dumps([name for name, on in zip(self.label_names, row, strict=True) if on])
+                 for row in (scores >= self.threshold).tolist()]  # fmt: skip
+        return confidence, cells
+
     def scores(self, logits: Tensor) -> Tensor:
         return logits.float().sigmoid()
 

@@ -106,6 +106,11 @@ class SingleLabelTask(Task):
         student = (logits.float() / temperature).log_softmax(-1)
         return temperature**2 * F.kl_div(student, teacher, log_target=True, reduction="batchmean")
 
+    def pseudo_labels(self, scores: Tensor) -> tuple[Tensor, list[str]]:
+        """The top class's probability, and that class."""
+        confidence, top = scores.float().max(-1)
+        return confidence, [self.label_names[index] for index in top.tolist()]
+
     def options(self) -> dict:
         return {"class_weights": self.class_weights, "focal_gamma": self.focal_gamma}
 

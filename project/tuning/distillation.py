@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from jsonargparse import Namespace
 from transformers import AutoTokenizer
 
-from project.core.atomic import write_text
+from project.core.atomic import write_csv, write_text
 from project.core.errors import ConfigError
 from project.data.datamodule import TextDataModule
+from project.data.readers import read_table
 from project.data.splits import Split
 from project.data.teacher import save_teacher_scores, split_fingerprint
 from project.inference.ensemble import Ensemble, checkpoint_paths
@@ -58,8 +61,9 @@ class Teacher:
 
     def scores(self, split: Split) -> torch.Tensor:
         """The ensemble's mean scores of `split`'s rows, in its order."""
-        texts, pairs = split.read_texts(), split.table.read_pairs(split.positions)
+        return self.scores_of(split.read_texts(), split.table.read_pairs(split.positions))
 
+    def scores_of(self, texts: list[str], pairs: list[str] | None) -> torch.Tensor:
         def one_model(model, texts, pairs, length):
             name = model.hparams.encoder
             if name not in self.tokenizers:
@@ -95,16 +99,103 @@ def cached_teacher_scores(teacher: Teacher, data: TextDataModule, root: Path) ->
     return path, val
 
 
-def distill(config: Namespace, teacher: list[str], alpha: float, temperature: float) -> FitResult:
-    """Fit the student `config` describes (`FitCLI.parse`) on the labels and `teacher`'s scores; returns its fit."""
+@dataclass(frozen=True)
+class PseudoLabelling:
+    """`--unlabelled_file` and how its rows are kept: the teacher's confidence (the task's `pseudo_labels`) at least
+    `threshold`, at most `per_class` rows of one label (the most confident; None: no cap)."""
+
+    file: str
+    threshold: float = 0.9
+    per_class: int | None = None
+
+    def __post_init__(self):
+        if not 0 <= self.threshold <= 1:
+            raise ConfigError(f"--pseudo_threshold must be in [0, 1], got {self.threshold}")
+        if self.per_class is not None and self.per_class < 1:
+            raise ConfigError(f"--pseudo_per_class must be at least 1, got {self.per_class}")
+
+
+def pseudo_labelled(
+    teacher: Teacher, data: TextDataModule, options: PseudoLabelling
+) -> tuple[list, torch.Tensor, dict]:
+    """(the kept unlabelled rows as (text, pair, label cell), the teacher's scores of them, what was done). A row
+    whose text (and pair) is a validation or test row's is never kept: the student would be taught its answer."""
+    hp = data.hparams
+    rows = read_table(options.file, [hp.text_pair_column], filled=[hp.text_column])
+    held_out = {int(value) for name in ("val", "test") if name in data.splits for value in data.splits[name].hashes}
+    pair_of = (lambda row: row[hp.text_pair_column] or "") if hp.text_pair_column else (lambda row: None)
+    fresh = [row for row in rows if hash((row[hp.text_column], pair_of(row))) not in held_out]
+    texts, pairs = [row[hp.text_column] for row in fresh], [pair_of(row) for row in fresh]
+    scores = teacher.scores_of(texts, pairs if hp.text_pair_column else None) if fresh else torch.zeros(0)
+    confidence, cells = teacher.task.pseudo_labels(scores) if fresh else (torch.zeros(0), [])
+    confident = [index for index in range(len(fresh)) if confidence[index] >= options.threshold]
+    if options.per_class is not None:
+        by_label: dict[str, list[int]] = {}
+        for index in sorted(confident, key=lambda i: -float(confidence[i])):
+            by_label.setdefault(cells[index], []).append(index)
+        confident = sorted(index for kept in by_label.values() for index in kept[: options.per_class])
+    kept = [(texts[i], pairs[i], cells[i]) for i in confident]
+    record = {"file": options.file, "rows": len(rows), "dropped_as_val_or_test": len(rows) - len(fresh),
+              "threshold": options.threshold, "per_class": options.per_class, "kept": len(kept),
+              "kept_per_label": dict(Counter(cells[i] for i in confident))}  # fmt: skip
+    return kept, scores[confident] if confident else torch.zeros(0), record
+
+
+def with_pseudo_labels(config: Namespace, data: TextDataModule, teacher: Teacher, scores_file: Path,
+                       options: PseudoLabelling) -> tuple[Namespace, Path, dict]:  # fmt: skip
+    """The student's data with the kept pseudo-labelled rows after the training rows (the splits written as files,
+    val and test unchanged) and the teacher-scores file of that training split."""
+    kept, kept_scores, record = pseudo_labelled(teacher, data, options)
+    hp = data.hparams
+    status = Path(options.file).stat()
+    identity = [str(scores_file), str(Path(options.file).resolve()), status.st_size, status.st_mtime_ns,
+                options.threshold, options.per_class]  # fmt: skip
+    folder = Path(config.trainer.default_root_dir) / CACHE_FOLDER / hashlib.sha256(
+        json.dumps(identity).encode()).hexdigest()[:24]  # fmt: skip
+    header = [hp.text_column, *([hp.text_pair_column] if hp.text_pair_column else []), hp.label_column]
+
+    def lines(split: Split, extra=()):
+        pairs = split.table.read_pairs(split.positions) or [None] * len(split)
+        yield header
+        for text, pair, label in [*zip(split.read_texts(), pairs, split.labels, strict=True), *extra]:
+            yield [text, *([pair] if hp.text_pair_column else []), label]
+
+    files = {"train": folder / "train.csv", "val": folder / "val.csv"}
+    write_csv(files["train"], lines(data.splits["train"], kept))
+    write_csv(files["val"], lines(data.splits["val"]))
+    values = {"data.train_file": str(files["train"]), "data.val_file": str(files["val"])}
+    if "test" in data.splits:
+        files["test"] = folder / "test.csv"
+        write_csv(files["test"], lines(data.splits["test"]))
+        values["data.test_file"] = str(files["test"])
+    else:
+        values["data.test_ratio"] = 0.0
+    student = with_values(config, values)
+    student_data = TextDataModule(**student.data.as_dict())
+    train_scores = torch.load(scores_file, weights_only=True)["train"]["scores"]
+    scores = torch.cat([train_scores, kept_scores.reshape(-1, *train_scores.shape[1:])])
+    path = folder / "teacher_scores.pt"
+    save_teacher_scores(path, {"train": student_data.splits["train"]}, {"train": scores}, pseudo_labels=record)
+    dropped = record["dropped_as_val_or_test"]
+    print(f"pseudo-labels: kept {record['kept']} of {record['rows']} unlabelled rows (confidence >= "
+          f"{options.threshold}; {dropped} were validation or test rows, never kept)")  # fmt: skip
+    return student, path, record
+
+
+def distill(config: Namespace, teacher: list[str], alpha: float, temperature: float,
+            pseudo: PseudoLabelling | None = None) -> FitResult:  # fmt: skip
+    """Fit the student `config` describes (`FitCLI.parse`) on the labels and `teacher`'s scores (and, with
+    `pseudo`, on unlabelled rows the teacher labelled); returns its fit."""
     data = TextDataModule(**config.data.as_dict())  # bad data fails here, before the teacher is loaded
     chosen = Teacher(teacher, config.model.task, data.label_names)
     scores_file, teacher_val = cached_teacher_scores(chosen, data, Path(config.trainer.default_root_dir))
+    card = {"teacher": chosen.paths, "alpha": alpha, "temperature": temperature, "teacher_val": teacher_val}
+    if pseudo is not None:
+        config, scores_file, card["pseudo_labels"] = with_pseudo_labels(config, data, chosen, scores_file, pseudo)
+    card["teacher_scores"] = str(scores_file)
     trick = {"alpha": alpha, "temperature": temperature}
     student = with_values(config, {"data.teacher_scores": str(scores_file), "model.tricks.distillation": trick})
     result = run_fit(student)
-    card = {"teacher": chosen.paths, "alpha": alpha, "temperature": temperature,
-            "teacher_scores": str(scores_file), "teacher_val": teacher_val}  # fmt: skip
     metrics_path = result.run_dir / "test_metrics.json"
     test = data.splits.get("test")
     if metrics_path.is_file() and test is not None:  # tested: the teacher on the same test rows

@@ -10,7 +10,7 @@ import torch
 from project.data.datamodule import TextDataModule
 from project.distill import main as distill
 from project.fit import main as fit
-from project.tuning.distillation import Teacher, cached_teacher_scores
+from project.tuning.distillation import PseudoLabelling, Teacher, cached_teacher_scores, pseudo_labelled
 from tests.conftest import make_rows, one_line_error, write_csv
 
 
@@ -90,3 +90,52 @@ def test_a_teacher_of_other_labels_is_refused_in_one_line(tmp_path, tiny_encoder
     line = one_line_error(capsys, distill, fit_arguments(root, tiny_encoder, other, "--teacher", str(teacher)))
     assert "labels ['neg', 'pos']" in line and "['bad', 'good']" in line
     assert not root.exists()
+
+
+def unlabelled_rows(data: TextDataModule, fresh: int) -> list[dict]:
+    """Every validation and test row's text (no label) and `fresh` texts of no split."""
+    texts = [text for name in ("val", "test") for text in data.splits[name].read_texts()]
+    return [{"review": text} for text in texts] + [{"review": row["review"]} for row in make_rows(fresh, seed=11)]
+
+
+def student_data(data_file, tiny_encoder) -> TextDataModule:
+    return TextDataModule(train_file=str(data_file), text_column="review", label_column="sentiment",
+                          tokenizer=tiny_encoder)  # fmt: skip
+
+
+def test_no_validation_or_test_row_ever_becomes_a_pseudo_label(tmp_path, tiny_encoder, data_file, teacher):
+    data = student_data(data_file, tiny_encoder)
+    held_out = {text for name in ("val", "test") for text in data.splits[name].read_texts()}
+    fresh_rows = [row for row in unlabelled_rows(data, 30) if row["review"] not in held_out]
+    unlabelled = write_csv(tmp_path / "unlabelled.csv", unlabelled_rows(data, 30))
+    chosen = Teacher([str(teacher)], "single_label", data.label_names)
+    kept, scores, record = pseudo_labelled(chosen, data, PseudoLabelling(str(unlabelled), threshold=0.0))
+    assert not {text for text, _, _ in kept} & held_out
+    assert len(kept) == len(fresh_rows) == record["kept"] and record["dropped_as_val_or_test"] == 32
+    assert scores.shape == (len(kept), 2)
+    capped, _, record = pseudo_labelled(chosen, data, PseudoLabelling(str(unlabelled), threshold=0.0, per_class=3))
+    assert all(count <= 3 for count in record["kept_per_label"].values()) and len(capped) <= 6
+    assert not {text for text, _, _ in capped} & held_out
+
+
+def test_pseudo_labelled_rows_join_the_students_training_rows(tmp_path, tiny_encoder, data_file, teacher):
+    data = student_data(data_file, tiny_encoder)
+    unlabelled = write_csv(tmp_path / "unlabelled.csv", unlabelled_rows(data, 30))
+    root = tmp_path / "student"
+    distill(fit_arguments(root, tiny_encoder, data_file, "--teacher", str(teacher), "--unlabelled_file",
+                          str(unlabelled), "--pseudo_threshold", "0", "--trainer.max_epochs", "1"))  # fmt: skip
+    card = json.loads((run_folder(root) / "teacher.json").read_text())
+    assert card["pseudo_labels"]["kept"] == 30 and card["pseudo_labels"]["dropped_as_val_or_test"] == 32
+    metrics = json.loads((run_folder(root) / "test_metrics.json").read_text())
+    assert "teacher/test/acc" in metrics and "test/acc" in metrics
+
+
+def test_an_unlabelled_file_without_the_text_column_is_refused_in_one_line(tmp_path, tiny_encoder, data_file,
+                                                                           teacher, capsys):  # fmt: skip
+    unlabelled = write_csv(tmp_path / "unlabelled.csv", [{"body": "great film"}, {"body": "dull plot"}])
+    root = tmp_path / "student"
+    arguments = fit_arguments(root, tiny_encoder, data_file, "--teacher", str(teacher), "--unlabelled_file",
+                              str(unlabelled))  # fmt: skip
+    line = one_line_error(capsys, distill, arguments)
+    assert "unlabelled.csv" in line and "review" in line
+    assert not list(root.glob("*/version_*"))
