@@ -185,8 +185,8 @@ class TextDataModule(LightningDataModule):
             targets = self.codec.encode_all(split.labels, split.where)
             self.datasets[name] = TokenizedDataset(tokens[id(table)], split.positions, targets)
         if self.hparams.get("teacher_scores"):  # the training rows only: never a validation or test row
-            scores = load_teacher_scores(self.hparams.teacher_scores, self.splits["train"])
-            self.datasets["train"] = TaughtDataset(self.datasets["train"], scores)
+            scores, about = load_teacher_scores(self.hparams.teacher_scores, self.splits["train"])
+            self.datasets["train"] = TaughtDataset(self.datasets["train"], scores, about)
         self.collator = DataCollatorWithPadding(tokenizer)
 
     def _encoder_takes_segments(self, tokenizer) -> bool:

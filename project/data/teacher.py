@@ -43,8 +43,9 @@ def save_teacher_scores(path: str | Path, splits: dict[str, Split], scores: dict
         partial.unlink(missing_ok=True)
 
 
-def load_teacher_scores(path: str | Path, split: Split, name: str = "train") -> torch.Tensor:
-    """The scores `path` holds for `split` (as `name`); a DataError unless they were computed for exactly its rows."""
+def load_teacher_scores(path: str | Path, split: Split, name: str = "train") -> tuple[torch.Tensor, dict]:
+    """(the scores `path` holds for `split` (as `name`), what the file says of the teacher); a DataError unless they
+    were computed for exactly its rows."""
     try:
         stored = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -59,14 +60,15 @@ def load_teacher_scores(path: str | Path, split: Split, name: str = "train") -> 
             f"data.teacher_scores {path}: computed for other {name} rows than {split.source}'s {len(split)}; "
             "run python -m project.distill on this data"
         )
-    return entry["scores"]
+    return entry["scores"], stored.get("about", {})
 
 
 class TaughtDataset(Dataset):
     """A training split's items with the teacher's scores of each row beside its label."""
 
-    def __init__(self, dataset: Dataset, scores: torch.Tensor):
+    def __init__(self, dataset: Dataset, scores: torch.Tensor, about: dict | None = None):
         self.dataset, self.scores = dataset, scores.tolist()
+        self.about = about or {}  # the teacher and its pseudo-labels, for the data report
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -75,6 +77,6 @@ class TaughtDataset(Dataset):
         return {**self.dataset[index], TEACHER_SCORES: self.scores[index]}
 
     def __getattr__(self, name: str):  # lengths(), positions, targets...: the split's own
-        if name in ("dataset", "scores"):
+        if name in ("dataset", "scores", "about"):
             raise AttributeError(name)
         return getattr(self.dataset, name)

@@ -172,10 +172,12 @@ def with_pseudo_labels(config: Namespace, data: TextDataModule, teacher: Teacher
         values["data.test_ratio"] = 0.0
     student = with_values(config, values)
     student_data = TextDataModule(**student.data.as_dict())
-    train_scores = torch.load(scores_file, weights_only=True)["train"]["scores"]
+    cached = torch.load(scores_file, weights_only=True)
+    train_scores = cached["train"]["scores"]
     scores = torch.cat([train_scores, kept_scores.reshape(-1, *train_scores.shape[1:])])
     path = folder / "teacher_scores.pt"
-    save_teacher_scores(path, {"train": student_data.splits["train"]}, {"train": scores}, pseudo_labels=record)
+    about = {**cached["about"], "pseudo_labels": record}
+    save_teacher_scores(path, {"train": student_data.splits["train"]}, {"train": scores}, **about)
     dropped = record["dropped_as_val_or_test"]
     print(f"pseudo-labels: kept {record['kept']} of {record['rows']} unlabelled rows (confidence >= "
           f"{options.threshold}; {dropped} were validation or test rows, never kept)")  # fmt: skip

@@ -126,6 +126,9 @@ def test_pseudo_labelled_rows_join_the_students_training_rows(tmp_path, tiny_enc
                           str(unlabelled), "--pseudo_threshold", "0", "--trainer.max_epochs", "1"))  # fmt: skip
     card = json.loads((run_folder(root) / "teacher.json").read_text())
     assert card["pseudo_labels"]["kept"] == 30 and card["pseudo_labels"]["dropped_as_val_or_test"] == 32
+    report = json.loads((run_folder(root) / "data_report.json").read_text())
+    assert report["teacher"]["pseudo_labels"] == card["pseudo_labels"] and report["rows"]["train"] == 128 + 30
+    assert report["teacher"]["teacher"] == [str(teacher)]
     metrics = json.loads((run_folder(root) / "test_metrics.json").read_text())
     assert "teacher/test/acc" in metrics and "test/acc" in metrics
 
