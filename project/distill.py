@@ -3,9 +3,6 @@ fit a student (every `project.fit` option applies to it; a smaller `--model.enco
 teacher's scores, computed once and cached (see `project.tuning.distillation`). test_metrics.json holds the
 student's and the teacher's test metrics on the same rows; teacher.json in the run folder names the teacher."""
 
-import sys
-
-from project.core.argv import gather_values
 from project.core.errors import run_with_user_errors
 from project.training.cli import FitCLI
 from project.tuning.distillation import PseudoLabelling, distill
@@ -15,7 +12,7 @@ class DistillCLI(FitCLI):
     DESCRIPTION = "Fit a student on the labels and a teacher's scores; every fit option below applies to the student."
     COMMAND = "project.distill"
     OPTIONS = {
-        "teacher": {"type": list[str], "required": True,
+        "teacher": {"nargs": "+", "required": True,
                     "help": "the teacher: one or more .ckpt (an ensemble: their mean scores) or a project.cv folder"},
         "alpha": {"type": float, "default": 0.5, "help": "weight of the loss on the labels; 1 - alpha: the teacher's"},
         "temperature": {"type": float, "default": 2.0, "help": "softens both distributions before they are compared"},
@@ -29,7 +26,6 @@ class DistillCLI(FitCLI):
 
 def main(argv: list[str] | None = None) -> None:
     """`argv` None reads the command line."""
-    argv = gather_values(sys.argv[1:] if argv is None else list(argv), "--teacher", at_least=1)
     config, own = run_with_user_errors(lambda: DistillCLI.parse(argv))
 
     def run():

@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 
 
-def gather_values(argv: list[str], option: str, at_least: int = 2) -> list[str]:
-    """`--option a b c` (shell-friendly) as the one list value `--option ["a", "b", "c"]` jsonargparse reads; fewer
-    than `at_least` values stay as they are (an option whose type takes a string or a list: at_least 2)."""
+def gather_values(argv: list[str], option: str) -> list[str]:
+    """`--option a b c` (shell-friendly) as the one list value `--option ["a", "b", "c"]` jsonargparse reads; a
+    single value stays as it is (the option's type takes a string or a list)."""
     if option not in argv:
         return argv
     start = argv.index(option) + 1
     end = start
     while end < len(argv) and not argv[end].startswith("--"):
         end += 1
-    if end - start < at_least:
+    if end - start < 2:
         return argv
     return [*argv[:start], json.dumps(argv[start:end]), *argv[end:]]
 
