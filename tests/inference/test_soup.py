@@ -8,6 +8,7 @@ import torch
 from lightning.pytorch import seed_everything
 
 from project.data.datamodule import TextDataModule
+from project.export import main as export
 from project.predict import main as predict
 from project.soup import main as soup
 from project.training.module import TextClassifier
@@ -65,6 +66,8 @@ def test_a_uniform_soup_is_the_mean_of_the_weights_and_predicts_like_any_checkpo
              "--text_column", "review", "--text_pair_column", "context"])  # fmt: skip
     with open(predictions, newline="") as file:
         assert len(list(csv.DictReader(file))) == 10
+    export(["--checkpoint", str(out), "--output", str(tmp_path / "hf")])  # and exports like any checkpoint
+    assert (tmp_path / "hf" / "config.json").is_file()
 
 
 def test_the_greedy_soup_starts_from_the_best_on_validation_and_never_gets_worse(tmp_path, ingredients):

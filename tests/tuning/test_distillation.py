@@ -9,6 +9,7 @@ import torch
 
 from project.data.datamodule import TextDataModule
 from project.distill import main as distill
+from project.export import main as export
 from project.fit import main as fit
 from project.tuning.distillation import PseudoLabelling, Teacher, cached_teacher_scores, pseudo_labelled
 from tests.conftest import make_rows, one_line_error, write_csv
@@ -73,6 +74,8 @@ def test_a_student_of_itself_stays_close_and_the_teacher_is_scored_once_never_on
         and card["alpha"] == 0
         and card["teacher_test"]["acc"] == pytest.approx(metrics["teacher/test/acc"])
     )
+    export(["--checkpoint", str(best(root)), "--output", str(tmp_path / "hf")])  # the student exports as any model
+    assert (tmp_path / "hf" / "config.json").is_file()
     (cached,) = (root / "teacher_scores").glob("*.pt")
     stored = torch.load(cached, weights_only=True)
     assert set(stored) == {"train", "val", "about"}  # no test row was scored before the student was tested
