@@ -45,7 +45,8 @@ class Teacher:
 
     def __init__(self, given: list[str], task: str, label_names: list[str] | None, batch_size: int = 64):
         self.paths = checkpoint_paths(given)
-        self.ensemble = Ensemble(self.paths)
+        self.ensemble = Ensemble(self.paths)  # loaded on the CPU: the GPU, if any, is the student's while it trains
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
         first = self.ensemble.first.hparams
         if first.get("task") != task:
             raise ConfigError(f"--teacher {self.paths[0]} was trained for task {first.get('task')}, the student for "
@@ -68,7 +69,11 @@ class Teacher:
             name = model.hparams.encoder
             if name not in self.tokenizers:
                 self.tokenizers[name] = from_pretrained(AutoTokenizer, name)
-            return predict_scores(model, self.tokenizers[name], texts, pairs, self.batch_size, length)
+            try:  # one model on the device at a time
+                model.to(self.device)
+                return predict_scores(model, self.tokenizers[name], texts, pairs, self.batch_size, length).cpu()
+            finally:
+                model.to("cpu")
 
         return self.ensemble.scores(one_model, texts, pairs)
 
