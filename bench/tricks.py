@@ -38,7 +38,9 @@ def registered_variants() -> dict[str, str]:
     from project.tricks import TRICKS
 
     variants = {"none": "{}", "no_guard": "{nan_guard: false}"}
-    variants.update({name: f"{{{name}: {{}}}}" for name in sorted(TRICKS) if name != "nan_guard"})
+    # A trick that learns from a teacher's scores runs under project.distill, not in a plain fit.
+    variants.update({name: f"{{{name}: {{}}}}" for name in sorted(TRICKS) if name != "nan_guard"
+                     and not TRICKS[name].needs_teacher_scores})  # fmt: skip
     return variants
 
 
@@ -46,7 +48,8 @@ def registered_pairs(excluded: tuple[str, ...] = ()) -> dict[str, str]:
     from project.tricks import TRICKS
     from project.tricks.base import compatible_pairs
 
-    names = [name for name in TRICKS if name != "nan_guard" and name not in excluded]  # the guard is on in every run
+    names = [name for name in TRICKS if name != "nan_guard" and name not in excluded  # the guard is on in every run
+             and not TRICKS[name].needs_teacher_scores]  # fmt: skip
     return {f"{first} + {second}": f"{{{first}: {{}}, {second}: {{}}}}" for first, second in compatible_pairs(names)}
 
 

@@ -14,7 +14,8 @@ import pytest
 PROJECT = Path(__file__).resolve().parent.parent / "project"
 COMMANDS = sorted(path.stem for path in PROJECT.glob("*.py") if path.stem != "__init__")
 LIBRARY = sorted(path for path in PROJECT.glob("*/**/*.py"))
-FIT_COMMANDS = ("fit", "cv", "sweep", "schedule", "lr_find")  # the commands that run or build a fit from a config
+# The commands that run or build a fit from a config.
+FIT_COMMANDS = ("fit", "cv", "sweep", "schedule", "lr_find", "distill")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -51,7 +52,8 @@ def test_every_commands_help_lists_all_its_options(name, capsys):
     assert shown.startswith("usage:")
     # Options a command adds to a fit's own (the ones argparse with add_help=False used to hide).
     own = {"schedule": ["--out"], "lr_find": ["--out", "--num_training"], "sweep": ["--space", "--study", "--out"],
-           "cv": ["--folds", "--group_column", "--out"]}  # fmt: skip
+           "cv": ["--folds", "--group_column", "--out"],
+           "distill": ["--teacher", "--alpha", "--temperature", "--unlabelled_file", "--pseudo_threshold"]}  # fmt: skip
     for option in own.get(name, []):
         assert option in shown
     if name in own:  # and every fit option beside them

@@ -21,6 +21,7 @@ from project.data.readers import iter_rows
 from project.data.sampler import EpochSampler
 from project.data.segments import NO_SEGMENTS, tokenizer_rule
 from project.data.splits import Columns, Split, carve, read_split
+from project.data.teacher import TaughtDataset, load_teacher_scores
 from project.data.token_cache import TokenCache, tokens_for
 from project.data.truncation import MAX_CHUNKS, Truncation
 from project.model.encoder import DEFAULT_ENCODER, from_pretrained, resolve_pretrained
@@ -139,6 +140,7 @@ class TextDataModule(LightningDataModule):
         group_window_batches: PositiveInt = 50,
         tokenizer: str = DEFAULT_ENCODER,
         seed: int = 42,
+        teacher_scores: str | None = None,
     ):
         """Text classification data from a built-in data set or from files.
 
@@ -175,6 +177,8 @@ class TextDataModule(LightningDataModule):
             group_window_batches: how many batches' worth of shuffled texts are sorted by length together.
             tokenizer: tokenizer name or folder; linked to `model.encoder` by the CLI.
             seed: seeds the split and the training order; linked to `seed_everything` by the CLI.
+            teacher_scores: a teacher's scores of the training rows, for the distillation trick; set by
+                `python -m project.distill`, which computes them (see `project.data.teacher`).
         """
         arguments = plain_arguments(locals())
         super().__init__()
@@ -252,6 +256,9 @@ class TextDataModule(LightningDataModule):
                 )
             targets = self.codec.encode_all(split.labels, split.where)
             self.datasets[name] = TokenizedDataset(tokens[id(table)], split.positions, targets, name != "train")
+        if self.hparams.get("teacher_scores"):  # the training rows only: never a validation or test row
+            scores, about = load_teacher_scores(self.hparams.teacher_scores, self.splits["train"])
+            self.datasets["train"] = TaughtDataset(self.datasets["train"], scores, about)
         self.collator = DataCollatorWithPadding(tokenizer)
 
     def _encoder_takes_segments(self, tokenizer) -> bool:

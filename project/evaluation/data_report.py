@@ -121,6 +121,9 @@ def build_report(datamodule, task: Task, total_steps: int, warmup_steps: int, ep
             "batch_size": hp.batch_size,
         },  # fmt: skip
     }
+    teacher = getattr(datasets["train"], "about", None)  # a distilled student's: its teacher and pseudo-labels
+    if teacher:
+        report["teacher"] = teacher
     report["warnings"] = warnings_for(report, hp.max_length)
     return report
 

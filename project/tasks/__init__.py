@@ -9,9 +9,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from project.tasks.base import TASK_ARGUMENTS, TASKS, LabelCodec, Task, build_task, register_task
+    from project.tasks.base import (
+        TASK_ARGUMENTS,
+        TASKS,
+        TEACHER_SCORES,
+        LabelCodec,
+        Task,
+        build_task,
+        register_task,
+    )
 
-__all__ = ["TASK_ARGUMENTS", "TASKS", "LabelCodec", "Task", "build_task", "register_task"]
+__all__ = ["TASK_ARGUMENTS", "TASKS", "TEACHER_SCORES", "LabelCodec", "Task", "build_task", "register_task"]
 
 
 def __getattr__(name: str):

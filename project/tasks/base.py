@@ -47,6 +47,9 @@ def register_task(name: str):
 
 
 Direction = Literal["min", "max"]
+# The batch key of a teacher's scores for each training row (`data.teacher_scores`, from `python -m project.distill`):
+# a target of the distillation trick beside `labels`, never an input of the model.
+TEACHER_SCORES = "teacher_scores"
 # What the model passes every task itself; the rest of a task's signature is `model.task_options`.
 TASK_ARGUMENTS = ("num_labels", "label_names")
 
@@ -131,6 +134,17 @@ class Task:
     def smoothed_loss(self, logits: Tensor, targets: Tensor, epsilon: float) -> Tensor:
         """The loss against targets with `epsilon` of the mass spread over all classes (label smoothing)."""
         raise ConfigError(f"model.tricks.label_smoothing needs a task with classes to smooth, not {self.name}")
+
+    def distillation_loss(self, logits: Tensor, teacher_scores: Tensor, temperature: float) -> Tensor:
+        """How far the student's `logits` are from a teacher's `teacher_scores` (as `scores()` gives them: an
+        ensemble's mean probabilities, or values), both softened by `temperature` where the task has a distribution
+        to soften, scaled so its gradients keep their size whatever the temperature (Hinton et al. 2015)."""
+        raise ConfigError(f"model.tricks.distillation: task {self.name} has no distillation loss")
+
+    def pseudo_labels(self, scores: Tensor) -> tuple[Tensor, list[str]]:
+        """For a teacher's `scores` of unlabelled rows: (each row's confidence in [0, 1], each row's label cell as
+        the label column would hold it). A task without confidences cannot be pseudo-labelled."""
+        raise ConfigError(f"--unlabelled_file: task {self.name} has no confidence to filter pseudo-labels by")
 
     def scores(self, logits: Tensor) -> Tensor:
         """What metrics and predictions see: probabilities, or the value itself for regression."""

@@ -97,6 +97,22 @@ class MultiLabelTask(Task):
     def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(logits.float(), targets.float())
 
+    def distillation_loss(self, logits: Tensor, teacher_scores: Tensor, temperature: float) -> Tensor:
+        """T^2 x binary cross-entropy against the teacher's per-label probabilities, both softened by `temperature`
+        through their logits (each label is its own two-class distribution)."""
+        probabilities = teacher_scores.float().clamp(1e-6, 1 - 1e-6)
+        soft_targets = (probabilities.logit() / temperature).sigmoid()
+        return temperature**2 * F.binary_cross_entropy_with_logits(logits.float() / temperature, soft_targets)
+
+    def pseudo_labels(self, scores: Tensor) -> tuple[Tensor, list[str]]:
+        """The least sure of the row's per-label decisions (max(p, 1 - p) of each label), and the labels at or
+        above the threshold as a JSON list (what the label codec reads whatever the delimiter)."""
+        scores = scores.float()
+        confidence = torch.maximum(scores, 1 - scores).min(-1).values
+        cells = [json.dumps([name for name, on in zip(self.label_names, row, strict=True) if on])
+                 for row in (scores >= self.threshold).tolist()]  # fmt: skip
+        return confidence, cells
+
     def scores(self, logits: Tensor) -> Tensor:
         return logits.float().sigmoid()
 

@@ -53,6 +53,11 @@ class RegressionTask(Task):
     def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
         return F.mse_loss(logits.float().squeeze(-1), targets.float())
 
+    def distillation_loss(self, logits: Tensor, teacher_scores: Tensor, temperature: float) -> Tensor:
+        """The squared distance to the teacher's value: a value has no distribution to soften, so `temperature`
+        plays no part."""
+        return F.mse_loss(logits.float().squeeze(-1), teacher_scores.float().reshape(-1))
+
     def scores(self, logits: Tensor) -> Tensor:
         return logits.float().squeeze(-1)
 

@@ -134,6 +134,18 @@ class SingleLabelTask(Task):
         chosen = weights[targets]
         return (chosen * per_example).sum() / chosen.sum()
 
+    def distillation_loss(self, logits: Tensor, teacher_scores: Tensor, temperature: float) -> Tensor:
+        """T^2 x KL(teacher || student) of the temperature-softened distributions; the teacher's probabilities are
+        softened through their logs (an ensemble's mean has no logits of its own; log p is one, up to a constant)."""
+        teacher = (teacher_scores.float().clamp_min(1e-8).log() / temperature).log_softmax(-1)
+        student = (logits.float() / temperature).log_softmax(-1)
+        return temperature**2 * F.kl_div(student, teacher, log_target=True, reduction="batchmean")
+
+    def pseudo_labels(self, scores: Tensor) -> tuple[Tensor, list[str]]:
+        """The top class's probability, and that class."""
+        confidence, top = scores.float().max(-1)
+        return confidence, [self.label_names[index] for index in top.tolist()]
+
     def options(self) -> dict:
         return {"class_weights": self.class_weights, "focal_gamma": self.focal_gamma, "calibration": self.calibration,
                 "decision": self.decision, "min_confidence": self.min_confidence}  # fmt: skip

@@ -28,7 +28,7 @@ from project.model.families import parameter_depths
 from project.model.heads import ClassifierHead, HeadOptions
 from project.model.pooling import POOLER_ARGUMENTS, POOLERS, build_encoder_pooler
 from project.optim.plan import OptimizationOptions, total_optimizer_steps
-from project.tasks import build_task
+from project.tasks import TEACHER_SCORES, build_task
 from project.training.grad_norm import LogGradientNorm, gradient_norm
 from project.training.resume import check_resumed_plan, check_same_labels
 from project.tricks import build_tricks
@@ -201,7 +201,7 @@ class TextClassifier(LightningModule):
 
     def supervised_loss(self, batch: dict[str, Tensor], perturbation: Tensor | None) -> tuple[Tensor, Tensor]:
         """(task loss, logits): the innermost loss the tricks wrap."""
-        inputs = {key: value for key, value in batch.items() if key != "labels"}
+        inputs = {key: value for key, value in batch.items() if key not in ("labels", TEACHER_SCORES)}
         logits = self(**inputs, embedding_perturbation=perturbation)
         return self.task.loss(logits, batch["labels"]), logits
 

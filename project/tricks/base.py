@@ -53,11 +53,13 @@ class TrickHost(Protocol):
 
 class Trick:
     # Where the trick's loss wrapper sits: lower numbers wrap first (innermost). None: it does not wrap the loss.
-    loss_order: ClassVar[int | None] = None
+    loss_order: ClassVar[float | None] = None
     # Tricks in the same group exclude each other (two adversarial attacks in one step are not a method).
     exclusive_group: ClassVar[str | None] = None
     # On unless the config says `{name: false}`: guards that cost nothing and only ever stop a broken run.
     on_by_default: ClassVar[bool] = False
+    # Needs a teacher's scores of the training rows in each batch (`data.teacher_scores`): distillation.
+    needs_teacher_scores: ClassVar[bool] = False
 
     def check(self, host: TrickHost) -> None:
         """Raise ConfigError if the trick cannot work with this module (its task, its logged metrics)."""

@@ -48,6 +48,8 @@ class RunLengthEMA(EMAWeightAveraging):
 
 @register_trick("ema")
 class EMA(Trick):
+    exclusive_group = "weight averaging"  # one average of the weights swapped in for validation at a time
+
     def __init__(self, decay: float | None = None, start_step: int = 0, every_n_steps: int = 1):
         """decay: weight of the old average at each update; null (the default) sets it from the run's planned
         optimizer steps, 1 - 10 / steps within [0.9, 0.9999], so the average spans about the last tenth of the run.

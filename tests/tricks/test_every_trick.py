@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from project.core.errors import ConfigError
+from project.data.teacher import save_teacher_scores
 from project.tricks import TRICKS, build_tricks
 from project.tricks.base import compatible_pairs
 from tests.conftest import RecordLoss, tiny_setup, trainer
@@ -58,6 +59,13 @@ def fit_with(tiny_csv, tiny_encoder, names):
     model, data = tiny_setup(
         tiny_csv, tiny_encoder, learning_rate=1e-3, optimization={"warmup": 0.5}, tricks=dict.fromkeys(names, {})
     )
+    if any(TRICKS[name].needs_teacher_scores for name in names):  # a teacher's scores: random distributions
+        path = tiny_csv.parent / "teacher_scores.pt"
+        train = data.splits["train"]
+        save_teacher_scores(
+            path, {"train": train}, {"train": torch.rand(len(train), model.task.num_outputs).softmax(-1)}
+        )
+        data.hparams.teacher_scores = str(path)
     watches = watch(model, names)
     assert len(watches) == len(names)
     losses = RecordLoss()
