@@ -14,6 +14,7 @@ import io
 import itertools
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -134,7 +135,29 @@ def _json_row(record, path: Path, number: int) -> Row:
     if not isinstance(record, dict):
         raise DataError(f"{path}: row {number} is not a JSON object")
     # Numbers and booleans become strings, as a CSV would give them; null and NaN are None (a missing value).
-    return {key: None if _missing(value) else str(value) for key, value in record.items()}
+    row = {key: None if _missing(value) else str(value) for key, value in record.items()}
+    for key, value in row.items():
+        problem = unencodable(key) or (value is not None and unencodable(value))
+        if problem:
+            shown = key.encode("utf-8", "backslashreplace").decode()
+            raise DataError(f"{path}: row {number}: column '{shown}' holds {problem}; fix or remove that escape")
+    return row
+
+
+# JSON's \uXXXX escapes can name half of a UTF-16 pair alone: no UTF-8 text holds one, and the tokenizers fail on it.
+# (A UTF-8 file cannot hold one as bytes: the decoder already refuses them.)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unicode_problem(text: str) -> str:
+    """`text`'s first lone surrogate, described in one phrase (the character and its position)."""
+    found = _LONE_SURROGATE.search(text)
+    return f"a lone surrogate (\\u{ord(found.group()):04x}, character {found.start() + 1}), which is not valid Unicode"
+
+
+def unencodable(text: str) -> str | None:
+    """None for text every encoder can take, else what is wrong with it (one phrase)."""
+    return unicode_problem(text) if _LONE_SURROGATE.search(text) else None
 
 
 def _missing(value) -> bool:

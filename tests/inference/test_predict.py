@@ -1,4 +1,5 @@
 import csv
+import json
 
 import pytest
 import torch
@@ -141,3 +142,16 @@ def test_an_ensemble_reads_long_documents_with_each_checkpoints_own_truncation(t
     mean = ensemble.scores(lambda model, t, p, length: predict_scores(model, tokenizer, t, p, max_length=length), texts)
     torch.testing.assert_close(mean, (own[0] + own[1]) / 2)
     assert not torch.allclose(own[1][0], own[1][1]) and torch.equal(own[0][0], own[0][1])  # only tail reads the end
+
+
+def test_a_lone_surrogate_in_the_input_fails_in_one_line_naming_the_row(capsys, tmp_path, checkpoint):
+    path, _ = checkpoint
+    rows = make_rows(4, seed=2)
+    rows[2]["review"] = "good \ud800 film"  # json.dumps writes the escape \ud800: valid JSON, not valid Unicode
+    source = tmp_path / "texts.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "out.csv"
+    argv = ["--checkpoint", str(path), "--input", str(source), "--output", str(out), "--text_column", "review"]
+    message = one_line_error(capsys, main, argv)
+    assert "texts.jsonl: row 3: column 'review' holds a lone surrogate (\\ud800" in message
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))
