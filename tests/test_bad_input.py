@@ -29,11 +29,12 @@ def case_files(tmp: Path, case: str) -> tuple[list[str], str]:
     if case == "missing column":
         return ["--data.label_column", "stars"], f"{train}: no column 'stars'"
     if case == "empty text":
-        rows[6]["review"] = "  "
-        return [
-            "--data.train_file",
-            str(write_csv(tmp / "empty.csv", rows)),
-        ], "empty.csv: row 7: empty value in column 'review'"
+        for index in (6, 11, 30):
+            rows[index]["review"] = "  "
+        return ["--data.train_file", str(write_csv(tmp / "empty.csv", rows))], (
+            "empty.csv: row 7: empty value in column 'review' (3 rows with an empty value in all: rows 7, 12, 31); "
+            "set data.empty_text: drop"
+        )
     if case in ("null text", "NaN text", "NaN label"):
         column, value = (
             ("sentiment", float("nan"))

@@ -21,7 +21,7 @@ from project.core.errors import ConfigError, UserError, optional
 from project.data.readers import read_table
 from project.data.segments import segment_ids, segment_rule
 from project.data.truncation import Truncation, cut
-from project.inference.rows import predictions_table
+from project.inference.rows import empty_note, predictions_table, with_text
 from project.tasks.decoding import DECODERS, Decoder
 
 ONNX_FILE = "model.onnx"  # as project.inference.exporters writes it
@@ -133,14 +133,15 @@ def predict_onnx(
     if batch_size < 1:
         raise ConfigError(f"--batch_size must be at least 1, got {batch_size}")
     check_output(output, [("--input", input), ("--model", str(Path(model) / ONNX_FILE))], overwrite)
-    rows = read_table(input, [text_pair_column, id_column], filled=[text_column])
+    rows = read_table(input, [text_column, text_pair_column, id_column])
     classifier = OnnxClassifier(model)
     positions = classifier.config.get("max_positions") or classifier.config["max_length"]
     if max_length is not None and not 1 <= max_length <= positions:
         raise ConfigError(f"--max_length {max_length}: choose 1 to the encoder's {positions} positions")
-    texts = [row[text_column] for row in rows]
-    pairs = [row[text_pair_column] or "" for row in rows] if text_pair_column else None
-    scores = classifier.scores(texts, pairs, batch_size, max_length)
-    labels = classifier.decode(scores)
-    write_csv(output, predictions_table(rows, id_column, labels, scores, classifier.score_columns()))
-    print(f"wrote {len(rows)} predictions to {output} (onnxruntime)")
+    predicted = with_text(rows, text_column)  # an empty text gets a flagged row, not a failed file
+    texts = [rows[i][text_column] for i in predicted]
+    pairs = [rows[i][text_pair_column] or "" for i in predicted] if text_pair_column else None
+    scores = classifier.scores(texts, pairs, batch_size, max_length) if texts else None
+    labels = classifier.decode(scores) if texts else []
+    write_csv(output, predictions_table(rows, id_column, labels, scores, classifier.score_columns(), predicted))
+    print(f"wrote {len(rows)} predictions to {output} (onnxruntime){empty_note(rows, predicted)}")

@@ -18,7 +18,7 @@ from project.core.atomic import check_output, write_csv
 from project.data.readers import read_table
 from project.inference.batching import batched_outputs, check_precision
 from project.inference.ensemble import Ensemble, checkpoint_paths
-from project.inference.rows import predictions_table
+from project.inference.rows import empty_note, predictions_table, with_text
 from project.model.encoder import from_pretrained
 from project.model.families import takes_segments
 from project.training.module import TextClassifier
@@ -64,10 +64,11 @@ def predict(
     check_precision(precision)
     checkpoints = checkpoint_paths([checkpoint] if isinstance(checkpoint, str) else checkpoint)
     check_output(output, [("--input", input), *(("--checkpoint", path) for path in checkpoints)], overwrite)
-    rows = read_table(input, [text_pair_column, id_column], filled=[text_column])
+    rows = read_table(input, [text_column, text_pair_column, id_column])
     ensemble = Ensemble(checkpoints, device, max_length)
-    texts = [row[text_column] for row in rows]
-    pairs = [row[text_pair_column] or "" for row in rows] if text_pair_column else None
+    predicted = with_text(rows, text_column)  # an empty text gets a flagged row, not a failed file
+    texts = [rows[i][text_column] for i in predicted]
+    pairs = [rows[i][text_pair_column] or "" for i in predicted] if text_pair_column else None
     tokenizers = {}
 
     def predict_one(model, texts, pairs, length):
@@ -76,13 +77,18 @@ def predict(
             tokenizers[name] = from_pretrained(AutoTokenizer, name)
         return predict_scores(model, tokenizers[name], texts, pairs, batch_size, length, precision, progress=True)
 
-    scores = ensemble.scores(predict_one, texts, pairs)
-    write_predictions(output, rows, id_column, ensemble.first, scores)
+    scores = ensemble.scores(predict_one, texts, pairs) if texts else None
+    write_predictions(output, rows, id_column, ensemble.first, scores, predicted)
     models = f" (the mean of {len(checkpoints)} models)" if len(checkpoints) > 1 else ""
-    print(f"wrote {len(rows)} predictions to {output}{models}")
+    print(f"wrote {len(rows)} predictions to {output}{models}{empty_note(rows, predicted)}")
 
 
-def write_predictions(output: str, rows, id_column: str | None, model: TextClassifier, scores: torch.Tensor) -> None:
-    """One CSV row per input row: its id, the task's label text and the task's score columns."""
+def write_predictions(
+    output: str, rows, id_column: str | None, model: TextClassifier, scores: torch.Tensor | None,
+    predicted: list[int] | None = None,
+) -> None:  # fmt: skip
+    """One CSV row per input row: its id, the task's label text and the task's score columns (`predicted`: the rows
+    `scores` are for; the others are flagged, see `predictions_table`)."""
     task = model.task
-    write_csv(output, predictions_table(rows, id_column, task.decode(scores), scores, task.score_columns()))
+    labels = task.decode(scores) if scores is not None else []
+    write_csv(output, predictions_table(rows, id_column, labels, scores, task.score_columns(), predicted))

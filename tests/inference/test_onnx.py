@@ -122,3 +122,24 @@ def test_onnx_scores_long_documents_as_the_checkpoint_under_its_truncation(
     assert abs(got[0] - got[1]).max() > 1e-6  # the last word, past max_length, is read
     quantized = OnnxClassifier(tmp_path / "int8").scores(texts)
     assert quantized.argmax(1).tolist() == expected.argmax(1).tolist()
+
+
+@pytest.mark.parametrize("kind", ["checkpoint", "model"])
+def test_an_empty_text_is_a_flagged_row_and_the_others_are_predicted_as_without_it(tmp_path, exported, kind):
+    """predict (checkpoint and ONNX) on a file with empty texts: one output row per input row, the empty ones flagged
+    in `note` with no label or scores, the others exactly as predicted from the file without the empty rows."""
+    checkpoint, fp32, _, _ = exported
+    rows = [{"key": f"r{index}", **row} for index, row in enumerate(make_rows(9, seed=6, pairs=True))]
+    filled = write_csv(tmp_path / "filled_in.csv", rows)
+    rows.insert(3, {**rows[3], "key": "blank", "review": "   "})
+    rows.insert(0, {**rows[0], "key": "empty", "review": ""})
+    holed = write_csv(tmp_path / "holed_in.csv", rows)
+    model = {kind: checkpoint if kind == "checkpoint" else fp32}
+    expected = predictions(tmp_path, "filled", filled, **model)
+    got = predictions(tmp_path, "holed", holed, **model)
+    assert [row["id"] for row in got] == [row["key"] for row in rows]
+    flagged = [row for row in got if row["note"]]
+    assert [row["id"] for row in flagged] == ["empty", "blank"]
+    assert all(value == "" for row in flagged for key, value in row.items() if key not in ("id", "note"))
+    kept = [{key: value for key, value in row.items() if key != "note"} for row in got if not row["note"]]
+    assert kept == expected
