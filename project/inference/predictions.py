@@ -17,6 +17,7 @@ from transformers import AutoTokenizer
 from project.core.atomic import check_output, write_csv
 from project.data.readers import read_table
 from project.inference.batching import batched_outputs, check_precision
+from project.inference.checkpoint import check_pairs
 from project.inference.ensemble import Ensemble, checkpoint_paths
 from project.inference.rows import empty_note, predictions_table, with_text
 from project.model.encoder import from_pretrained
@@ -66,6 +67,8 @@ def predict(
     check_output(output, [("--input", input), *(("--checkpoint", path) for path in checkpoints)], overwrite)
     rows = read_table(input, [text_column, text_pair_column, id_column])
     ensemble = Ensemble(checkpoints, device, max_length)
+    for path, model in zip(checkpoints, ensemble.models, strict=True):
+        check_pairs(model, path, text_pair_column)
     predicted = with_text(rows, text_column)  # an empty text gets a flagged row, not a failed file
     texts = [rows[i][text_column] for i in predicted]
     pairs = [rows[i][text_pair_column] or "" for i in predicted] if text_pair_column else None

@@ -155,3 +155,22 @@ def test_a_lone_surrogate_in_the_input_fails_in_one_line_naming_the_row(capsys, 
     message = one_line_error(capsys, main, argv)
     assert "texts.jsonl: row 3: column 'review' holds a lone surrogate (\\ud800" in message
     assert not out.exists() and not list(tmp_path.glob("*.partial"))
+
+
+def test_predict_refuses_single_texts_for_a_pair_model_and_pairs_for_a_single_text_model(
+    capsys, tmp_path, checkpoint, short_checkpoint
+):
+    """`checkpoint` trained on pairs (data.text_pair_column context), `short_checkpoint` on single texts: either
+    mismatch is one line naming the option, before anything is written."""
+    pair_model, _ = checkpoint
+    source = write_csv(tmp_path / "texts.csv", make_rows(5, seed=1, pairs=True))
+    out = tmp_path / "out.csv"
+    base = ["--input", str(source), "--output", str(out), "--text_column", "review"]
+    line = one_line_error(capsys, main, ["--checkpoint", str(pair_model), *base])
+    assert "was trained on pairs (data.text_pair_column 'context'): give --text_pair_column" in line
+    line = one_line_error(capsys, main, ["--checkpoint", str(short_checkpoint), *base, "--text_pair_column", "context"])
+    assert "was trained on single texts: leave out --text_pair_column context" in line
+    assert not out.exists()
+    main(["--checkpoint", str(pair_model), *base, "--text_pair_column", "context"])  # the matching ones predict
+    main(["--checkpoint", str(short_checkpoint), *base, "--overwrite", "true"])
+    assert len(read_csv(out)) == 5
