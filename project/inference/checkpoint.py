@@ -10,11 +10,14 @@ from project.model.families import usable_positions
 from project.training.module import TextClassifier, regrouped_options
 
 
-def load_trained(checkpoint: str, device: str = "cpu") -> tuple[TextClassifier, int | None]:
+def load_trained(
+    checkpoint: str, device: str = "cpu", option: str = "--checkpoint"
+) -> tuple[TextClassifier, int | None]:
     """(the model, the `data.max_length` its run trained with, or None where the checkpoint does not record it).
 
-    The model's `truncation` is its run's `data.truncation` and `data.head_tokens` (head where not recorded)."""
-    stored = read_checkpoint(checkpoint)  # a broken file is one line naming it, not a traceback from torch
+    The model's `truncation` is its run's `data.truncation` and `data.head_tokens` (head where not recorded);
+    `option` is the command's option that named the file, for messages."""
+    stored = read_checkpoint(checkpoint, option)  # a broken file is one line naming it, not a traceback from torch
     # A checkpoint from before the options were grouped holds them flat, and Lightning drops keys that are not
     # arguments: passed as arguments, the groups rebuild the same head (its hidden_dim decides the weights' shapes).
     regrouped = regrouped_options(stored.get("hyper_parameters", {}))

@@ -40,8 +40,14 @@ class OnnxClassifier:
         for name in (ONNX_FILE, CLASSIFIER_CONFIG, "tokenizer.json"):
             if not (folder / name).is_file():
                 raise UserError(f"--model {folder}: no {name}; not a folder written by project.export --format onnx")
-        self.config = json.loads((folder / CLASSIFIER_CONFIG).read_text(encoding="utf-8"))
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.config = read_classifier_config(folder, required=("task", "max_length"))
+        try:
+            self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        except Exception as error:  # the tokenizers library raises a bare Exception for a file it cannot parse
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise UserError(
+                f"--model {folder / 'tokenizer.json'}: not a readable tokenizer ({reason}); export the folder again"
+            ) from None
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
         options = onnxruntime.SessionOptions()
@@ -56,6 +62,23 @@ class OnnxClassifier:
         # token_type_ids input; where it has one, the same segment ids as the torch path (`project.data.segments`).
         self.input_names = [declared.name for declared in self.session.get_inputs()]
         self.segments = segment_rule(self.tokenizer, "token_type_ids" in self.input_names)
+        self._check_config(folder)
+
+    def _check_config(self, folder: Path) -> None:
+        """classifier.json must fit the graph beside it: as many labels as the graph has outputs (or every score
+        column would name another class), and a max_length the encoder's positions hold."""
+        where = f"--model {folder / CLASSIFIER_CONFIG}"
+        columns = len(self.score_columns()) or 1  # regression: one value, no score columns
+        outputs = self.session.get_outputs()[0].shape[-1]
+        if isinstance(outputs, int) and outputs != columns:
+            raise UserError(
+                f"{where}: {columns} score columns ({self.label_names}) but {ONNX_FILE} gives {outputs} scores a "
+                "text; the files come from different exports: export the folder again"
+            )
+        length, positions = self.config["max_length"], self.config.get("max_positions")
+        if not isinstance(length, int) or length < 1 or (isinstance(positions, int) and length > positions):
+            limit = f"1 to the encoder's {positions} positions" if isinstance(positions, int) else "at least 1"
+            raise UserError(f"{where}: max_length {length!r}; it must be {limit}: export the folder again")
 
     @staticmethod
     def _pad_token(folder: Path) -> str:
@@ -111,6 +134,20 @@ class OnnxClassifier:
 
     def score_columns(self) -> list[str]:
         return self.decoding().score_columns()
+
+
+def read_classifier_config(folder: Path, required: Sequence[str]) -> dict:
+    """The export's classifier.json, checked to be a JSON object with the `required` keys: one line naming the file
+    otherwise, not a traceback."""
+    path = folder / CLASSIFIER_CONFIG
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"--model {path}: not valid JSON ({error}); export the folder again") from None
+    missing = [key for key in required if not isinstance(config, dict) or key not in config]
+    if missing:
+        raise UserError(f"--model {path}: no {missing} in it; not a file written by project.export")
+    return config
 
 
 def predict_onnx(

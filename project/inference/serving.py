@@ -56,7 +56,7 @@ class Predictor:
             from project.inference.predictions import predict_scores
             from project.model.encoder import from_pretrained
 
-            trained, trained_length = load_trained(model, device)
+            trained, trained_length = load_trained(model, device, option="--model")
             tokenizer = from_pretrained(AutoTokenizer, trained.hparams.encoder)
             length = input_length(trained, trained_length, None)
             task = trained.task
@@ -179,14 +179,23 @@ class ClassifierAPI(litserve.LitAPI):
         return output["answers"][0] if output["single"] else {"predictions": output["answers"]}
 
 
-def check_model_path(model: str) -> None:
-    """A --model that cannot be one of the three kinds fails in one line before any server process starts."""
+def check_model(model: str) -> None:
+    """A --model that cannot be loaded fails in one line naming it before any server process starts: it is loaded
+    once here, on the CPU, and let go (LitServe's model process loads it again; a failure there would only show as
+    its traceback and "workers failed to start")."""
     path = Path(model)
     if path.is_dir():
         if not (path / "classifier.json").is_file():
             raise UserError(f"--model {model}: a folder without classifier.json; export one with project.export")
     elif not path.is_file():
         raise UserError(f"--model {model}: no such checkpoint or export folder")
+    try:
+        Predictor(model, "cpu")
+    except UserError:
+        raise
+    except Exception as error:  # a damaged export folder: transformers and onnxruntime raise many types
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"--model {model}: cannot be loaded ({type(error).__name__}: {reason})") from None
 
 
 def serve(
@@ -211,7 +220,7 @@ def serve(
             raise ConfigError(f"{name} must be at least {low}, got {value}")
     if batch_timeout < 0:
         raise ConfigError(f"--batch_timeout must be >= 0, got {batch_timeout}")
-    check_model_path(model)
+    check_model(model)
     api = ClassifierAPI(model, max_texts, max_text_chars, max_batch_size=max_batch_size, batch_timeout=batch_timeout)
     server = litserve.LitServer(api, accelerator=accelerator, devices=1, timeout=60)
     print(json.dumps({"serving": model, "url": f"http://{host}:{port}/predict"}))

@@ -143,3 +143,48 @@ def test_an_empty_text_is_a_flagged_row_and_the_others_are_predicted_as_without_
     assert all(value == "" for row in flagged for key, value in row.items() if key not in ("id", "note"))
     kept = [{key: value for key, value in row.items() if key != "note"} for row in got if not row["note"]]
     assert kept == expected
+
+
+def damage(folder, case: str) -> None:
+    """One careless edit of an export folder: its files no longer agree, or one no longer parses."""
+    config_path = folder / "classifier.json"
+    config = json.loads(config_path.read_text())
+    if case == "three labels for a two-output graph":
+        config.update(num_labels=3, label_names=["neg", "pos", "meh"])
+    elif case == "huge max_length":
+        config["max_length"] = 10**9
+    elif case == "corrupt classifier.json":
+        config_path.write_text(config_path.read_text()[:40])
+        return
+    elif case == "corrupt tokenizer.json":
+        (folder / "tokenizer.json").write_text('{"version": "1.0", "model": {"type": "Nonsense"')
+        return
+    config_path.write_text(json.dumps(config))
+
+
+ONNX_DAMAGE = {
+    "three labels for a two-output graph": "3 score columns (['neg', 'pos', 'meh']) but model.onnx gives 2 scores",
+    "huge max_length": "max_length 1000000000; it must be 1 to the encoder's 128 positions",
+    "corrupt classifier.json": "classifier.json: not valid JSON",
+    "corrupt tokenizer.json": "tokenizer.json: not a readable tokenizer",
+}
+
+
+@pytest.mark.parametrize("case", sorted(ONNX_DAMAGE))
+def test_a_damaged_onnx_folder_fails_in_one_line_in_predict_and_serve(tmp_path, exported, capsys, case):
+    """predict --model and serve --model on an export folder whose files disagree or do not parse: one line naming
+    the file, nothing written, no server started."""
+    import shutil
+
+    from project.serve import main as serve_main
+
+    _, fp32, _, source = exported
+    folder = tmp_path / "onnx"
+    shutil.copytree(fp32, folder)
+    damage(folder, case)
+    out = tmp_path / "p.csv"
+    argv = ["--model", str(folder), "--input", str(source), "--output", str(out), "--text_column", "review",
+            "--text_pair_column", "context"]  # fmt: skip
+    assert ONNX_DAMAGE[case] in one_line_error(capsys, predict_main, argv)
+    assert not out.exists() and not list(tmp_path.glob("*.partial*"))
+    assert ONNX_DAMAGE[case] in one_line_error(capsys, serve_main, ["--model", str(folder), "--port", "1"])

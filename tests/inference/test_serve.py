@@ -161,3 +161,26 @@ def test_a_bad_request_in_a_batch_is_answered_alone_and_sigterm_finishes_the_req
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
+
+
+def test_a_broken_model_fails_in_one_line_naming_model_before_any_server_starts(tmp_path, models, capsys):
+    """A checkpoint of random bytes, and Hugging Face export folders whose classifier.json does not parse or asks
+    for more positions than the encoder has: one `error:` line naming --model (not the workers' tracebacks)."""
+    from project.serve import main
+    from tests.conftest import one_line_error
+
+    noise = tmp_path / "noise.ckpt"
+    noise.write_bytes(os.urandom(4096))
+    assert f"--model {noise}: not a readable checkpoint" in one_line_error(capsys, main, ["--model", str(noise)])
+    export = tmp_path / "hf"
+    export_main(["--checkpoint", str(models["checkpoint"]), "--output", str(export)])
+    config = export / "classifier.json"
+    good = json.loads(config.read_text())
+    config.write_text(json.dumps({**good, "max_length": 100_000}))
+    line = one_line_error(capsys, main, ["--model", str(export)])
+    assert f"--model {config}: max_length 100000; it must be 1 to the encoder's 128 positions" in line
+    config.write_text("{")
+    assert f"--model {config}: not valid JSON" in one_line_error(capsys, main, ["--model", str(export)])
+    (export / "config.json").write_text("{")  # the encoder's own config: transformers' error, in one line
+    config.write_text(json.dumps(good))
+    assert f"cannot load encoder/tokenizer '{export}'" in one_line_error(capsys, main, ["--model", str(export)])
