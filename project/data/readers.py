@@ -28,6 +28,11 @@ READERS: Registry[Callable[[io.TextIOBase, Path], Iterator[Row]]] = Registry("fi
 register_reader = READERS.register
 
 
+# The csv module refuses a cell over 131,072 characters by default, which a long document (a book chapter, a
+# contract) exceeds: the limit is raised to what a C long holds on every platform.
+csv.field_size_limit(2**31 - 1)
+
+
 @register_reader(".csv")
 def read_csv(file: io.TextIOBase, path: Path, delimiter: str = ",") -> Iterator[Row]:
     """Strict: a malformed quote, a header name given twice, more cells than names, or a quoted cell that swallowed

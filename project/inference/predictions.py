@@ -16,7 +16,7 @@ from transformers import AutoTokenizer
 
 from project.core.atomic import check_output, write_csv
 from project.data.readers import read_table
-from project.inference.batching import batched_outputs, check_precision
+from project.inference.batching import batched_outputs, check_device, check_precision
 from project.inference.checkpoint import check_pairs
 from project.inference.ensemble import Ensemble, checkpoint_paths
 from project.inference.rows import empty_note, predictions_table, with_text
@@ -63,6 +63,7 @@ def predict(
         overwrite: replace an existing `output` file (never the input or the checkpoint).
     """
     check_precision(precision)
+    check_device(device)
     checkpoints = checkpoint_paths([checkpoint] if isinstance(checkpoint, str) else checkpoint)
     check_output(output, [("--input", input), *(("--checkpoint", path) for path in checkpoints)], overwrite)
     rows = read_table(input, [text_column, text_pair_column, id_column])

@@ -174,3 +174,13 @@ def test_predict_refuses_single_texts_for_a_pair_model_and_pairs_for_a_single_te
     main(["--checkpoint", str(pair_model), *base, "--text_pair_column", "context"])  # the matching ones predict
     main(["--checkpoint", str(short_checkpoint), *base, "--overwrite", "true"])
     assert len(read_csv(out)) == 5
+
+
+def test_a_device_this_machine_lacks_fails_in_one_line(capsys, tmp_path, checkpoint):
+    path, _ = checkpoint
+    source = write_csv(tmp_path / "texts.csv", make_rows(3, seed=1, pairs=True))
+    argv = ["--checkpoint", str(path), "--input", str(source), "--output", str(tmp_path / "out.csv"),
+            "--text_column", "review", "--text_pair_column", "context"]  # fmt: skip
+    assert "--device cuda:99: this machine has" in one_line_error(capsys, main, [*argv, "--device", "cuda:99"])
+    assert "--device gpu: not a device" in one_line_error(capsys, main, [*argv, "--device", "gpu"])
+    assert not (tmp_path / "out.csv").exists()
