@@ -29,11 +29,12 @@ def case_files(tmp: Path, case: str) -> tuple[list[str], str]:
     if case == "missing column":
         return ["--data.label_column", "stars"], f"{train}: no column 'stars'"
     if case == "empty text":
-        rows[6]["review"] = "  "
-        return [
-            "--data.train_file",
-            str(write_csv(tmp / "empty.csv", rows)),
-        ], "empty.csv: row 7: empty value in column 'review'"
+        for index in (6, 11, 30):
+            rows[index]["review"] = "  "
+        return ["--data.train_file", str(write_csv(tmp / "empty.csv", rows))], (
+            "empty.csv: row 7: empty value in column 'review' (3 rows with an empty value in all: rows 7, 12, 31); "
+            "set data.empty_text: drop"
+        )
     if case in ("null text", "NaN text", "NaN label"):
         column, value = (
             ("sentiment", float("nan"))
@@ -43,6 +44,10 @@ def case_files(tmp: Path, case: str) -> tuple[list[str], str]:
         rows[3][column] = value
         path = jsonl(tmp / "rows.jsonl", rows)
         return ["--data.train_file", str(path)], f"rows.jsonl: row 4: empty value in column '{column}'"
+    if case == "lone surrogate in a JSON escape":
+        rows[5]["review"] = "a fine \ud800 film"  # json.dumps writes it as the escape \\ud800: valid JSON, not Unicode
+        path = jsonl(tmp / "rows.jsonl", rows)
+        return ["--data.train_file", str(path)], "rows.jsonl: row 6: column 'review' holds a lone surrogate (\\ud800"
     if case == "label unseen in training":
         val = write_csv(tmp / "val.csv", [{"id": "1", "review": "fun", "sentiment": "meh"}])
         return ["--data.val_file", str(val)], f"{val}: row 1: label 'meh' never occurs in the training data"
@@ -157,7 +162,8 @@ def limitless_tokenizer_encoder(folder: Path, positions: int, vocab_size: int) -
 
 
 CASES = [
-    "missing column", "empty text", "null text", "NaN text", "NaN label", "label unseen in training",
+    "missing column", "empty text", "null text", "NaN text", "NaN label", "lone surrogate in a JSON escape",
+    "label unseen in training",
     "label id beyond the trained labels", "non-UTF-8 file", "empty file", "header-only file", "unknown config key",
     "unknown key in a config file", "unknown pooler", "unknown scheduler", "warmup beyond training",
     "max_length above the encoder's positions", "tokenizer from another model", "stray quote in a cell",

@@ -136,6 +136,7 @@ class TextDataModule(LightningDataModule):
         val_ratio: UnitIntervalOpenRight = 0.1,
         test_ratio: UnitIntervalOpenRight = 0.1,
         num_workers: NonNegativeInt = 0,
+        empty_text: Literal["error", "drop"] = "error",
         group_by_length: bool = True,
         group_window_batches: PositiveInt = 50,
         tokenizer: str = DEFAULT_ENCODER,
@@ -172,6 +173,8 @@ class TextDataModule(LightningDataModule):
             val_ratio: share of the training file held out for validation when there is no `val_file`.
             test_ratio: share of the training file held out for testing when there is no `test_file`.
             num_workers: DataLoader worker processes; 0 is fastest here (collating is cheap).
+            empty_text: a row whose text (or pair) is empty or blank: `error` refuses the file, counting every such
+                row; `drop` leaves them out, and the data report counts them (`rows_dropped_for_empty_text`).
             group_by_length: batch training texts of similar length (less padding, same randomness of batch order;
                 see `project.data.sampler`); false gives plain shuffled batches.
             group_window_batches: how many batches' worth of shuffled texts are sorted by length together.
@@ -195,6 +198,7 @@ class TextDataModule(LightningDataModule):
         self._codec: LabelCodec | None = None
         self.datasets: dict[str, TokenizedDataset] = {}
         self._resume_position: tuple[int, int] | None = None
+        self.dropped_for_empty_text: dict[str, int] = {}  # file split -> rows left out (data.empty_text: drop)
 
     # --------------------------------------------------------------------------------- labels (read at link time)
     @property
@@ -355,10 +359,11 @@ class TextDataModule(LightningDataModule):
         hp = self.hparams
         columns = Columns(hp.text_column, hp.label_column, hp.text_pair_column)
         empty_labels = TASKS.lookup(hp.task).label_cells_may_be_empty
+        drop = hp.get("empty_text", "error") == "drop"
         if hp.train_file:
             files = {"train": hp.train_file, "val": hp.val_file, "test": hp.test_file}
             loaded = {
-                split: read_split(partial(iter_rows, path), str(Path(path)), columns, empty_labels)
+                split: read_split(partial(iter_rows, path), str(Path(path)), columns, empty_labels, drop)
                 for split, path in files.items()
                 if path
             }
@@ -366,5 +371,6 @@ class TextDataModule(LightningDataModule):
             # Read once, held in memory (a built-in set is small): each pass over the texts (tokenizing, the
             # baseline, the reports) would otherwise unpack and filter it again, and print its summary again.
             rows = load_dataset(hp.dataset)
-            loaded = {"train": read_split(lambda: rows, hp.dataset, columns, empty_labels)}
+            loaded = {"train": read_split(lambda: rows, hp.dataset, columns, empty_labels, drop)}
+        self.dropped_for_empty_text = {name: split.table.dropped for name, split in loaded.items()} if drop else {}
         return carve(loaded, hp.val_ratio, hp.test_ratio, hp.seed)

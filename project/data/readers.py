@@ -14,6 +14,7 @@ import io
 import itertools
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -25,6 +26,11 @@ Row = dict[str, str | None]
 
 READERS: Registry[Callable[[io.TextIOBase, Path], Iterator[Row]]] = Registry("file type")
 register_reader = READERS.register
+
+
+# The csv module refuses a cell over 131,072 characters by default, which a long document (a book chapter, a
+# contract) exceeds: the limit is raised to what a C long holds on every platform.
+csv.field_size_limit(2**31 - 1)
 
 
 @register_reader(".csv")
@@ -134,7 +140,29 @@ def _json_row(record, path: Path, number: int) -> Row:
     if not isinstance(record, dict):
         raise DataError(f"{path}: row {number} is not a JSON object")
     # Numbers and booleans become strings, as a CSV would give them; null and NaN are None (a missing value).
-    return {key: None if _missing(value) else str(value) for key, value in record.items()}
+    row = {key: None if _missing(value) else str(value) for key, value in record.items()}
+    for key, value in row.items():
+        problem = unencodable(key) or (value is not None and unencodable(value))
+        if problem:
+            shown = key.encode("utf-8", "backslashreplace").decode()
+            raise DataError(f"{path}: row {number}: column '{shown}' holds {problem}; fix or remove that escape")
+    return row
+
+
+# JSON's \uXXXX escapes can name half of a UTF-16 pair alone: no UTF-8 text holds one, and the tokenizers fail on it.
+# (A UTF-8 file cannot hold one as bytes: the decoder already refuses them.)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unicode_problem(text: str) -> str:
+    """`text`'s first lone surrogate, described in one phrase (the character and its position)."""
+    found = _LONE_SURROGATE.search(text)
+    return f"a lone surrogate (\\u{ord(found.group()):04x}, character {found.start() + 1}), which is not valid Unicode"
+
+
+def unencodable(text: str) -> str | None:
+    """None for text every encoder can take, else what is wrong with it (one phrase)."""
+    return unicode_problem(text) if _LONE_SURROGATE.search(text) else None
 
 
 def _missing(value) -> bool:
@@ -176,26 +204,48 @@ def _not_utf8(path: Path) -> DataError:
 
 
 def checked_rows(
-    rows: Iterable[Row], source: str | Path, columns: Iterable[str | None] = (), filled: Iterable[str | None] = ()
-) -> Iterator[Row]:
+    rows: Iterable[Row], source: str | Path, columns: Iterable[str | None] = (), filled: Iterable[str | None] = (),
+    empty_hint: str = "",
+) -> Iterator[Row]:  # fmt: skip
     """`rows` as they stream past, checked: the first row has each of `columns` and `filled` (None entries are
     skipped), every row a non-blank value in each of `filled`, and there is at least one row. A failure is a
-    DataError naming `source` and the column (and row)."""
+    DataError naming `source` and the column (and row). Rows with a blank cell are all counted before the error
+    (the rows after the first are read, not yielded): one line says how many there are, with `empty_hint` (what
+    to do about them) at its end."""
     filled = [column for column in filled if column]
     columns = [column for column in columns if column] + filled
     count = 0
+    empty_rows: list[int] = []
+    empty_columns: set[str] = set()
     for count, row in enumerate(rows, start=1):
         if count == 1:
             for column in columns:
                 if column not in row:
                     raise DataError(f"{source}: no column '{column}' (columns: {list(row)})")
-        for column in filled:
-            value = row.get(column)
-            if value is None or not value.strip():
-                raise DataError(f"{source}: row {count}: empty value in column '{column}'")
-        yield row
+        empty = [column for column in filled if blank(row.get(column))]
+        if empty:
+            empty_rows.append(count)
+            empty_columns.update(empty)
+        elif not empty_rows:
+            yield row
+    if empty_rows:
+        raise _empty_cells(source, empty_rows, sorted(empty_columns), empty_hint)
     if not count:
         raise DataError(f"{source}: no data rows")
+
+
+def _empty_cells(source, rows: list[int], columns: list[str], hint: str) -> DataError:
+    named = f"column '{columns[0]}'" if len(columns) == 1 else f"columns {columns}"
+    message = f"{source}: row {rows[0]}: empty value in {named}"
+    if len(rows) > 1:
+        shown = ", ".join(str(row) for row in rows[:5]) + (", ..." if len(rows) > 5 else "")
+        message += f" ({len(rows)} rows with an empty value in all: rows {shown})"
+    return DataError(message + (f"; {hint}" if hint else ""))
+
+
+def blank(value: str | None) -> bool:
+    """A missing cell or one of whitespace only (what `checked_rows` refuses in a column that must be filled)."""
+    return value is None or not value.strip()
 
 
 def read_table(path: str | Path, columns: Iterable[str | None] = (), filled: Iterable[str | None] = ()) -> list[Row]:

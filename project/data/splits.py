@@ -17,12 +17,12 @@ import random
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 
 from project.core.errors import DataError
-from project.data.readers import Row, checked_rows
+from project.data.readers import Row, blank, checked_rows
 from project.data.token_cache import CHUNK, TextsDigest
 
 SPLITS = ("train", "val", "test")
@@ -47,9 +47,17 @@ class Table:
     labels: list[str]
     hashes: np.ndarray  # (N,) int64: hash of (text, pair) per row, for duplicates within this process
     fingerprint: str  # TextsDigest of every text and pair, in order
+    # Each row's number in the file, from 1, where rows with an empty text were dropped (`data.empty_text: drop`);
+    # None: the rows are the file's, position + 1.
+    file_rows: np.ndarray | None = None
+    dropped: int = 0  # rows of the file left out for an empty text
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def row_numbers(self, positions: np.ndarray) -> np.ndarray:
+        """The file's row numbers (from 1) of the rows at `positions`."""
+        return self.file_rows[positions] if self.file_rows is not None else positions + 1
 
     def text_chunks(self) -> Iterator[tuple[list[str], list[str] | None]]:
         """Every row's text (and pair), in order, CHUNK rows at a time; a DataError if the source changed since it
@@ -119,7 +127,7 @@ class Split:
     @property
     def rows(self) -> np.ndarray:
         """Each entry's row number in `source`, from 1."""
-        return self.positions + 1
+        return self.table.row_numbers(self.positions)
 
     @cached_property
     def labels(self) -> list[str]:
@@ -131,7 +139,7 @@ class Split:
         return self.table.hashes[self.positions]
 
     def where(self, index: int) -> str:
-        return f"{self.source}: row {int(self.positions[index]) + 1}"
+        return f"{self.source}: row {int(self.table.row_numbers(self.positions[index : index + 1])[0])}"
 
     def take(self, indices: np.ndarray) -> Split:
         """The entries at `indices` (ascending), sharing this split's table."""
@@ -164,24 +172,57 @@ def read_texts(splits: dict[str, Split]) -> dict[str, list[str]]:
     return texts
 
 
+EMPTY_TEXT_HINT = "set data.empty_text: drop to leave such rows out (the data report counts them)"
+
+
 def read_split(
-    open_rows: Callable[[], Iterable[Row]], source: str, columns: Columns, empty_labels_allowed: bool = False
-) -> Split:
-    """Validate each row as it streams past and keep its label and its text's hash; the texts are not kept."""
+    open_rows: Callable[[], Iterable[Row]], source: str, columns: Columns, empty_labels_allowed: bool = False,
+    drop_empty_text: bool = False,
+) -> Split:  # fmt: skip
+    """Validate each row as it streams past and keep its label and its text's hash; the texts are not kept. A row
+    with an empty text (or pair) is an error counting them all, or with `drop_empty_text` left out: the table reads
+    the file without it every time, and keeps each kept row's number in the file for messages."""
     wanted = [columns.text, columns.label, *([columns.pair] if columns.pair else [])]
     required = [column for column in wanted if column != columns.label or not empty_labels_allowed]
+    file_rows = array("i") if drop_empty_text else None
+    read = [0]  # the file's rows, kept or not
+    if drop_empty_text:
+        all_rows, open_rows = open_rows, partial(_with_text, open_rows, columns)
     labels: list[str] = []
     hashes = array("q")  # 8 bytes a row, grown in place
     interned: dict[str, str] = {}  # one string object per distinct label, not one per row
     digest = TextsDigest()
-    for row in checked_rows(open_rows(), source, wanted, required):
+    rows = _numbered(all_rows, columns, file_rows, read) if drop_empty_text else open_rows()
+    for row in checked_rows(rows, source, wanted, required, EMPTY_TEXT_HINT):
         text, pair = row[columns.text], row[columns.pair] if columns.pair else None
         digest.update(text, pair)
         hashes.append(hash((text, pair)))
         label = (row[columns.label] or "").strip()
         labels.append(interned.setdefault(label, label))
-    table = Table(source, columns, open_rows, labels, np.frombuffer(hashes, dtype=np.int64), digest.hexdigest())
+    numbers = np.frombuffer(file_rows, dtype=np.int32) if file_rows is not None else None
+    table = Table(source, columns, open_rows, labels, np.frombuffer(hashes, dtype=np.int64), digest.hexdigest(),
+                  numbers, read[0] - len(labels) if drop_empty_text else 0)  # fmt: skip
     return Split(table, np.arange(len(labels), dtype=np.int32))
+
+
+def _has_text(row: Row, columns: Columns) -> bool:
+    return not blank(row.get(columns.text)) and not (columns.pair and blank(row.get(columns.pair)))
+
+
+def _with_text(open_rows: Callable[[], Iterable[Row]], columns: Columns) -> Iterator[Row]:
+    """The rows again, without those of an empty text (the table's view of its file)."""
+    return (row for row in open_rows() if _has_text(row, columns))
+
+
+def _numbered(open_rows, columns: Columns, file_rows: array, read: list[int]) -> Iterator[Row]:
+    """The first read: the rows with a text, recording each one's number in the file (from 1) in `file_rows`, and
+    the count of the file's rows in `read[0]`."""
+    for read[0], row in enumerate(open_rows(), start=1):  # noqa: B020 (the count is the point)
+        if read[0] == 1 and any(column and column not in row for column in (columns.text, columns.pair)):
+            yield row  # a missing column is checked_rows' error to name, not a reason to drop every row
+        elif _has_text(row, columns):
+            file_rows.append(read[0])
+            yield row
 
 
 def carve(loaded: dict[str, Split], val_ratio: float, test_ratio: float, seed: int) -> dict[str, Split]:

@@ -124,6 +124,8 @@ def build_report(datamodule, task: Task, total_steps: int, warmup_steps: int, ep
     teacher = getattr(datasets["train"], "about", None)  # a distilled student's: its teacher and pseudo-labels
     if teacher:
         report["teacher"] = teacher
+    if datamodule.dropped_for_empty_text:  # data.empty_text: drop
+        report["rows_dropped_for_empty_text"] = datamodule.dropped_for_empty_text
     report["warnings"] = warnings_for(report, hp.max_length)
     return report
 

@@ -102,7 +102,7 @@ def write_report(folder: Path, stage: str, evaluation: Evaluation, split, logger
         texts = None
     columns = list(evaluation.error_columns)
     lines = [["row", *(["text"] if texts is not None else []), *columns]]
-    for index, row in enumerate((positions + 1).tolist()):
+    for index, row in enumerate(split.table.row_numbers(positions).tolist()):
         text = [texts[index]] if texts is not None else []
         lines.append([row, *text, *(evaluation.error_columns[column][index] for column in columns)])
     written.append(folder / f"{stage}_errors.csv")

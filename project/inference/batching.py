@@ -47,6 +47,19 @@ def check_precision(precision: str) -> torch.dtype:
     return PRECISIONS[precision]
 
 
+def check_device(device: str, option: str = "--device") -> None:
+    """A device this machine has: `cuda` without a GPU (or `cuda:3` on a machine with two) is one line, not
+    torch's traceback from deep inside loading the checkpoint."""
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"{option} {device}: not a device; use cpu, cuda or cuda:N") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (parsed.index or 0) >= count:
+            raise ConfigError(f"{option} {device}: this machine has {count} CUDA devices; use cpu or one it has")
+
+
 @torch.no_grad()
 def batched_outputs(
     compute: Callable[[dict[str, Tensor]], Tensor], tokenizer, texts: Sequence[str],

@@ -10,18 +10,43 @@ from project.model.families import usable_positions
 from project.training.module import TextClassifier, regrouped_options
 
 
-def load_trained(checkpoint: str, device: str = "cpu") -> tuple[TextClassifier, int | None]:
+def load_trained(
+    checkpoint: str, device: str = "cpu", option: str = "--checkpoint"
+) -> tuple[TextClassifier, int | None]:
     """(the model, the `data.max_length` its run trained with, or None where the checkpoint does not record it).
 
-    The model's `truncation` is its run's `data.truncation` and `data.head_tokens` (head where not recorded)."""
-    stored = read_checkpoint(checkpoint)  # a broken file is one line naming it, not a traceback from torch
+    The model's `truncation` is its run's `data.truncation` and `data.head_tokens` (head where not recorded);
+    `option` is the command's option that named the file, for messages."""
+    stored = read_checkpoint(checkpoint, option)  # a broken file is one line naming it, not a traceback from torch
     # A checkpoint from before the options were grouped holds them flat, and Lightning drops keys that are not
     # arguments: passed as arguments, the groups rebuild the same head (its hidden_dim decides the weights' shapes).
     regrouped = regrouped_options(stored.get("hyper_parameters", {}))
     model = TextClassifier.load_from_checkpoint(checkpoint, map_location=device, weights_only=True, **regrouped)
     data = stored.get("datamodule_hyper_parameters", {})
     model.truncation = Truncation.of(data)
+    # The pair column the run trained with: None (single texts), or UNKNOWN for a checkpoint without its data's options.
+    model.trained_pair_column = data.get("text_pair_column") if "text_column" in data else UNKNOWN
     return model.eval(), data.get("max_length")
+
+
+UNKNOWN = "unknown"  # a checkpoint that does not record its data options (saved outside the fit command)
+
+
+def check_pairs(model: TextClassifier, checkpoint: str, text_pair_column: str | None) -> None:
+    """A ConfigError where the input's pairs do not match the checkpoint's training: a pair model fed single texts
+    (or the reverse) predicts on inputs it never saw, silently."""
+    trained = getattr(model, "trained_pair_column", UNKNOWN)
+    if trained == UNKNOWN:
+        return
+    if trained and not text_pair_column:
+        raise ConfigError(
+            f"--checkpoint {checkpoint} was trained on pairs (data.text_pair_column '{trained}'): give "
+            "--text_pair_column, the input's column of second texts"
+        )
+    if text_pair_column and not trained:
+        raise ConfigError(
+            f"--checkpoint {checkpoint} was trained on single texts: leave out --text_pair_column {text_pair_column}"
+        )
 
 
 def load_model(checkpoint: str, device: str = "cpu") -> TextClassifier:

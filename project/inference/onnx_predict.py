@@ -25,7 +25,7 @@ from project.data.chunks import layout
 from project.data.readers import read_table
 from project.data.segments import layout_windows, segment_ids, segment_rule
 from project.data.truncation import Truncation, cut
-from project.inference.rows import decided_table
+from project.inference.rows import decided_table, empty_note, with_text
 from project.inference.runtime import RuntimeSettings, card_settings, open_runner, with_threads
 from project.tasks.aggregation import aggregate
 from project.tasks.decoding import DECODERS, Decoder
@@ -49,8 +49,14 @@ class OnnxClassifier:
         for name in (ONNX_FILE, CLASSIFIER_CONFIG, "tokenizer.json"):
             if not (folder / name).is_file():
                 raise UserError(f"--model {folder}: no {name}; not a folder written by project.export --format onnx")
-        self.config = json.loads((folder / CLASSIFIER_CONFIG).read_text(encoding="utf-8"))
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.config = read_classifier_config(folder, required=("task", "max_length"))
+        try:
+            self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        except Exception as error:  # the tokenizers library raises a bare Exception for a file it cannot parse
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise UserError(
+                f"--model {folder / 'tokenizer.json'}: not a readable tokenizer ({reason}); export the folder again"
+            ) from None
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
         self.settings = settings or with_threads(card_settings(self.config, backend), threads)
@@ -60,6 +66,23 @@ class OnnxClassifier:
         # token_type_ids input; where it has one, the same segment ids as the torch path (`project.data.segments`).
         self.input_names = self.runner.input_names
         self.segments = segment_rule(self.tokenizer, "token_type_ids" in self.input_names)
+        self._check_config(folder)
+
+    def _check_config(self, folder: Path) -> None:
+        """classifier.json must fit the graph beside it: as many labels as the graph has outputs (or every score
+        column would name another class), and a max_length the encoder's positions hold."""
+        where = f"--model {folder / CLASSIFIER_CONFIG}"
+        columns = len(self.score_columns()) or 1  # regression: one value, no score columns
+        outputs = self.runner.output_width("scores")
+        if isinstance(outputs, int) and outputs != columns:
+            raise UserError(
+                f"{where}: {columns} score columns ({self.label_names}) but {ONNX_FILE} gives {outputs} scores a "
+                "text; the files come from different exports: export the folder again"
+            )
+        length, positions = self.config["max_length"], self.config.get("max_positions")
+        if not isinstance(length, int) or length < 1 or (isinstance(positions, int) and length > positions):
+            limit = f"1 to the encoder's {positions} positions" if isinstance(positions, int) else "at least 1"
+            raise UserError(f"{where}: max_length {length!r}; it must be {limit}: export the folder again")
 
     @staticmethod
     def _pad_token(folder: Path) -> str:
@@ -136,6 +159,20 @@ class OnnxClassifier:
         return self.decoding().score_columns()
 
 
+def read_classifier_config(folder: Path, required: Sequence[str]) -> dict:
+    """The export's classifier.json, checked to be a JSON object with the `required` keys: one line naming the file
+    otherwise, not a traceback."""
+    path = folder / CLASSIFIER_CONFIG
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"--model {path}: not valid JSON ({error}); export the folder again") from None
+    missing = [key for key in required if not isinstance(config, dict) or key not in config]
+    if missing:
+        raise UserError(f"--model {path}: no {missing} in it; not a file written by project.export")
+    return config
+
+
 def predict_onnx(
     *, model: str, input: str, output: str, text_column: str = "text", text_pair_column: str | None = None,
     id_column: str | None = None, batch_size: int | None = None, max_length: int | None = None,
@@ -160,14 +197,15 @@ def predict_onnx(
     if batch_size is not None and batch_size < 1:
         raise ConfigError(f"--batch_size must be at least 1, got {batch_size}")
     check_output(output, [("--input", input), ("--model", str(Path(model) / ONNX_FILE))], overwrite)
-    rows = read_table(input, [text_pair_column, id_column], filled=[text_column])
+    rows = read_table(input, [text_column, text_pair_column, id_column])
     classifier = OnnxClassifier(model, backend=backend)
     positions = classifier.config.get("max_positions") or classifier.config["max_length"]
     if max_length is not None and not 1 <= max_length <= positions:
         raise ConfigError(f"--max_length {max_length}: choose 1 to the encoder's {positions} positions")
-    texts = [row[text_column] for row in rows]
-    pairs = [row[text_pair_column] or "" for row in rows] if text_pair_column else None
-    scores = classifier.scores(texts, pairs, batch_size, max_length)
-    write_csv(output, decided_table(rows, id_column, classifier.decoding(), scores, raw_scores))
+    predicted = with_text(rows, text_column)  # an empty text gets a flagged row, not a failed file
+    texts = [rows[i][text_column] for i in predicted]
+    pairs = [rows[i][text_pair_column] or "" for i in predicted] if text_pair_column else None
+    scores = classifier.scores(texts, pairs, batch_size, max_length) if texts else None
+    write_csv(output, decided_table(rows, id_column, classifier.decoding(), scores, raw_scores, predicted))
     ran = replace(classifier.settings, batch_size=batch_size or classifier.settings.batch_size)
-    print(f"wrote {len(rows)} predictions to {output} ({ran.describe()})")
+    print(f"wrote {len(rows)} predictions to {output} ({ran.describe()}){empty_note(rows, predicted)}")

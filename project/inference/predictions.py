@@ -16,9 +16,10 @@ from transformers import AutoTokenizer
 
 from project.core.atomic import check_output, write_csv
 from project.data.readers import read_table
-from project.inference.batching import batched_outputs, check_precision, classifier_outputs
+from project.inference.batching import batched_outputs, check_device, check_precision, classifier_outputs
+from project.inference.checkpoint import check_pairs
 from project.inference.ensemble import Ensemble, checkpoint_paths
-from project.inference.rows import predictions_table
+from project.inference.rows import empty_note, predictions_table, with_text
 from project.model.encoder import from_pretrained
 from project.model.families import takes_segments
 from project.training.module import TextClassifier
@@ -66,13 +67,17 @@ def predict(
             calibrated probabilities and the decisions fitted after training (docs/evaluation.md).
     """
     check_precision(precision)
+    check_device(device)
     checkpoints = checkpoint_paths([checkpoint] if isinstance(checkpoint, str) else checkpoint)
     check_output(output, [("--input", input), *(("--checkpoint", path) for path in checkpoints)], overwrite)
-    rows = read_table(input, [text_pair_column, id_column], filled=[text_column])
+    rows = read_table(input, [text_column, text_pair_column, id_column])
     ensemble = Ensemble(checkpoints, device, max_length)
     ensemble.use_cv_decisions([checkpoint] if isinstance(checkpoint, str) else checkpoint)
-    texts = [row[text_column] for row in rows]
-    pairs = [row[text_pair_column] or "" for row in rows] if text_pair_column else None
+    for path, model in zip(checkpoints, ensemble.models, strict=True):
+        check_pairs(model, path, text_pair_column)
+    predicted = with_text(rows, text_column)  # an empty text gets a flagged row, not a failed file
+    texts = [rows[i][text_column] for i in predicted]
+    pairs = [rows[i][text_pair_column] or "" for i in predicted] if text_pair_column else None
     tokenizers = {}
 
     def predict_one(model, texts, pairs, length):
@@ -81,23 +86,28 @@ def predict(
             tokenizers[name] = from_pretrained(AutoTokenizer, name)
         return predict_scores(model, tokenizers[name], texts, pairs, batch_size, length, precision, progress=True)
 
-    scores = ensemble.scores(predict_one, texts, pairs)
-    write_predictions(output, rows, id_column, ensemble.first, scores, ensemble.decisions, raw_scores)
+    scores = ensemble.scores(predict_one, texts, pairs) if texts else None
+    write_predictions(output, rows, id_column, ensemble.first, scores, ensemble.decisions, raw_scores, predicted)
     models = f" (the mean of {len(checkpoints)} models)" if len(checkpoints) > 1 else ""
-    print(f"wrote {len(rows)} predictions to {output}{models}")
+    print(f"wrote {len(rows)} predictions to {output}{models}{empty_note(rows, predicted)}")
 
 
 def write_predictions(
-    output: str, rows, id_column: str | None, model: TextClassifier, scores: torch.Tensor,
-    decisions: dict | None = None, raw: bool = False,
+    output: str, rows, id_column: str | None, model: TextClassifier, scores: torch.Tensor | None,
+    decisions: dict | None = None, raw: bool = False, predicted: list[int] | None = None,
 ) -> None:  # fmt: skip
     """One CSV row per input row: its id, the task's label text and the task's score columns, under `decisions`
-    (the model's own where None) unless `raw`."""
-    task, scores = model.task, scores.float().numpy()
-    if raw:
-        table = predictions_table(rows, id_column, task.decode(scores), scores, task.score_columns())
+    (the model's own where None) unless `raw`; `predicted`: the rows `scores` are for (the others are flagged, see
+    `predictions_table`)."""
+    task = model.task
+    if scores is None:
+        table = predictions_table(rows, id_column, [], None, task.score_columns(), predicted=predicted)
+    elif raw:
+        scores = scores.float().numpy()
+        table = predictions_table(rows, id_column, task.decode(scores), scores, task.score_columns(), None, predicted)
     else:
-        decided = task.decide(scores, decisions)
+        decided = task.decide(scores.float().numpy(), decisions)
         abstained = decided.abstained.tolist() if decided.abstained is not None else None
-        table = predictions_table(rows, id_column, decided.labels, decided.scores, task.score_columns(), abstained)
+        table = predictions_table(rows, id_column, decided.labels, decided.scores, task.score_columns(), abstained,
+                                  predicted)  # fmt: skip
     write_csv(output, table)

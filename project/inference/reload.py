@@ -13,7 +13,6 @@ truncation of longer texts).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,10 +23,10 @@ from transformers import AutoTokenizer
 from project.core.errors import UserError
 from project.data.truncation import Truncation
 from project.inference.batching import batched_outputs, classifier_outputs
-from project.inference.onnx_predict import CLASSIFIER_CONFIG  # torch-free, so it owns the name
+from project.inference.onnx_predict import CLASSIFIER_CONFIG, read_classifier_config  # torch-free: it owns them
 from project.model.classifier import PooledClassifier
 from project.model.encoder import from_pretrained, load_encoder
-from project.model.families import takes_segments
+from project.model.families import takes_segments, usable_positions
 from project.model.heads import ClassifierHead, HeadOptions
 from project.model.pooling import build_encoder_pooler
 from project.tasks import build_task
@@ -65,9 +64,16 @@ def load_exported(folder: str | Path, device: str = "cpu") -> ExportedClassifier
         raise UserError(
             f"{folder}: no {CLASSIFIER_CONFIG}; not a folder written by project.export --format huggingface"
         )
-    config = json.loads((folder / CLASSIFIER_CONFIG).read_text(encoding="utf-8"))
+    required = ("task", "num_labels", "label_names", "pooling", "pooling_options", "head", "task_options", "max_length")
+    config = read_classifier_config(folder, required)
     encoder = load_encoder(str(folder), dtype="auto")  # the dtype it was exported in
     hidden_size = encoder.config.hidden_size
+    positions, length = usable_positions(encoder), config["max_length"]
+    if not isinstance(length, int) or length < 1 or (positions and length > positions):
+        raise UserError(
+            f"--model {folder / CLASSIFIER_CONFIG}: max_length {length!r}; it must be 1 to the encoder's {positions} "
+            "positions: export the folder again"
+        )
     pooler = build_encoder_pooler(config["pooling"], encoder.config, **config["pooling_options"])
     num_outputs = build_task(config["task"], config["num_labels"], config["label_names"]).num_outputs
     head = ClassifierHead(pooler.output_dim(hidden_size), num_outputs, **config["head"])

@@ -83,6 +83,10 @@ class Runner:
     def map(self, feeds: Sequence[dict[str, np.ndarray]], output: str = "scores") -> list[np.ndarray]:
         raise NotImplementedError
 
+    def output_width(self, output: str) -> int | None:
+        """The size of the graph output's last axis, where the graph fixes it (None: dynamic)."""
+        raise NotImplementedError
+
     def _map_concurrently(self, run, feeds, concurrency: int) -> list[np.ndarray]:
         if concurrency <= 1 or len(feeds) <= 1:
             return [run(feed) for feed in feeds]
@@ -112,6 +116,10 @@ class OnnxRuntimeRunner(Runner):
     def map(self, feeds, output="scores"):
         return self._map_concurrently(lambda feed: self.session.run([output], feed)[0], feeds, self.concurrency)
 
+    def output_width(self, output):
+        width = next(declared.shape[-1] for declared in self.session.get_outputs() if declared.name == output)
+        return width if isinstance(width, int) else None
+
 
 class OpenVinoRunner(Runner):
     """OpenVINO on the CPU: the throughput hint with `concurrency` streams (the latency hint for 1), one infer
@@ -140,6 +148,10 @@ class OpenVinoRunner(Runner):
 
     def map(self, feeds, output="scores"):
         return self._map_concurrently(lambda feed: self._run(feed, output), feeds, self.concurrency)
+
+    def output_width(self, output):
+        width = self.compiled.output(output).get_partial_shape()[-1]
+        return width.get_length() if width.is_static else None
 
 
 RUNNERS = {"onnxruntime": OnnxRuntimeRunner, "openvino": OpenVinoRunner}

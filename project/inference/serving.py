@@ -7,22 +7,29 @@ Lightning's LitServe, with dynamic batching.
 
 Requests that arrive within `batch_timeout` seconds of each other are run as one batch of up to `max_batch_size`
 requests (each may hold several texts). A bad request (no `text`, a text that is not a string, too many texts, a
-text over the size limit, pairs that do not match) gets a 400 with a one-line `detail` and never reaches the model;
-the server keeps serving. SIGTERM (or Ctrl-C) stops it gracefully: uvicorn finishes the requests in flight.
+text over the size limit, pairs that do not match, a lone surrogate) gets a 400 with a one-line `detail` and never
+reaches the model; the requests batched with it are answered normally, and the server keeps serving. SIGTERM (or
+Ctrl-C) stops it gracefully: uvicorn finishes the requests in flight, and the server exits 0.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import signal
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from project.core.errors import ConfigError, UserError, optional
+from project.data.readers import unencodable
 
 litserve = optional("litserve", "serve")
 HTTPException = optional("fastapi", "serve", "HTTPException")[0]
+JSONResponse = optional("fastapi.responses", "serve", "JSONResponse")[0]
+logger = logging.getLogger(__name__)
 
 
 class Predictor:
@@ -50,7 +57,7 @@ class Predictor:
             from project.inference.predictions import predict_scores
             from project.model.encoder import from_pretrained
 
-            trained, trained_length = load_trained(model, device)
+            trained, trained_length = load_trained(model, device, option="--model")
             tokenizer = from_pretrained(AutoTokenizer, trained.hparams.encoder)
             length = input_length(trained, trained_length, None)
             task = trained.task
@@ -84,7 +91,15 @@ class ClassifierAPI(litserve.LitAPI):
         self.predictor = Predictor(self.model, "cuda" if str(device).startswith("cuda") else "cpu", self.backend)
 
     def decode_request(self, request: dict) -> dict:
-        """One request -> {"texts", "pairs", "single"}; anything malformed is a 400 naming the problem."""
+        """One request -> {"texts", "pairs", "single"}, or {"refused": a one-line reason} for a malformed one: LitServe
+        answers a whole batch with the first exception raised here, so a bad request is marked, not raised, and
+        answered 400 alone by `encode_response` while its batch-mates run."""
+        try:
+            return self._checked(request)
+        except HTTPException as refused:
+            return {"refused": refused.detail}
+
+    def _checked(self, request: dict) -> dict:
         if not isinstance(request, dict) or "text" not in request:
             raise HTTPException(400, 'the body must be a JSON object with "text": a string or a list of strings')
         texts, pairs = request["text"], request.get("text_pair")
@@ -104,18 +119,47 @@ class ClassifierAPI(litserve.LitAPI):
         if pairs is not None and (not isinstance(pairs, list) or len(pairs) != len(texts)
                                   or not all(isinstance(pair, str) for pair in pairs)):  # fmt: skip
             raise HTTPException(400, '"text_pair" must match "text": a string, or a list of strings of the same length')
+        for field, values in (("text", texts), ("text_pair", pairs or [])):
+            for index, text in enumerate(values):
+                problem = unencodable(text)
+                if problem:
+                    raise HTTPException(400, f'"{field}" {index} holds {problem}')
         return {"texts": texts, "pairs": pairs, "single": single}
 
     def batch(self, requests: list[dict]) -> list[dict]:
         return requests  # several texts per request: predict flattens them into one model batch
 
     def predict(self, requests: list[dict] | dict) -> list[dict] | dict:
-        """All texts of the batched requests in one model call; one {"single", "answers"} per request."""
+        """One {"single", "answers"} (or the request's {"refused"}) per request. The texts of the well-formed
+        requests run in one model call per kind (pairs or single texts: a single text is never padded into a pair
+        with an empty second text, so its scores do not depend on its batch-mates); if that call fails, each request
+        runs alone, so one that breaks the model fails alone (500) and the others are answered."""
         batched = isinstance(requests, list)
         requests = requests if batched else [requests]
+        outputs: list[dict | None] = [request if "refused" in request else None for request in requests]
+        for with_pairs in (False, True):
+            group = [i for i, r in enumerate(requests) if "refused" not in r and (r["pairs"] is not None) == with_pairs]
+            if not group:
+                continue
+            try:
+                answers = self._answers([requests[i] for i in group])
+            except Exception:  # noqa: BLE001 (one request's failure must not answer its batch-mates)
+                answers = [self._alone(requests[i]) for i in group]
+            for index, answer in zip(group, answers, strict=True):
+                outputs[index] = answer
+        return outputs if batched else outputs[0]
+
+    def _alone(self, request: dict) -> dict:
+        try:
+            return self._answers([request])[0]
+        except Exception:  # noqa: BLE001 (logged; the client gets a one-line 500, the server keeps serving)
+            logger.exception("a request failed in the model")
+            return {"failed": "the model failed on this request; see the server's log"}
+
+    def _answers(self, requests: list[dict]) -> list[dict]:
+        """The requests' texts in one model call (all with pairs, or all without)."""
         texts = [text for request in requests for text in request["texts"]]
-        with_pairs = any(request["pairs"] is not None for request in requests)
-        pairs = [pair for r in requests for pair in (r["pairs"] or [""] * len(r["texts"]))] if with_pairs else None
+        pairs = [pair for request in requests for pair in request["pairs"]] if requests[0]["pairs"] else None
         scores = self.predictor.scores(texts, pairs)
         if self.raw_scores:
             labels, abstained = self.predictor.decode(scores), None
@@ -131,7 +175,7 @@ class ClassifierAPI(litserve.LitAPI):
                     answer["abstained"] = out
             outputs.append({"single": request["single"], "answers": answers})
             start += count
-        return outputs if batched else outputs[0]
+        return outputs
 
     def _answer(self, label: str, scores: np.ndarray) -> dict:
         if not self.predictor.columns:
@@ -143,18 +187,33 @@ class ClassifierAPI(litserve.LitAPI):
         return output
 
     def encode_response(self, output: dict, context=None) -> dict:
-        """One text in, one answer out; a list in, {"predictions": [...]} out."""
+        """One text in, one answer out; a list in, {"predictions": [...]} out. A refused or failed request is its
+        own 400 or 500 response (a response object, not an exception: an exception here would answer the whole
+        batch)."""
+        if "refused" in output:
+            return JSONResponse(status_code=400, content={"detail": output["refused"]})
+        if "failed" in output:
+            return JSONResponse(status_code=500, content={"detail": output["failed"]})
         return output["answers"][0] if output["single"] else {"predictions": output["answers"]}
 
 
-def check_model_path(model: str) -> None:
-    """A --model that cannot be one of the three kinds fails in one line before any server process starts."""
+def check_model(model: str) -> None:
+    """A --model that cannot be loaded fails in one line naming it before any server process starts: it is loaded
+    once here, on the CPU, and let go (LitServe's model process loads it again; a failure there would only show as
+    its traceback and "workers failed to start")."""
     path = Path(model)
     if path.is_dir():
         if not (path / "classifier.json").is_file():
             raise UserError(f"--model {model}: a folder without classifier.json; export one with project.export")
     elif not path.is_file():
         raise UserError(f"--model {model}: no such checkpoint or export folder")
+    try:
+        Predictor(model, "cpu")
+    except UserError:
+        raise
+    except Exception as error:  # a damaged export folder: transformers and onnxruntime raise many types
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"--model {model}: cannot be loaded ({type(error).__name__}: {reason})") from None
 
 
 def check_onnx_backend(model: str, backend: str) -> None:
@@ -203,7 +262,7 @@ def serve(
             raise ConfigError(f"{name} must be at least {low}, got {value}")
     if batch_timeout < 0:
         raise ConfigError(f"--batch_timeout must be >= 0, got {batch_timeout}")
-    check_model_path(model)
+    check_model(model)
     if backend is not None:
         check_onnx_backend(model, backend)
     api = ClassifierAPI(model, max_texts, max_text_chars, raw_scores, backend, max_batch_size=max_batch_size,
@@ -211,7 +270,14 @@ def serve(
     server = litserve.LitServer(api, accelerator=accelerator, devices=1, timeout=60)
     print(json.dumps({"serving": model, "url": f"http://{host}:{port}/predict", **runtime_shown(model, backend)}))
 
-    def stop(signum, frame):  # SIGTERM takes LitServe's Ctrl-C path: it stops its API and model processes too
+    main_process = os.getpid()
+
+    def stop(signum, frame):
+        """SIGTERM takes LitServe's Ctrl-C path in the main process: it stops its HTTP processes (uvicorn answers the
+        requests in flight first) and then its model processes. The HTTP processes are forked with this handler and
+        uvicorn raises the signal again once it has finished: there it ends the process quietly, not a traceback."""
+        if os.getpid() != main_process:
+            sys.exit(0)
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)

@@ -32,6 +32,7 @@ from project.tasks import TEACHER_SCORES, build_task
 from project.training.grad_norm import LogGradientNorm, gradient_norm
 from project.training.resume import check_resumed_plan, check_same_labels
 from project.tricks import build_tricks
+from project.tricks.base import no_stop_iteration, trick_name
 
 # Options that moved into a group: old flat key -> new key. A config or sweep that still uses an old key gets one
 # line naming the new one (training/cli.py), and checkpoints saved with the flat keys load (`regrouped_options`).
@@ -206,9 +207,9 @@ class TextClassifier(LightningModule):
         return self.task.loss(logits, batch["labels"]), logits
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        loss_fn = self.supervised_loss
+        loss_fn = no_stop_iteration("the model's loss", self.supervised_loss)
         for trick in self.loss_tricks:
-            loss_fn = partial(trick.loss, self, inner=loss_fn)
+            loss_fn = no_stop_iteration(f"model.tricks.{trick_name(trick)}", partial(trick.loss, self, inner=loss_fn))
         loss, _ = loss_fn(batch, None)
         targets = batch["labels"]
         # The objective the optimizer minimises; tricks log their own terms (train/adversarial_loss...).

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from project.core.errors import TrainingStopped
 from project.tricks.base import Trick, register_trick, require
 
 
@@ -26,8 +27,13 @@ def clean_gradients(host, clean: Tensor, scale: float) -> tuple[list[Tensor], li
     embedding = host.word_embeddings()
     gradients = torch.autograd.grad(clean * scale, parameters, allow_unused=True)
     gradients = [None if g is None else g / scale for g in gradients]
-    embedding_gradient = next(g for p, g in zip(parameters, gradients, strict=True) if p is embedding)
-    return parameters, gradients, embedding_gradient
+    found = [g for p, g in zip(parameters, gradients, strict=True) if p is embedding]
+    if not found:  # `check` saw them trainable: something froze them since (a custom trick, a callback)
+        raise TrainingStopped(
+            "the word embeddings that the adversarial attack perturbs were frozen after the run started (by a custom "
+            "trick or callback?); keep them trainable or leave out model.tricks.fgm/pgd"
+        )
+    return parameters, gradients, found[0]
 
 
 class GradientInjection(torch.autograd.Function):

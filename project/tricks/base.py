@@ -14,13 +14,15 @@ e.g. `{fgm: {epsilon: 1.0}, ema: {}}`; `{name: false}` switches off a trick that
 from __future__ import annotations
 
 import itertools
+import traceback
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from lightning.pytorch import Callback
 from torch import Tensor, nn
 
-from project.core.errors import ConfigError
+from project.core.errors import ConfigError, TrainingStopped
 from project.core.registry import Registry, checked_options
 from project.tasks import Task
 
@@ -119,3 +121,26 @@ def require(condition: bool, key: str, message: str) -> None:
     """ConfigError `model.tricks.<key> <message>` unless `condition`."""
     if not condition:
         raise ConfigError(f"model.tricks.{key} {message}")
+
+
+def trick_name(trick: Trick) -> str:
+    """The name `model.tricks` registered the trick under."""
+    return next((name for name, entry in TRICKS.items() if type(trick) is entry), type(trick).__name__)
+
+
+def no_stop_iteration(where: str, loss_fn: LossFn) -> LossFn:
+    """`loss_fn`, with a StopIteration escaping it turned into TrainingStopped naming `where` and the line that
+    raised it. Lightning's loop takes a StopIteration out of a training step for the end of the data: the epoch
+    would end silently at that batch (a run of 0 steps exits 0 and tests an untrained model)."""
+
+    def guarded(batch: dict[str, Tensor], perturbation: Tensor | None) -> tuple[Tensor, Tensor]:
+        try:
+            return loss_fn(batch, perturbation)
+        except StopIteration as error:
+            frame = traceback.extract_tb(error.__traceback__)[-1]
+            raise TrainingStopped(
+                f"{where} raised StopIteration in a training step ({Path(frame.filename).name}:{frame.lineno}: "
+                f"{frame.line}); training stopped: Lightning would have taken it for the end of the data"
+            ) from error
+
+    return guarded

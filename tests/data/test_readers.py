@@ -190,3 +190,12 @@ def test_every_caller_names_the_file_and_the_column_or_the_empty_file_in_one_lin
     path.write_text("sentence,label\n")
     line = CALLERS[caller](capsys, path, "sentence")
     assert f"{path}: no data rows" in line and "\n" not in line
+
+
+def test_a_cell_longer_than_the_csv_modules_default_limit_is_read_whole(tmp_path):
+    """Python's csv refuses cells over 131,072 characters unless told: a long document must not read as a stray
+    quote."""
+    document = "good " * 60_000  # 300,000 characters
+    path = tmp_path / "long.csv"
+    path.write_text(f"text,label\n{document},pos\nshort,neg\n")
+    assert [row["text"] for row in read_table(path, filled=["text"])] == [document, "short"]

@@ -224,3 +224,21 @@ def test_the_plan_line_says_what_sets_the_run_length(epochs, expected):
     }
     plan = summary_lines(report)[1]
     assert expected in plan and "None" not in plan
+
+
+def test_empty_text_drop_leaves_those_rows_out_and_the_report_counts_them(tmp_path, tiny_encoder):
+    """`data.empty_text: drop` through the fit command: the run trains on the other rows, the data report counts
+    the dropped ones per file, and rows named afterwards keep their numbers in the file."""
+    rows = make_rows(120, seed=4)
+    empty = [0, 5, 6, 77, 119]  # the first and the last row among them
+    for index in empty:
+        rows[index]["review"] = "" if index % 2 else "   "
+    rows[40]["review"] = rows[41]["review"]  # a duplicate whose rows the report names: numbers from the file
+    rows[40]["sentiment"] = "neg" if rows[41]["sentiment"] == "pos" else "pos"
+    train = write_csv(tmp_path / "with_empty.csv", rows)
+    run = fit(tmp_path, tiny_encoder, "--data.train_file", str(train), "--data.empty_text", "drop",
+              "--trainer.max_epochs", "1", "--data.val_ratio", "0.001", "--data.test_ratio", "0.001")  # fmt: skip
+    report = json.loads((run / "data_report.json").read_text())
+    assert report["rows_dropped_for_empty_text"] == {"train": len(empty)}
+    assert sum(report["rows"].values()) == 120 - len(empty)
+    assert report["duplicates"]["train_conflicting_labels"]["train_rows"] == [41]

@@ -151,3 +151,37 @@ def test_a_fit_writes_both_reports_images_and_hparams_with_its_metrics(tmp_path,
         "model/head/dropout",
         "model/encoder_options/reinit_top_layers",
     } <= hyperparameters
+
+
+@pytest.mark.parametrize("task_name", ["single_label", "multi_label"])
+def test_many_classes_draw_the_most_confused_ones_small_and_the_json_keeps_all(tmp_path, task_name):
+    """60 classes: the matrix figures show the 25 most confused (the ones a hand count picks), each picture stays
+    small, and the report's JSON holds the whole 60 x 60 matrix."""
+    from project.tasks.evaluators.figures import MATRIX_CLASSES
+
+    classes, rows = 60, 600
+    generator = torch.Generator().manual_seed(0)
+    names = [f"class_{index:02d}" for index in range(classes)]
+    targets = torch.randint(0, classes, (rows,), generator=generator)
+    hot = torch.nn.functional.one_hot(targets, classes).float()
+    # Classes 0-29 are always right; 30-59 are confused with each other, each most with a fixed neighbour.
+    confusable = targets >= 30
+    logits = 8 * hot - 4 + 0.5 * torch.randn(rows, classes, generator=generator)  # right, and sure of it
+    neighbour = 30 + (targets - 30 + 1) % 30
+    logits[confusable, neighbour[confusable]] += 10 * (torch.rand(int(confusable.sum()), generator=generator) > 0.5)
+    if task_name == "single_label":
+        scores, truth, matrix_key = logits.softmax(-1), targets, "confusion_matrix"
+        figure_names = ["confusion", "confusion_normalized"]
+    else:
+        scores, truth, matrix_key = logits.sigmoid(), hot.long(), "error_cooccurrence"
+        figure_names = ["error_cooccurrence"]
+    evaluation = build_task(task_name, classes, names).evaluate(scores, truth)
+    for name in figure_names:
+        axes = evaluation.figures[name].axes[0]
+        shown = [label.get_text() for label in axes.get_yticklabels()]
+        assert len(shown) == MATRIX_CLASSES and all(int(label[-2:]) >= 30 for label in shown), shown
+        assert f"of {classes}" in axes.get_title()
+    written = write_report(tmp_path, "test", evaluation, split_of(rows))
+    assert all(path.stat().st_size < 600_000 for path in written if path.suffix == ".png")
+    counts = json.loads((tmp_path / "test_report.json").read_text())[matrix_key]["counts"]
+    assert len(counts) == classes and all(len(row) == classes for row in counts)

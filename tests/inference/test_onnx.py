@@ -122,3 +122,69 @@ def test_onnx_scores_long_documents_as_the_checkpoint_under_its_truncation(
     assert abs(got[0] - got[1]).max() > 1e-6  # the last word, past max_length, is read
     quantized = OnnxClassifier(tmp_path / "int8").scores(texts)
     assert quantized.argmax(1).tolist() == expected.argmax(1).tolist()
+
+
+@pytest.mark.parametrize("kind", ["checkpoint", "model"])
+def test_an_empty_text_is_a_flagged_row_and_the_others_are_predicted_as_without_it(tmp_path, exported, kind):
+    """predict (checkpoint and ONNX) on a file with empty texts: one output row per input row, the empty ones flagged
+    in `note` with no label or scores, the others exactly as predicted from the file without the empty rows."""
+    checkpoint, fp32, _, _ = exported
+    rows = [{"key": f"r{index}", **row} for index, row in enumerate(make_rows(9, seed=6, pairs=True))]
+    filled = write_csv(tmp_path / "filled_in.csv", rows)
+    rows.insert(3, {**rows[3], "key": "blank", "review": "   "})
+    rows.insert(0, {**rows[0], "key": "empty", "review": ""})
+    holed = write_csv(tmp_path / "holed_in.csv", rows)
+    model = {kind: checkpoint if kind == "checkpoint" else fp32}
+    expected = predictions(tmp_path, "filled", filled, **model)
+    got = predictions(tmp_path, "holed", holed, **model)
+    assert [row["id"] for row in got] == [row["key"] for row in rows]
+    flagged = [row for row in got if row["note"]]
+    assert [row["id"] for row in flagged] == ["empty", "blank"]
+    assert all(value == "" for row in flagged for key, value in row.items() if key not in ("id", "note"))
+    kept = [{key: value for key, value in row.items() if key != "note"} for row in got if not row["note"]]
+    assert kept == expected
+
+
+def damage(folder, case: str) -> None:
+    """One careless edit of an export folder: its files no longer agree, or one no longer parses."""
+    config_path = folder / "classifier.json"
+    config = json.loads(config_path.read_text())
+    if case == "three labels for a two-output graph":
+        config.update(num_labels=3, label_names=["neg", "pos", "meh"])
+    elif case == "huge max_length":
+        config["max_length"] = 10**9
+    elif case == "corrupt classifier.json":
+        config_path.write_text(config_path.read_text()[:40])
+        return
+    elif case == "corrupt tokenizer.json":
+        (folder / "tokenizer.json").write_text('{"version": "1.0", "model": {"type": "Nonsense"')
+        return
+    config_path.write_text(json.dumps(config))
+
+
+ONNX_DAMAGE = {
+    "three labels for a two-output graph": "3 score columns (['neg', 'pos', 'meh']) but model.onnx gives 2 scores",
+    "huge max_length": "max_length 1000000000; it must be 1 to the encoder's 128 positions",
+    "corrupt classifier.json": "classifier.json: not valid JSON",
+    "corrupt tokenizer.json": "tokenizer.json: not a readable tokenizer",
+}
+
+
+@pytest.mark.parametrize("case", sorted(ONNX_DAMAGE))
+def test_a_damaged_onnx_folder_fails_in_one_line_in_predict_and_serve(tmp_path, exported, capsys, case):
+    """predict --model and serve --model on an export folder whose files disagree or do not parse: one line naming
+    the file, nothing written, no server started."""
+    import shutil
+
+    from project.serve import main as serve_main
+
+    _, fp32, _, source = exported
+    folder = tmp_path / "onnx"
+    shutil.copytree(fp32, folder)
+    damage(folder, case)
+    out = tmp_path / "p.csv"
+    argv = ["--model", str(folder), "--input", str(source), "--output", str(out), "--text_column", "review",
+            "--text_pair_column", "context"]  # fmt: skip
+    assert ONNX_DAMAGE[case] in one_line_error(capsys, predict_main, argv)
+    assert not out.exists() and not list(tmp_path.glob("*.partial*"))
+    assert ONNX_DAMAGE[case] in one_line_error(capsys, serve_main, ["--model", str(folder), "--port", "1"])

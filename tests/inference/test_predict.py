@@ -1,4 +1,5 @@
 import csv
+import json
 
 import pytest
 import torch
@@ -141,3 +142,45 @@ def test_an_ensemble_reads_long_documents_with_each_checkpoints_own_truncation(t
     mean = ensemble.scores(lambda model, t, p, length: predict_scores(model, tokenizer, t, p, max_length=length), texts)
     torch.testing.assert_close(mean, (own[0] + own[1]) / 2)
     assert not torch.allclose(own[1][0], own[1][1]) and torch.equal(own[0][0], own[0][1])  # only tail reads the end
+
+
+def test_a_lone_surrogate_in_the_input_fails_in_one_line_naming_the_row(capsys, tmp_path, checkpoint):
+    path, _ = checkpoint
+    rows = make_rows(4, seed=2)
+    rows[2]["review"] = "good \ud800 film"  # json.dumps writes the escape \ud800: valid JSON, not valid Unicode
+    source = tmp_path / "texts.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "out.csv"
+    argv = ["--checkpoint", str(path), "--input", str(source), "--output", str(out), "--text_column", "review"]
+    message = one_line_error(capsys, main, argv)
+    assert "texts.jsonl: row 3: column 'review' holds a lone surrogate (\\ud800" in message
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))
+
+
+def test_predict_refuses_single_texts_for_a_pair_model_and_pairs_for_a_single_text_model(
+    capsys, tmp_path, checkpoint, short_checkpoint
+):
+    """`checkpoint` trained on pairs (data.text_pair_column context), `short_checkpoint` on single texts: either
+    mismatch is one line naming the option, before anything is written."""
+    pair_model, _ = checkpoint
+    source = write_csv(tmp_path / "texts.csv", make_rows(5, seed=1, pairs=True))
+    out = tmp_path / "out.csv"
+    base = ["--input", str(source), "--output", str(out), "--text_column", "review"]
+    line = one_line_error(capsys, main, ["--checkpoint", str(pair_model), *base])
+    assert "was trained on pairs (data.text_pair_column 'context'): give --text_pair_column" in line
+    line = one_line_error(capsys, main, ["--checkpoint", str(short_checkpoint), *base, "--text_pair_column", "context"])
+    assert "was trained on single texts: leave out --text_pair_column context" in line
+    assert not out.exists()
+    main(["--checkpoint", str(pair_model), *base, "--text_pair_column", "context"])  # the matching ones predict
+    main(["--checkpoint", str(short_checkpoint), *base, "--overwrite", "true"])
+    assert len(read_csv(out)) == 5
+
+
+def test_a_device_this_machine_lacks_fails_in_one_line(capsys, tmp_path, checkpoint):
+    path, _ = checkpoint
+    source = write_csv(tmp_path / "texts.csv", make_rows(3, seed=1, pairs=True))
+    argv = ["--checkpoint", str(path), "--input", str(source), "--output", str(tmp_path / "out.csv"),
+            "--text_column", "review", "--text_pair_column", "context"]  # fmt: skip
+    assert "--device cuda:99: this machine has" in one_line_error(capsys, main, [*argv, "--device", "cuda:99"])
+    assert "--device gpu: not a device" in one_line_error(capsys, main, [*argv, "--device", "gpu"])
+    assert not (tmp_path / "out.csv").exists()

@@ -1,5 +1,6 @@
 """`project.serve`: the real LitServe server on a free localhost port, spoken to over HTTP (no mocks)."""
 
+import json
 import os
 import signal
 import socket
@@ -121,3 +122,66 @@ def test_the_served_model_cuts_long_documents_as_its_checkpoint(tmp_path, long_d
     got = Predictor(str(model)).scores(texts)
     assert got == pytest.approx(expected.numpy(), abs=1e-4)
     assert abs(got[0] - got[1]).max() > 1e-6  # the last word, past max_length, is read
+
+
+def post_raw(url: str, body: bytes):
+    """A request body sent as given: a lone surrogate escape (`\\ud800`) stays in the JSON, as a careless client
+    sends it."""
+    return httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=60)
+
+
+@pytest.mark.slow
+def test_a_bad_request_in_a_batch_is_answered_alone_and_sigterm_finishes_the_requests_in_flight(models):
+    """Concurrent requests that LitServe batches together (a long batch_timeout): the malformed ones (a lone
+    surrogate, a text that is not a string) get a 400 each, every good one its normal answer; a request without
+    text_pair scores as it does alone although its batch-mates have pairs. Then SIGTERM while requests wait in the
+    batcher: they are answered, the server exits 0 and prints no traceback."""
+    port = free_port()
+    server = start(models["checkpoint"], port, "--batch_timeout", "0.5", "--max_batch_size", "16")
+    url = f"http://127.0.0.1:{port}/predict"
+    try:
+        alone = httpx.post(url, json={"text": "a great film"}, timeout=60).json()["scores"]
+        bodies = [json.dumps({"text": "a great film"}).encode()]  # no pair, among pair requests
+        bodies += [json.dumps({"text": f"film {i}", "text_pair": "plot"}).encode() for i in range(6)]
+        bodies += [b'{"text": "a lone \\ud800 surrogate"}', b'{"text": ["fine", 7]}']
+        with ThreadPoolExecutor(len(bodies)) as pool:
+            responses = list(pool.map(lambda body: post_raw(url, body), bodies))
+        assert [response.status_code for response in responses] == [200] * 7 + [400, 400], [r.text for r in responses]
+        assert "lone surrogate" in responses[7].json()["detail"]
+        assert responses[0].json()["scores"] == pytest.approx(alone, abs=1e-5)
+
+        with ThreadPoolExecutor(3) as pool:  # in the batcher for 0.5 s when SIGTERM arrives
+            in_flight = [pool.submit(post_raw, url, json.dumps({"text": f"late {i}"}).encode()) for i in range(3)]
+            time.sleep(0.2)
+            os.kill(server.pid, signal.SIGTERM)
+            answered = [future.result() for future in in_flight]
+        assert [response.status_code for response in answered] == [200] * 3
+        assert server.wait(timeout=60) == 0
+        output = server.stdout.read()
+        assert "Traceback" not in output, output[-3000:]
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+
+
+def test_a_broken_model_fails_in_one_line_naming_model_before_any_server_starts(tmp_path, models, capsys):
+    """A checkpoint of random bytes, and Hugging Face export folders whose classifier.json does not parse or asks
+    for more positions than the encoder has: one `error:` line naming --model (not the workers' tracebacks)."""
+    from project.serve import main
+    from tests.conftest import one_line_error
+
+    noise = tmp_path / "noise.ckpt"
+    noise.write_bytes(os.urandom(4096))
+    assert f"--model {noise}: not a readable checkpoint" in one_line_error(capsys, main, ["--model", str(noise)])
+    export = tmp_path / "hf"
+    export_main(["--checkpoint", str(models["checkpoint"]), "--output", str(export)])
+    config = export / "classifier.json"
+    good = json.loads(config.read_text())
+    config.write_text(json.dumps({**good, "max_length": 100_000}))
+    line = one_line_error(capsys, main, ["--model", str(export)])
+    assert f"--model {config}: max_length 100000; it must be 1 to the encoder's 128 positions" in line
+    config.write_text("{")
+    assert f"--model {config}: not valid JSON" in one_line_error(capsys, main, ["--model", str(export)])
+    (export / "config.json").write_text("{")  # the encoder's own config: transformers' error, in one line
+    config.write_text(json.dumps(good))
+    assert f"cannot load encoder/tokenizer '{export}'" in one_line_error(capsys, main, ["--model", str(export)])

@@ -16,7 +16,7 @@ from torchmetrics.classification import (
 )
 
 from project.tasks.evaluators import Evaluation
-from project.tasks.evaluators.figures import reliability_diagram
+from project.tasks.evaluators.figures import MATRIX_CLASSES, reliability_diagram
 
 CALIBRATION_BINS = 15  # torchmetrics' default, and the usual choice since Guo et al. 2017
 
@@ -49,9 +49,12 @@ def evaluate_classes(scores: Tensor, targets: Tensor, names: list[str]) -> Evalu
     confidence = scores.max(dim=-1).values
     wrong = torch.nonzero(predicted != targets).flatten()
     wrong = wrong[torch.argsort(confidence[wrong], descending=True, stable=True)]
+    shown, of_all = most_confused(confusion)
     figures = {
-        "confusion": _confusion_figure(counts, confusion, names, "confusion matrix (rows: true class)"),
-        "confusion_normalized": _confusion_figure(normalised, shares, names, "confusion matrix, each row sums to 1"),
+        "confusion": _confusion_figure(counts, confusion, names, shown, f"confusion matrix{of_all} (rows: true class)"),
+        "confusion_normalized": _confusion_figure(
+            normalised, shares, names, shown, f"confusion matrix{of_all}, each row's share of its true class"
+        ),
         "reliability": reliability_diagram(confidence.numpy(), (predicted == targets).numpy(), CALIBRATION_BINS, ece),
     }
     return Evaluation(
@@ -69,7 +72,25 @@ def evaluate_classes(scores: Tensor, targets: Tensor, names: list[str]) -> Evalu
     )
 
 
-def _confusion_figure(metric, values: Tensor, names: list[str], title: str) -> Figure:
+def most_confused(confusion: Tensor, limit: int | None = None) -> tuple[Tensor, str]:
+    """(the class ids the confusion figures show, in id order; a title fragment saying which). Up to `limit` classes
+    (default MATRIX_CLASSES) all; above, the `limit` classes with the most errors, as true or predicted class:
+    a matrix of 160 classes drew 25,600 numbers into a 5-8 MB picture and took minutes; the report's JSON keeps
+    the whole matrix."""
+    limit = MATRIX_CLASSES if limit is None else limit
+    classes = len(confusion)
+    if classes <= limit:
+        return torch.arange(classes), ""
+    errors = confusion.clone()
+    errors.fill_diagonal_(0)
+    involvement = errors.sum(dim=0) + errors.sum(dim=1)
+    shown = torch.argsort(involvement, descending=True, stable=True)[:limit].sort().values
+    return shown, f" of the {limit} most confused classes of {classes}"
+
+
+def _confusion_figure(metric, values: Tensor, names: list[str], shown: Tensor, title: str) -> Figure:
+    values = values[shown][:, shown]
+    names = [names[i] for i in shown.tolist()]
     figure = Figure(figsize=(2 + 0.7 * len(names), 1.6 + 0.7 * len(names)), layout="constrained")
     axes = figure.subplots()
     metric.plot(values.round(decimals=3) if values.is_floating_point() else values, ax=axes, labels=names)

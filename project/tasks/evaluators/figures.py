@@ -8,6 +8,10 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
+# Classes (labels) a matrix figure shows at most: above, the most confused ones (the report's JSON keeps the whole
+# matrix). 25 stay readable at a cell each; 160 drew 25,600 numbers into a 5-8 MB picture and took minutes.
+MATRIX_CLASSES = 25
+
 
 def reliability_diagram(
     confidence: np.ndarray, correct: np.ndarray, bins: int, ece: float, what: str = "",

@@ -14,7 +14,7 @@ from torchmetrics.functional.classification import (
 )
 
 from project.tasks.evaluators import Evaluation
-from project.tasks.evaluators.figures import matrix
+from project.tasks.evaluators.figures import MATRIX_CLASSES, matrix
 
 
 def evaluate_labels(scores: Tensor, targets: Tensor, names: list[str], threshold: float) -> Evaluation:
@@ -56,7 +56,7 @@ def evaluate_labels(scores: Tensor, targets: Tensor, names: list[str], threshold
         summary=summary,
         table=table,
         table_name="per_label",
-        figures={"error_cooccurrence": matrix(together, names, "rows where both labels are wrong")},
+        figures={"error_cooccurrence": _cooccurrence_figure(together, names)},
         error_rows=rows.tolist(),
         error_columns={
             "true_labels": joined(targets[rows]),
@@ -65,3 +65,12 @@ def evaluate_labels(scores: Tensor, targets: Tensor, names: list[str], threshold
         },
         extra={"error_cooccurrence": {"labels": names, "counts": np.asarray(together).tolist()}},
     )
+
+
+def _cooccurrence_figure(together: np.ndarray, names: list[str]):
+    """The matrix of the MATRIX_CLASSES labels wrong most often (all of them up to that many; the JSON keeps all)."""
+    if len(names) <= MATRIX_CLASSES:
+        return matrix(together, names, "rows where both labels are wrong")
+    shown = np.sort(np.argsort(-np.diag(together), kind="stable")[:MATRIX_CLASSES])
+    title = f"rows where both labels are wrong: the {MATRIX_CLASSES} most often wrong of {len(names)} labels"
+    return matrix(together[np.ix_(shown, shown)], [names[i] for i in shown], title)
