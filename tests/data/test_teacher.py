@@ -41,3 +41,20 @@ def test_scores_of_other_rows_are_refused_in_one_line(tmp_path, tiny_csv, tiny_e
     data = data_module(tiny_csv, tiny_encoder, teacher_scores=str(path))
     with pytest.raises(DataError, match="computed for other train rows"):
         data.setup("fit")
+
+
+def test_under_chunks_every_window_takes_its_documents_teacher_scores(tmp_path, tiny_csv, tiny_encoder):
+    chunked = {"truncation": "chunks", "max_length": 8, "chunk_overlap": 2}  # the tiny reviews span several windows
+    plain = data_module(tiny_csv, tiny_encoder, **chunked)
+    train = plain.splits["train"]
+    scores = torch.arange(len(train), dtype=torch.float32).reshape(-1, 1).repeat(1, 2)  # document i holds i, i
+    path = tmp_path / "teacher.pt"
+    save_teacher_scores(path, {"train": train}, {"train": scores})
+    data = data_module(tiny_csv, tiny_encoder, teacher_scores=str(path), **chunked)
+    data.setup("fit")
+    plain.setup("fit")
+    windows = plain.datasets["train"]
+    assert len(windows) > len(train)  # more windows than documents, else this test shows nothing
+    for index in range(len(windows)):
+        document = int(windows.entry_documents[index])
+        assert data.datasets["train"][index][TEACHER_SCORES] == [float(document)] * 2
