@@ -4,30 +4,17 @@ one prediction per input row (see `project.inference.predictions`). `--checkpoin
 importing torch (`project.inference.onnx_predict`). `--help` lists every option (`--model <folder> --help`: the
 ONNX path's)."""
 
-import json
 import sys
 
 from jsonargparse import CLI
 
+from project.core.argv import gather_values
 from project.core.errors import run_with_user_errors
-
-
-def gather_checkpoints(argv: list[str]) -> list[str]:
-    """`--checkpoint a b c` (shell-friendly) as the one list value `--checkpoint ["a", "b", "c"]` jsonargparse reads."""
-    if "--checkpoint" not in argv:
-        return argv
-    start = argv.index("--checkpoint") + 1
-    end = start
-    while end < len(argv) and not argv[end].startswith("--"):
-        end += 1
-    if end - start < 2:
-        return argv
-    return [*argv[:start], json.dumps(argv[start:end]), *argv[end:]]
 
 
 def main(argv: list[str] | None = None) -> None:
     """`argv` None reads the command line."""
-    argv = gather_checkpoints(sys.argv[1:] if argv is None else list(argv))
+    argv = gather_values(sys.argv[1:] if argv is None else list(argv), "--checkpoint")
     if any(argument == "--model" or argument.startswith("--model=") for argument in argv):
         from project.inference.onnx_predict import predict_onnx as command  # torch is never imported on this path
     else:

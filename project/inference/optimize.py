@@ -18,7 +18,6 @@ which `project.predict --model` and `project.serve` read (`project.inference.run
 
 from __future__ import annotations
 
-import platform
 import statistics
 import time
 from dataclasses import dataclass, replace
@@ -28,6 +27,7 @@ import numpy as np
 
 from project.core.checkpoints import read_checkpoint
 from project.core.errors import ConfigError, DataError, optional
+from project.core.machine import cpu_name
 from project.inference.onnx_predict import ONNX_FILE, OnnxClassifier
 from project.inference.runtime import OPENVINO_INT8_FILE, RUNTIME_CARD, RuntimeSettings, available_backends, cores
 
@@ -290,13 +290,7 @@ def optimize_folder(folder: Path, config: dict, sample: Sample, rounds: int) -> 
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {cores()} cores usable"
+    return f"{cpu_name()}, {cores()} cores usable"
 
 
 def table(card: dict) -> str:

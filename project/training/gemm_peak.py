@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch
 
 from project.core.assets import cache_root
 from project.core.atomic import write_text
+from project.core.machine import cpu_name
 
 CACHE_ENV = "BERT_TEMPLATE_GEMM_PEAK"  # a file to use instead of <cache>/gemm_peak.json (the tests set it)
 SIZE = 1024  # big enough to reach the kernels' plateau on a CPU core, small enough for a sub-second probe
@@ -30,13 +30,7 @@ def cache_file() -> Path:
 def processor(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {torch.get_num_threads()} threads"
+    return f"{cpu_name()}, {torch.get_num_threads()} threads"
 
 
 def key(device: torch.device, dtype: torch.dtype) -> str:
