@@ -107,7 +107,8 @@ class EfficiencyCard(Callback):
             self.real_tokens = int(torch.stack([mask.to("cpu") for mask in self._masks]).sum())
             self._masks = []
         card = self.card(trainer, pl_module)
-        self.write(trainer, card)
+        # Every process asks: in a distributed run log_dir is a broadcast from rank 0, which the others must join.
+        self.write(trainer, card, Path(trainer.log_dir or trainer.default_root_dir))
 
     def best_validation(self, trainer) -> dict | None:
         checkpoint = trainer.checkpoint_callback
@@ -147,8 +148,7 @@ class EfficiencyCard(Callback):
         return card
 
     @rank_zero_only
-    def write(self, trainer, card: dict) -> None:
-        run_dir = Path(trainer.log_dir or trainer.default_root_dir)
+    def write(self, trainer, card: dict, run_dir: Path) -> None:
         write_text(run_dir / EFFICIENCY_FILE, json.dumps(card, indent=2) + "\n")
         logged = {f"efficiency/{name}": value for name, value in card.items()
                   if isinstance(value, int | float) and not isinstance(value, bool)}  # fmt: skip

@@ -1,9 +1,11 @@
 """Every encoder family of tests/model/family_zoo.py through the real commands: fit on single texts and on pairs,
 every pooler, predict, embed, every export format with its reload, ONNX predict and serve's model API.
 
-One fitted checkpoint per family (pairs) is shared by the later legs; its `project.predict` scores are the anchor
-every other path must reproduce within 1e-4 (ONNX int8: the same labels on at least 99% of rows). A leg that the
-product refuses for a family must refuse in one line; the refusal is recorded as that cell's outcome. With
+One fitted checkpoint per family (pairs) is shared by the later legs; its `project.predict --raw_scores` scores
+are the anchor every export's model must reproduce within 1e-4, and its calibrated scores (the fitted temperature)
+the anchor of ONNX predict and serve, which apply the decisions the export carries (ONNX int8: the same labels
+on at least 99% of rows). A leg that the product refuses for a family must refuse in one line; the refusal is
+recorded as that cell's outcome. With
 FAMILY_MATRIX_RESULTS=<file.json> set, every cell's outcome is written there (tests/model/conftest.py) and
 scripts/family_table.py renders docs/models.md's family table from it.
 """
@@ -123,19 +125,41 @@ def fit(encoder, train, folder, pairs: bool, epochs: int = 3):
     return result.best_checkpoint
 
 
+def predicted_scores(checkpoint, rows, out, *options: str) -> np.ndarray:
+    """`project.predict`'s scores of the evaluation rows as (N, 2)."""
+    predict_main(["--checkpoint", checkpoint, "--input", str(rows[1]), "--output", str(out),
+                  "--text_column", "review", "--text_pair_column", "context", *options])  # fmt: skip
+    return read_scores(out)
+
+
 @pytest.fixture(scope="session")
 def fitted(zoo, rows, tmp_path_factory):
-    """family -> (checkpoint of a fit on pairs, its project.predict scores on the evaluation rows as (N, 2))."""
+    """family -> (checkpoint of a fit on pairs, its project.predict raw scores on the evaluation rows as (N, 2)).
+
+    Raw: what every export's model computes; the temperature the fit learned is applied by the commands that decide
+    (predict, serve), compared against `calibrated`."""
     made = {}
 
     def get(family):
         if family not in made:
             folder = tmp_path_factory.mktemp(f"fit-{family}")
             checkpoint = fit(zoo(family), rows[0], folder / "runs", pairs=True)
-            out = folder / "predictions.csv"
-            predict_main(["--checkpoint", checkpoint, "--input", str(rows[1]), "--output", str(out),
-                          "--text_column", "review", "--text_pair_column", "context"])  # fmt: skip
-            made[family] = (checkpoint, read_scores(out))
+            made[family] = (checkpoint, predicted_scores(checkpoint, rows, folder / "raw.csv", "--raw_scores", "true"))
+        return made[family]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def calibrated(fitted, rows, tmp_path_factory):
+    """family -> project.predict's default scores of the evaluation rows: the probabilities under the temperature the
+    fit learned on its validation split."""
+    made = {}
+
+    def get(family):
+        if family not in made:
+            out = tmp_path_factory.mktemp(f"calibrated-{family}") / "predictions.csv"
+            made[family] = predicted_scores(fitted(family)[0], rows, out)
         return made[family]
 
     return get
@@ -152,9 +176,10 @@ def texts_and_pairs(rows):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family", cells("pairs", RUNNABLE))
-def test_fit_on_pairs_then_predict_from_the_checkpoint(fitted, family):
+def test_fit_on_pairs_then_predict_from_the_checkpoint(fitted, calibrated, family):
     checkpoint, scores = fitted(family)
-    assert scores.shape == (100, 2) and np.allclose(scores.sum(1), 1, atol=1e-5)
+    for written in (scores, calibrated(family)):
+        assert written.shape == (100, 2) and np.allclose(written.sum(1), 1, atol=1e-5)
 
 
 @pytest.mark.slow
@@ -302,15 +327,16 @@ def test_every_export_reloads_with_the_checkpoints_scores(fitted, exported, rows
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family", cells("onnx predict", RUNNABLE, slow=True))
-def test_onnx_predict_gives_the_checkpoints_predictions(exported, rows, tmp_path, request, family):
+def test_onnx_predict_gives_the_checkpoints_predictions(exported, calibrated, rows, tmp_path, request, family):
+    """The export carries the fitted temperature: ONNX predict writes the checkpoint's calibrated probabilities."""
     try:
-        folder, anchor = exported(family, "onnx")
+        folder, _ = exported(family, "onnx")
     except UserError as error:
         return refused(request, error)
     out = tmp_path / "onnx.csv"
     predict_main(["--model", str(folder), "--input", str(rows[1]), "--output", str(out), "--text_column", "review",
                   "--text_pair_column", "context"])  # fmt: skip
-    np.testing.assert_allclose(read_scores(out), anchor, atol=TOLERANCE)
+    np.testing.assert_allclose(read_scores(out), calibrated(family), atol=TOLERANCE)
 
 
 @pytest.mark.slow
@@ -375,8 +401,8 @@ def served(fitted, rows):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family", cells("serve", RUNNABLE, slow=True))
-def test_serve_answers_a_pair_with_the_checkpoints_scores(fitted, served, rows, request, family):
-    checkpoint, anchor = fitted(family)
+def test_serve_answers_a_pair_with_the_checkpoints_scores(fitted, calibrated, served, rows, request, family):
+    checkpoint, anchor = fitted(family)[0], calibrated(family)
     answer = served(family)
     assert isinstance(answer, dict), answer
     got = np.array([[row["scores"]["neg"], row["scores"]["pos"]] for row in answer["predictions"]])
@@ -384,7 +410,8 @@ def test_serve_answers_a_pair_with_the_checkpoints_scores(fitted, served, rows, 
         from project.inference.serving import Predictor
 
         texts, pairs = texts_and_pairs(rows)
-        anchor = Predictor(checkpoint).scores(texts[:3], pairs[:3])
+        predictor = Predictor(checkpoint)
+        anchor = predictor.decide(predictor.scores(texts[:3], pairs[:3])).scores
     np.testing.assert_allclose(got, anchor[:3], atol=TOLERANCE)
 
 
