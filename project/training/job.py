@@ -199,8 +199,7 @@ def fit_and_test(cli, test: bool = True, callbacks: Sequence[Callback] = ()) -> 
         test_summary = report_evaluation(trainer, cli.model, data, outputs, metrics_path.parent)
         if decisions and test_summary:  # the test split's raw and calibrated numbers, to compare them
             decided = {f"test/{key}": value for key, value in test_summary.items() if key.startswith(DECIDED_PREFIXES)}
-            metrics.update(decided)  # the caller (a sweep, CV) gets what the file holds
-            write_json(metrics_path, {**metrics, "checkpoint": best or None, "decisions": decisions})
+            write_json(metrics_path, {**metrics, "checkpoint": best or None, "decisions": decisions, **decided})
         print(f"run directory: {metrics_path.parent}  (metrics in {metrics_path.name})")
         print(f"curves: tensorboard --logdir {shlex.quote(str(metrics_path.parent))}")
     return metrics

@@ -29,8 +29,9 @@ def test_run_fit_tests_the_best_checkpoint_and_returns_what_the_run_wrote(config
     result = run_fit(config)
     assert result.run_dir == tmp_path / "runs" / "lightning_logs" / "version_0" and not result.interrupted
     written = json.loads((result.run_dir / "test_metrics.json").read_text())
-    numbers = {key: value for key, value in written.items() if key not in ("checkpoint", "decisions")}
-    assert result.metrics == pytest.approx(numbers) and written["decisions"]["temperature"] > 0
+    # The file adds the fitted decisions and the test split's numbers under them (raw and calibrated) to the metrics
+    assert result.metrics == pytest.approx({key: written[key] for key in result.metrics})
+    assert written["decisions"]["temperature"] > 0 and {"test/ece", "test/calibrated_ece"} <= set(written)
     assert {"test/loss", "test/acc", "test/f1"} <= set(result.metrics)
     assert result.best_checkpoint == written["checkpoint"] and result.best_checkpoint.startswith(str(result.run_dir))
     saved = torch.load(result.best_checkpoint, weights_only=False)["callbacks"]
