@@ -161,10 +161,13 @@ def inner_validation(strata, assigned, folds: int, val_ratio: float, seed: int, 
         fold_groups = [groups[i] for i in training] if groups is not None else None
         count = min(parts, len(set(fold_groups)) if fold_groups is not None else len(training))
         fold_strata = [strata[i] for i in training] if strata is not None else None
-        if fold_strata is not None and fold_groups is None:
-            # StratifiedKFold refuses more parts than its most common class has rows (a small fold's training rows)
+        if fold_strata is not None:
+            # Stratified(Group)KFold refuses more parts than its most common class has rows (a small fold's rows)
             largest = Counter(fold_strata).most_common(1)[0][1]
-            count, fold_strata = (min(count, largest), fold_strata) if largest >= 2 else (count, None)
+            if largest < 2:  # every class a single row: nothing to stratify
+                fold_strata = None
+            else:
+                count = min(count, largest)
         with warnings.catch_warnings():  # a class rarer than `count` rows: StratifiedKFold warns, still splits
             warnings.filterwarnings("ignore", message="The least populated class")
             inner = assign_folds(fold_strata, len(training), count, seed + fold, fold_groups)

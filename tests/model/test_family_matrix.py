@@ -5,9 +5,8 @@ One fitted checkpoint per family (pairs) is shared by the later legs; its `proje
 are the anchor every export's model must reproduce within 1e-4, and its calibrated scores (the fitted temperature)
 the anchor of ONNX predict and serve, which apply the decisions the export carries (ONNX int8: the same labels
 on at least 99% of rows). A leg that the product refuses for a family must refuse in one line; the refusal is
-recorded as that cell's outcome. With
-FAMILY_MATRIX_RESULTS=<file.json> set, every cell's outcome is written there (tests/model/conftest.py) and
-scripts/family_table.py renders docs/models.md's family table from it.
+recorded as that cell's outcome. With FAMILY_MATRIX_RESULTS=<file.json> set, every cell's outcome is written there
+(tests/model/conftest.py) and scripts/family_table.py renders docs/models.md's family table from it.
 """
 
 from __future__ import annotations
