@@ -61,6 +61,13 @@ def assign_folds(strata: list[str] | None, count: int, folds: int, seed: int, gr
     if groups is not None and len(set(groups)) < folds:
         raise ConfigError(f"--group_column has {len(set(groups))} groups, fewer than --folds {folds}")
     if strata is not None:
+        # Stratified(Group)KFold puts each class's rows in every fold: its most common class needs `folds` of them
+        label, rows = Counter(strata).most_common(1)[0]
+        if folds > rows:
+            raise ConfigError(
+                f"--folds {folds} is more than the {rows} rows of the most common label '{label}': "
+                f"stratified folds need one of its rows each; use --folds {rows} or fewer"
+            )
         splitter = (StratifiedGroupKFold if groups is not None else StratifiedKFold)(folds, shuffle=True,
                                                                                   random_state=seed)  # fmt: skip
     else:

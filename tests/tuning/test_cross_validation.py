@@ -38,7 +38,13 @@ def test_groups_never_straddle_folds():
 
 @pytest.mark.parametrize(
     ("folds", "groups", "message"),
-    [(1, None, "at least 2"), (200, None, "more than the 20 rows"), (3, ["x", "y"] * 10, "fewer than --folds 3")],
+    [
+        (1, None, "at least 2"),
+        (200, None, "more than the 20 rows"),
+        (3, ["x", "y"] * 10, "fewer than --folds 3"),
+        (11, None, "--folds 11 is more than the 10 rows of the most common label 'a'.*--folds 10 or fewer"),
+        (11, [f"g{i}" for i in range(20)], "--folds 11 is more than the 10 rows of the most common label 'a'"),
+    ],
 )
 def test_impossible_folds_are_refused_in_one_line(folds, groups, message):
     with pytest.raises(ConfigError, match=message):
