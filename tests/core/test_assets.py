@@ -61,6 +61,16 @@ def test_fetch_single_file_member(tmp_path, local_index):
     assert path.is_file()
 
 
+def test_two_members_of_one_archive_each_get_their_own_cache_folder(tmp_path, local_index):
+    wheel = make_wheel(local_index)
+    model = Asset("fake-asset==0.1.0", sha256(wheel), "fake_asset/model/config.json")
+    vocab = Asset("fake-asset==0.1.0", sha256(wheel), "fake_asset/model/sub/vocab.txt", cache_name="vocab")
+    cache = tmp_path / "cache"
+    assert fetch(model, cache).read_bytes() == b'{"hidden_size": 4}'
+    assert fetch(vocab, cache).read_text() == "[PAD]\n"  # not the first member's folder, where it was never unpacked
+    assert model.key != vocab.key and not (cache / model.key / "fake_asset/model/sub").exists()
+
+
 def test_wrong_sha256_is_rejected_and_nothing_is_unpacked(tmp_path, local_index):
     make_wheel(local_index)
     cache = tmp_path / "cache"

@@ -46,3 +46,13 @@ def test_chinese_reviews_keep_each_review_once_with_one_label():
     rows = load_dataset("chinese_reviews")
     assert len(rows) == 17_363 == len({row["text"] for row in rows})
     assert Counter(row["label"] for row in rows) == {"negative": 9_031, "positive": 8_332}
+
+
+def test_chinese_entities_keep_each_sentence_once_with_the_kinds_of_names_in_it():
+    rows = load_dataset("chinese_entities", "multi_label")
+    assert len(rows) == 18_994 == len({row["text"] for row in rows})
+    kinds = Counter(name for row in rows for name in json.loads(row["label"]))
+    assert kinds == {"place": 9_903, "time": 8_421, "person": 8_180, "abbreviation": 4_984, "set_phrase": 3_985,
+                     "idiom": 3_272, "organization": 2_318, "other_proper_noun": 2_022, "latin_string": 249,
+                     "onomatopoeia": 60}  # fmt: skip
+    assert sum(row["label"] == "[]" for row in rows) == 2_774

@@ -29,12 +29,14 @@ def test_configs_folder_is_not_empty():
     assert {path.name for path in CONFIGS} >= {"default.yaml", "own_csv.yaml", "chinese.yaml", "chinese_csv.yaml"}
 
 
-@pytest.mark.parametrize("name", ["chinese.yaml", "chinese_csv.yaml"])
+@pytest.mark.parametrize("name", ["chinese.yaml", "chinese_csv.yaml", "chinese_entities.yaml"])
 def test_the_offline_chinese_configs_use_the_built_in_multilingual_encoder(capsys, name):
     config = printed_config(capsys, "--config", str(CONFIGS[0].parent / name))
     assert config["model"]["encoder"] == MULTILINGUAL_ENCODER and MULTILINGUAL_ENCODER in BUILTIN_ENCODERS
     assert config["model"]["encoder_options"]["word_embeddings"] in ("auto", "freeze")  # 250k rows: frozen
-    assert config["data"]["dataset"] == "chinese_reviews" or config["data"]["train_file"] == "data/train.csv"
+    assert config["data"]["dataset"] in ("chinese_reviews", "chinese_entities") or config["data"]["train_file"]
+    if config["data"]["dataset"] == "chinese_entities":  # its labels are for multi_label only
+        assert config["model"]["task"] == "multi_label"
 
 
 def test_default_yaml_is_exactly_the_built_in_defaults(capsys):
