@@ -157,6 +157,7 @@ def test_every_task_fits_on_sentence_pairs_from_its_config(tmp_path, tiny_encode
         assert len(decisions["thresholds"]) == 4 and set(decisions["kept_global"]) <= set(names)
         table = json.loads((run_dir / "test_report.json").read_text())["per_label"]
         assert [row["threshold"] for row in table] == decisions["thresholds"]
+        assert all(0 <= row["decided_f1"] <= 1 for row in table)
         assert {"test/calibrated_ece", "test/decided_f1_micro"} <= set(written)
 
 

@@ -135,13 +135,13 @@ class MultiLabelTask(Task):
 
         evaluation = evaluate_labels(scores, targets, self.label_names, self.threshold)
         if self.decisions:  # the fitted calibration and thresholds beside the raw numbers at the global threshold
-            summary, figures, extra, thresholds = label_decisions(self.decoding(), scores.double().numpy(),
-                                                                  targets.numpy())  # fmt: skip
+            summary, figures, extra, cells = label_decisions(self.decoding(), scores.double().numpy(),
+                                                             targets.numpy())  # fmt: skip
             evaluation.summary |= summary
             evaluation.figures |= figures
             evaluation.extra |= extra
-            for row, threshold in zip(evaluation.table, thresholds, strict=True):
-                row["threshold"] = threshold
+            for row, decided in zip(evaluation.table, cells, strict=True):
+                row |= decided  # its tuned threshold and its F1 there, beside the F1 at the global threshold
         return evaluation
 
     def divergence(self, outputs_a: Tensor, outputs_b: Tensor) -> Tensor:

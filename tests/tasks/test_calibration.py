@@ -52,6 +52,12 @@ def test_per_label_thresholds_reach_the_analytic_f1_optimum_and_rare_labels_keep
     assert fitted["thresholds"][2] == 0.5 and fitted["kept_global"] == ["c"]
     decided = task.decoding(fitted).decide(np.array([[0.45, 0.55, 0.55], [0.35, 0.65, 0.45]], dtype=np.float32))
     assert decided.labels == ["a|c", "b"]
+    # The report's table gives each label's F1 at its tuned threshold: for a, every positive and a third of the
+    # negatives (those on [0.4, 0.6]): precision 3/4, recall 1, F1 6/7.
+    task.decisions = fitted
+    table = task.evaluate(torch.tensor(scores), torch.tensor(targets)).table
+    assert [row["threshold"] for row in table] == fitted["thresholds"]
+    assert table[0]["decided_f1"] == pytest.approx(6 / 7, abs=2e-3)
 
 
 def test_a_precision_target_picks_the_lowest_threshold_that_reaches_it():

@@ -69,9 +69,9 @@ def class_decisions(decoder: Decoder, scores: np.ndarray, targets: np.ndarray) -
     return summary, figures, {"decisions": decoder.fitted, "coverage_vs_accuracy": coverage}
 
 
-def label_decisions(decoder, scores: np.ndarray, targets: np.ndarray) -> tuple[dict, dict, dict, list[float]]:
-    """(summary numbers, figures, extra JSON, each label's threshold) of a multi-label split under the fitted
-    decisions."""
+def label_decisions(decoder, scores: np.ndarray, targets: np.ndarray) -> tuple[dict, dict, dict, list[dict]]:
+    """(summary numbers, figures, extra JSON, each label's threshold and F1 under it) of a multi-label split under
+    the fitted decisions."""
     from sklearn.metrics import f1_score
 
     targets = np.asarray(targets, dtype=np.float64)
@@ -91,4 +91,7 @@ def label_decisions(decoder, scores: np.ndarray, targets: np.ndarray) -> tuple[d
                                                       "probability"),
     }  # fmt: skip
     extra = {"decisions": decoder.fitted, "kept_global_threshold": decoder.fitted.get("kept_global", [])}
-    return summary, figures, extra, [float(value) for value in thresholds]
+    per_label = f1_score(targets.astype(int), tuned, average=None, zero_division=0)
+    cells = [{"threshold": float(threshold), "decided_f1": float(f1)}
+             for threshold, f1 in zip(thresholds, per_label, strict=True)]  # fmt: skip
+    return summary, figures, extra, cells
