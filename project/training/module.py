@@ -20,6 +20,7 @@ from project.model.classifier import PooledClassifier, pooled_output
 from project.model.encoder import (
     DEFAULT_ENCODER,
     EncoderOptions,
+    enable_gradient_checkpointing,
     freeze_word_embeddings,
     load_encoder,
     redraw_top_layers,
@@ -132,6 +133,8 @@ class TextClassifier(LightningModule):
         # Found now, so that a family without layers to tell apart fails before any data is tokenized.
         self.encoder_depths = encoder_depths(self.encoder, optimization.layer_decay)
         freeze_word_embeddings(self.encoder, encoder_options.word_embeddings)
+        if encoder_options.gradient_checkpointing:
+            enable_gradient_checkpointing(self.encoder)
         config = self.encoder.config
         self.pooler = build_encoder_pooler(pooling, config, **(pooling_options or {}))
         self.head = ClassifierHead(

@@ -132,3 +132,36 @@ def test_word_embeddings_freeze_by_mode_and_auto_freezes_only_large_vocabularies
     large = BertModel(BertConfig(vocab_size=LARGE_VOCABULARY + 1, hidden_size=4, num_hidden_layers=1,
                                  num_attention_heads=1, intermediate_size=4))  # fmt: skip
     assert freeze_word_embeddings(large, "auto") and not large.get_input_embeddings().weight.requires_grad
+
+
+def test_gradient_checkpointing_gives_the_same_gradients_and_is_refused_where_the_family_cannot(tiny_encoder):
+    """Each layer recomputed in the backward pass, dropout included (its random state is kept): the same gradients
+    as an ordinary step, through the fit's own model class and option."""
+    import torch
+    from torch import nn
+
+    from project.core.errors import ConfigError
+    from project.model.encoder import enable_gradient_checkpointing
+    from project.training.module import TextClassifier
+
+    batch = {"input_ids": torch.tensor([[2, 5, 6, 7, 3], [2, 8, 9, 3, 0]]), "attention_mask": torch.tensor(
+        [[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]])}  # fmt: skip
+    gradients, kept = [], []
+    for checkpointing in (False, True):
+        model = TextClassifier(encoder=tiny_encoder, num_labels=2,
+                               encoder_options={"gradient_checkpointing": checkpointing})  # fmt: skip
+        assert model.encoder.is_activation_checkpointing == checkpointing
+        model.train()
+        saved = []  # what the forward pass keeps for backward outside checkpointed layers (their inside is dropped)
+        with torch.autograd.graph.saved_tensors_hooks(lambda t, saved=saved: saved.append(t.numel()) or t, lambda t: t):
+            torch.manual_seed(0)
+            loss = model.encoder(**batch).last_hidden_state.pow(2).sum()
+        loss.backward()
+        gradients.append({name: p.grad.clone() for name, p in model.encoder.named_parameters() if p.grad is not None})
+        kept.append(sum(saved))
+    assert kept[1] < kept[0] / 2  # most activations recomputed instead of kept
+    assert gradients[0].keys() == gradients[1].keys()
+    for name, gradient in gradients[0].items():
+        torch.testing.assert_close(gradients[1][name], gradient, msg=name)
+    with pytest.raises(ConfigError, match="gradient_checkpointing: Linear cannot checkpoint its layers"):
+        enable_gradient_checkpointing(nn.Linear(2, 2))
