@@ -6,6 +6,7 @@ from __future__ import annotations
 from project.core.checkpoints import read_checkpoint
 from project.core.errors import ConfigError
 from project.data.truncation import Truncation
+from project.inference.pairs import UNKNOWN
 from project.model.families import usable_positions
 from project.training.module import TextClassifier, regrouped_options
 
@@ -27,26 +28,6 @@ def load_trained(
     # The pair column the run trained with: None (single texts), or UNKNOWN for a checkpoint without its data's options.
     model.trained_pair_column = data.get("text_pair_column") if "text_column" in data else UNKNOWN
     return model.eval(), data.get("max_length")
-
-
-UNKNOWN = "unknown"  # a checkpoint that does not record its data options (saved outside the fit command)
-
-
-def check_pairs(model: TextClassifier, checkpoint: str, text_pair_column: str | None) -> None:
-    """A ConfigError where the input's pairs do not match the checkpoint's training: a pair model fed single texts
-    (or the reverse) predicts on inputs it never saw, silently."""
-    trained = getattr(model, "trained_pair_column", UNKNOWN)
-    if trained == UNKNOWN:
-        return
-    if trained and not text_pair_column:
-        raise ConfigError(
-            f"--checkpoint {checkpoint} was trained on pairs (data.text_pair_column '{trained}'): give "
-            "--text_pair_column, the input's column of second texts"
-        )
-    if text_pair_column and not trained:
-        raise ConfigError(
-            f"--checkpoint {checkpoint} was trained on single texts: leave out --text_pair_column {text_pair_column}"
-        )
 
 
 def load_model(checkpoint: str, device: str = "cpu") -> TextClassifier:

@@ -43,6 +43,7 @@ from project.inference.batching import check_precision
 from project.inference.checkpoint import load_trained
 from project.inference.onnx_predict import ONNX_FILE
 from project.inference.optimize import optimize_folder, quantize_int8, table, validation_sample
+from project.inference.pairs import PAIR_KEY, UNKNOWN
 from project.inference.reload import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, classifier_config
 from project.inference.runtime import RuntimeSettings
 from project.inference.traced import (
@@ -243,6 +244,8 @@ def export(
         lightning_model.task.decisions,
     )
     config["dtype"] = precision
+    if lightning_model.trained_pair_column != UNKNOWN:  # predict and serve refuse inputs that do not match it
+        config[PAIR_KEY] = lightning_model.trained_pair_column
     model = lightning_model.plain_model().to(dtype).eval()
     check_exportable(format, config)
     if format in ("torchscript", "onnx"):  # what the graph takes, in order: a user feeding it reads them here

@@ -25,6 +25,7 @@ from project.data.chunks import layout
 from project.data.readers import read_table
 from project.data.segments import layout_windows, segment_ids, segment_rule
 from project.data.truncation import Truncation, cut
+from project.inference.pairs import check_pairs, trained_pairs
 from project.inference.rows import decided_table, empty_note, with_text
 from project.inference.runtime import RuntimeSettings, card_settings, open_runner, with_threads
 from project.tasks.aggregation import aggregate
@@ -199,6 +200,7 @@ def predict_onnx(
     check_output(output, [("--input", input), ("--model", str(Path(model) / ONNX_FILE))], overwrite)
     rows = read_table(input, [text_column, text_pair_column, id_column])
     classifier = OnnxClassifier(model, backend=backend)
+    check_pairs(trained_pairs(classifier.config), text_pair_column, f"--model {model}")
     positions = classifier.config.get("max_positions") or classifier.config["max_length"]
     if max_length is not None and not 1 <= max_length <= positions:
         raise ConfigError(f"--max_length {max_length}: choose 1 to the encoder's {positions} positions")

@@ -17,8 +17,8 @@ from transformers import AutoTokenizer
 from project.core.atomic import check_output, write_csv
 from project.data.readers import read_table
 from project.inference.batching import batched_outputs, check_device, check_precision, classifier_outputs
-from project.inference.checkpoint import check_pairs
 from project.inference.ensemble import Ensemble, checkpoint_paths
+from project.inference.pairs import UNKNOWN, check_pairs
 from project.inference.rows import empty_note, predictions_table, with_text
 from project.model.encoder import from_pretrained
 from project.model.families import takes_segments
@@ -74,7 +74,7 @@ def predict(
     ensemble = Ensemble(checkpoints, device, max_length)
     ensemble.use_cv_decisions([checkpoint] if isinstance(checkpoint, str) else checkpoint)
     for path, model in zip(checkpoints, ensemble.models, strict=True):
-        check_pairs(model, path, text_pair_column)
+        check_pairs(getattr(model, "trained_pair_column", UNKNOWN), text_pair_column, f"--checkpoint {path}")
     predicted = with_text(rows, text_column)  # an empty text gets a flagged row, not a failed file
     texts = [rows[i][text_column] for i in predicted]
     pairs = [rows[i][text_pair_column] or "" for i in predicted] if text_pair_column else None

@@ -7,9 +7,10 @@ Lightning's LitServe, with dynamic batching.
 
 Requests that arrive within `batch_timeout` seconds of each other are run as one batch of up to `max_batch_size`
 requests (each may hold several texts). A bad request (no `text`, a text that is not a string, too many texts, a
-text over the size limit, pairs that do not match, a lone surrogate) gets a 400 with a one-line `detail` and never
-reaches the model; the requests batched with it are answered normally, and the server keeps serving. SIGTERM (or
-Ctrl-C) stops it gracefully: uvicorn finishes the requests in flight, and the server exits 0.
+text over the size limit, pairs that do not match, a "text_pair" sent to a model trained on single texts or left out
+for one trained on pairs, a lone surrogate) gets a 400 with a one-line `detail` and never reaches the model; the
+requests batched with it are answered normally, and the server keeps serving. SIGTERM (or Ctrl-C) stops it
+gracefully: uvicorn finishes the requests in flight, and the server exits 0.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 
 from project.core.errors import ConfigError, UserError, optional
 from project.data.readers import unencodable
+from project.inference.pairs import pair_mismatch, trained_pairs
 
 litserve = optional("litserve", "serve")
 HTTPException = optional("fastapi", "serve", "HTTPException")[0]
@@ -44,12 +46,14 @@ class Predictor:
             self.scores, self.decode, self.label_names = onnx.scores, onnx.decode, onnx.label_names
             self.columns, self.decide = onnx.score_columns(), onnx.decoding().decide
             self.runtime = onnx.settings
+            self.trained_pair = trained_pairs(onnx.config)
             return
         if path.is_dir():
             from project.inference.reload import load_exported
 
             exported = load_exported(path, device)
             task, scores = exported.task, exported.scores
+            self.trained_pair = trained_pairs(exported.config)
         elif path.is_file():
             from transformers import AutoTokenizer
 
@@ -61,6 +65,7 @@ class Predictor:
             tokenizer = from_pretrained(AutoTokenizer, trained.hparams.encoder)
             length = input_length(trained, trained_length, None)
             task = trained.task
+            self.trained_pair = trained.trained_pair_column
 
             def scores(texts, pairs=None):
                 return predict_scores(trained, tokenizer, texts, pairs, max_length=length)
@@ -119,6 +124,10 @@ class ClassifierAPI(litserve.LitAPI):
         if pairs is not None and (not isinstance(pairs, list) or len(pairs) != len(texts)
                                   or not all(isinstance(pair, str) for pair in pairs)):  # fmt: skip
             raise HTTPException(400, '"text_pair" must match "text": a string, or a list of strings of the same length')
+        problem = pair_mismatch(self.predictor.trained_pair, pairs is not None)
+        if problem:
+            remedy = 'leave out "text_pair"' if pairs is not None else 'send each text\'s second text in "text_pair"'
+            raise HTTPException(400, f"this model was {problem}: {remedy}")
         for field, values in (("text", texts), ("text_pair", pairs or [])):
             for index, text in enumerate(values):
                 problem = unencodable(text)

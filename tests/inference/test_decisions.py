@@ -165,10 +165,13 @@ def test_the_http_server_answers_with_the_decisions_predict_writes(run, tmp_path
     server = start(run["onnx"], port)
     try:
         answers = httpx.post(f"http://127.0.0.1:{port}/predict", json={"text": texts}, timeout=60).json()
+        paired = httpx.post(f"http://127.0.0.1:{port}/predict", json={"text": "a", "text_pair": "b"}, timeout=60)
     finally:
         os.kill(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
     assert [answer["label"] for answer in answers["predictions"]] == [row["label"] for row in expected]
+    assert paired.status_code == 400  # a model of single texts is not fed pairs; its classifier.json says so
+    assert paired.json()["detail"] == 'this model was trained on single texts: leave out "text_pair"'
     assert [answer["abstained"] for answer in answers["predictions"]] == [
         row["abstained"] == "true" for row in expected
     ]

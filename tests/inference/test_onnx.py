@@ -60,6 +60,32 @@ def test_onnx_predictions_equal_the_checkpoints(tmp_path, exported):
     assert {"DynamicQuantizeLinear", "MatMulInteger"} <= operators  # the matmuls run in int8
 
 
+def test_onnx_predict_refuses_inputs_whose_pairs_do_not_match_the_export(tmp_path, exported, capsys):
+    """The export records the run's text_pair_column in classifier.json: a pair model's folder without
+    --text_pair_column, or a single-text model's with it, is one line naming the folder and nothing is written; an
+    export from before the key is not checked."""
+    import shutil
+
+    _, fp32, _, source = exported
+    assert json.loads((fp32 / "classifier.json").read_text())["text_pair_column"] == "context"
+    out = tmp_path / "p.csv"
+    base = ["--input", str(source), "--output", str(out), "--text_column", "review"]
+    line = one_line_error(capsys, predict_main, ["--model", str(fp32), *base])
+    assert line == (f"error: --model {fp32} was trained on pairs (data.text_pair_column 'context'): give "
+                    "--text_pair_column, the input's column of second texts")  # fmt: skip
+    single = tmp_path / "single"
+    shutil.copytree(fp32, single)
+    config = json.loads((single / "classifier.json").read_text())
+    (single / "classifier.json").write_text(json.dumps({**config, "text_pair_column": None}))
+    line = one_line_error(capsys, predict_main, ["--model", str(single), *base, "--text_pair_column", "context"])
+    assert line == f"error: --model {single} was trained on single texts: leave out --text_pair_column context"
+    assert not out.exists() and not list(tmp_path.glob("p.csv*"))
+    del config["text_pair_column"]  # an older export: what it was trained on is not known, nothing is refused
+    (single / "classifier.json").write_text(json.dumps(config))
+    predict_main(["--model", str(single), *base])
+    assert len(read(out)) == 41
+
+
 @pytest.mark.slow
 def test_the_onnx_path_never_imports_torch(tmp_path, exported):
     checkpoint, fp32, _, source = exported

@@ -19,7 +19,7 @@ httpx = pytest.importorskip("httpx")
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, tiny_encoder):
-    """{"checkpoint": path, "onnx": folder} of one short fit."""
+    """{"checkpoint": path, "onnx": folder} of one short fit on pairs (review, context)."""
     folder = tmp_path_factory.mktemp("serve")
     trained_checkpoint(folder, tiny_encoder)
     export_main(["--checkpoint", str(folder / "model.ckpt"), "--output", str(folder / "onnx"), "--format", "onnx"])
@@ -57,13 +57,13 @@ def test_the_server_predicts_batches_refuses_bad_requests_and_stops_on_sigterm(m
     server = start(models[kind], port, "--max_texts", "3", "--max_text_chars", "200", "--batch_timeout", "0.05")
     url = f"http://127.0.0.1:{port}/predict"
     try:
-        one = httpx.post(url, json={"text": "a great film"}, timeout=30)
+        one = httpx.post(url, json={"text": "a great film", "text_pair": "x"}, timeout=30)
         assert one.status_code == 200, one.text
         answer = one.json()
         assert answer["label"] in ("neg", "pos") and sum(answer["scores"].values()) == pytest.approx(1, abs=1e-4)
         several = httpx.post(url, json={"text": ["a great film", "an awful plot"], "text_pair": ["x", "y"]}, timeout=30)
         assert several.status_code == 200 and len(several.json()["predictions"]) == 2
-        same = httpx.post(url, json={"text": ["a great film"]}, timeout=30).json()["predictions"][0]
+        same = httpx.post(url, json={"text": ["a great film"], "text_pair": ["x"]}, timeout=30).json()["predictions"][0]
         assert same["scores"] == pytest.approx(answer["scores"], abs=1e-5)  # batching does not change a score
 
         bad = {
@@ -73,18 +73,25 @@ def test_the_server_predicts_batches_refuses_bad_requests_and_stops_on_sigterm(m
             "too many texts": {"text": ["a", "b", "c", "d"]},
             "too long": {"text": "word " * 100},
             "pairs do not match": {"text": ["a", "b"], "text_pair": ["x"]},
+            "no pair for a pair model": {"text": ["a", "b"]},
         }
         for case, body in bad.items():
             response = httpx.post(url, json=body, timeout=30)
             assert 400 <= response.status_code < 500, (case, response.status_code, response.text)
             detail = response.json()["detail"]
             assert isinstance(detail, str) and "\n" not in detail, (case, detail)
+        missing = httpx.post(url, json=bad["no pair for a pair model"], timeout=30).json()["detail"]
+        assert missing == (
+            "this model was trained on pairs (data.text_pair_column 'context'): send each text's second text in "
+            '"text_pair"'
+        )
         assert httpx.post(url, content=b"{not json", headers={"content-type": "application/json"},
                           timeout=30).status_code < 500  # fmt: skip
 
         texts = [row["review"] for row in make_rows(12, seed=9)]
         with ThreadPoolExecutor(8) as pool:  # concurrent requests: dynamic batching puts them together
-            responses = list(pool.map(lambda text: httpx.post(url, json={"text": text}, timeout=60), texts))
+            bodies = [{"text": text, "text_pair": "plot"} for text in texts]
+            responses = list(pool.map(lambda body: httpx.post(url, json=body, timeout=60), bodies))
         assert all(response.status_code == 200 for response in responses)
         assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200  # still serving
     finally:
@@ -133,25 +140,28 @@ def post_raw(url: str, body: bytes):
 @pytest.mark.slow
 def test_a_bad_request_in_a_batch_is_answered_alone_and_sigterm_finishes_the_requests_in_flight(models):
     """Concurrent requests that LitServe batches together (a long batch_timeout): the malformed ones (a lone
-    surrogate, a text that is not a string) get a 400 each, every good one its normal answer; a request without
-    text_pair scores as it does alone although its batch-mates have pairs. Then SIGTERM while requests wait in the
-    batcher: they are answered, the server exits 0 and prints no traceback."""
+    surrogate, a text that is not a string, a text without the pair this model was trained on) get a 400 each, every
+    good one its normal answer, with the scores it gets alone. Then SIGTERM while requests wait in the batcher: they
+    are answered, the server exits 0 and prints no traceback."""
     port = free_port()
     server = start(models["checkpoint"], port, "--batch_timeout", "0.5", "--max_batch_size", "16")
     url = f"http://127.0.0.1:{port}/predict"
     try:
-        alone = httpx.post(url, json={"text": "a great film"}, timeout=60).json()["scores"]
-        bodies = [json.dumps({"text": "a great film"}).encode()]  # no pair, among pair requests
+        alone = httpx.post(url, json={"text": "a great film", "text_pair": "a plot"}, timeout=60).json()["scores"]
+        bodies = [json.dumps({"text": "a great film", "text_pair": "a plot"}).encode()]
         bodies += [json.dumps({"text": f"film {i}", "text_pair": "plot"}).encode() for i in range(6)]
-        bodies += [b'{"text": "a lone \\ud800 surrogate"}', b'{"text": ["fine", 7]}']
+        bodies += [b'{"text": "a lone \\ud800 surrogate", "text_pair": "plot"}', b'{"text": ["fine", 7]}']
+        bodies += [b'{"text": "no pair"}']
         with ThreadPoolExecutor(len(bodies)) as pool:
             responses = list(pool.map(lambda body: post_raw(url, body), bodies))
-        assert [response.status_code for response in responses] == [200] * 7 + [400, 400], [r.text for r in responses]
+        assert [r.status_code for r in responses] == [200] * 7 + [400, 400, 400], [r.text for r in responses]
         assert "lone surrogate" in responses[7].json()["detail"]
+        assert "trained on pairs" in responses[9].json()["detail"]
         assert responses[0].json()["scores"] == pytest.approx(alone, abs=1e-5)
 
         with ThreadPoolExecutor(3) as pool:  # in the batcher for 0.5 s when SIGTERM arrives
-            in_flight = [pool.submit(post_raw, url, json.dumps({"text": f"late {i}"}).encode()) for i in range(3)]
+            late = [json.dumps({"text": f"late {i}", "text_pair": "plot"}).encode() for i in range(3)]
+            in_flight = [pool.submit(post_raw, url, body) for body in late]
             time.sleep(0.2)
             os.kill(server.pid, signal.SIGTERM)
             answered = [future.result() for future in in_flight]
