@@ -56,3 +56,12 @@ def test_chinese_entities_keep_each_sentence_once_with_the_kinds_of_names_in_it(
                      "idiom": 3_272, "organization": 2_318, "other_proper_noun": 2_022, "latin_string": 249,
                      "onomatopoeia": 60}  # fmt: skip
     assert sum(row["label"] == "[]" for row in rows) == 2_774
+
+
+def test_bbc_news_keeps_each_story_once_with_its_topic_and_is_long():
+    rows = load_dataset("bbc_news")
+    assert len(rows) == 2_125 == len({row["text"] for row in rows})
+    assert Counter(row["label"] for row in rows) == {"business": 503, "sports": 503, "politics": 403,
+                                                     "entertainment": 369, "tech": 347}  # fmt: skip
+    words = sorted(len(row["text"].split()) for row in rows)
+    assert words[len(words) // 2] > 300  # long documents: a median of 421 MiniLM tokens

