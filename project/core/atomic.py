@@ -28,7 +28,15 @@ def new_folder(path: str | Path, option: str = "--output") -> Iterator[Path]:
     staging.mkdir()
     try:
         yield staging
-        os.replace(staging, target)
+        try:
+            os.replace(staging, target)
+        except OSError as error:  # another process made `target` meanwhile (a non-empty folder, or a file)
+            if error.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                raise
+            raise ConfigError(
+                f"{option} {target} was created by another process while this one ran; choose a new folder "
+                "(nothing was overwritten)"
+            ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

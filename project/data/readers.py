@@ -173,13 +173,13 @@ def iter_rows(path: str | Path) -> Iterator[Row]:
     """The rows of a CSV, TSV, JSON-lines, JSON or text file (by suffix), streamed. Fails on unknown suffixes,
     missing or unreadable files, bad bytes and bad rows; what the rows must hold is `checked_rows`' to judge."""
     path = Path(path)
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise DataError(f"{path}: unknown file type '{path.suffix}'; use one of {sorted(READERS)}")
-    if not path.exists():
+    if not path.exists():  # before the suffix: a mistyped path or a folder is named as such, not as a file type
         raise DataError(f"{path}: no such file")
     if not path.is_file():
         raise DataError(f"{path}: not a file")
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise DataError(f"{path}: unknown file type '{path.suffix}'; use one of {sorted(READERS)}")
     try:
         file = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed below, also on errors)
     except OSError as error:
@@ -205,13 +205,13 @@ def _not_utf8(path: Path) -> DataError:
 
 def checked_rows(
     rows: Iterable[Row], source: str | Path, columns: Iterable[str | None] = (), filled: Iterable[str | None] = (),
-    empty_hint: str = "",
+    empty_hint: str = "", hinted: Iterable[str | None] | None = None,
 ) -> Iterator[Row]:  # fmt: skip
     """`rows` as they stream past, checked: the first row has each of `columns` and `filled` (None entries are
     skipped), every row a non-blank value in each of `filled`, and there is at least one row. A failure is a
     DataError naming `source` and the column (and row). Rows with a blank cell are all counted before the error
     (the rows after the first are read, not yielded): one line says how many there are, with `empty_hint` (what
-    to do about them) at its end."""
+    to do about them) at its end, when every empty column is one of `hinted` (None: any column)."""
     filled = [column for column in filled if column]
     columns = [column for column in columns if column] + filled
     count = 0
@@ -229,7 +229,8 @@ def checked_rows(
         elif not empty_rows:
             yield row
     if empty_rows:
-        raise _empty_cells(source, empty_rows, sorted(empty_columns), empty_hint)
+        applies = hinted is None or empty_columns <= set(hinted)
+        raise _empty_cells(source, empty_rows, sorted(empty_columns), empty_hint if applies else "")
     if not count:
         raise DataError(f"{source}: no data rows")
 

@@ -193,7 +193,8 @@ def read_split(
     interned: dict[str, str] = {}  # one string object per distinct label, not one per row
     digest = TextsDigest()
     rows = _numbered(all_rows, columns, file_rows, read) if drop_empty_text else open_rows()
-    for row in checked_rows(rows, source, wanted, required, EMPTY_TEXT_HINT):
+    # data.empty_text: drop leaves out rows of an empty text, never of an empty label: the hint is for texts only.
+    for row in checked_rows(rows, source, wanted, required, EMPTY_TEXT_HINT, hinted=[columns.text, columns.pair]):
         text, pair = row[columns.text], row[columns.pair] if columns.pair else None
         digest.update(text, pair)
         hashes.append(hash((text, pair)))

@@ -36,6 +36,13 @@ def checkpoint_paths(given: Sequence[str]) -> list[str]:
             paths.append(item)
     if not paths:
         raise ConfigError("--checkpoint: give at least one checkpoint")
+    seen: dict[Path, str] = {}
+    for path in paths:  # twice would weigh it double in an ensemble, a soup or a teacher, silently
+        resolved = Path(path).resolve()
+        if resolved in seen:
+            also = "" if seen[resolved] == path else f" (also as {seen[resolved]})"
+            raise ConfigError(f"--checkpoint {path} is given twice{also}; give each checkpoint once")
+        seen[resolved] = path
     return paths
 
 

@@ -163,7 +163,12 @@ class FitCLI(LightningCLI):
             self.resume_version = run_to_resume(self.config)
 
     def instantiate_trainer(self, **kwargs):
-        trainer = self._build_trainer(**kwargs)
+        from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+        try:
+            trainer = self._build_trainer(**kwargs)
+        except MisconfigurationException as error:  # a Trainer option Lightning refuses (the run folder is gone)
+            raise ConfigError(f"trainer options: {' '.join(str(error).split())}") from None
         replace_model_summary(trainer)
         trainer_config = self._get(self.config_init, "trainer", default={})
         if trainer_config.get("max_epochs") is None and trainer_config.get("max_steps", -1) in (None, -1):
