@@ -139,8 +139,9 @@ def read_lines(file: io.TextIOBase, path: Path) -> Iterator[Row]:
 def _json_row(record, path: Path, number: int) -> Row:
     if not isinstance(record, dict):
         raise DataError(f"{path}: row {number} is not a JSON object")
-    # Numbers and booleans become strings, as a CSV would give them; null and NaN are None (a missing value).
-    row = {key: None if _missing(value) else str(value) for key, value in record.items()}
+    # Numbers and booleans become strings, as a CSV would give them; null and NaN are None (a missing value); a list
+    # or an object becomes its JSON text (a list of labels is what a multi-label cell holds), marked as an object.
+    row = {key: _cell(value) for key, value in record.items()}
     for key, value in row.items():
         problem = unencodable(key) or (value is not None and unencodable(value))
         if problem:
@@ -167,6 +168,21 @@ def unencodable(text: str) -> str | None:
 
 def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+class JsonObject(str):
+    """A JSON object's text in a cell: never a text, a label or an id, so `checked_rows` refuses it where a column
+    is used (a row's unused metadata may hold one)."""
+
+
+def _cell(value) -> str | None:
+    if _missing(value):
+        return None
+    if isinstance(value, dict):
+        return JsonObject(json.dumps(value, ensure_ascii=False))
+    if isinstance(value, list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
 
 
 def iter_rows(path: str | Path) -> Iterator[Row]:
@@ -208,7 +224,8 @@ def checked_rows(
     empty_hint: str = "", hinted: Iterable[str | None] | None = None,
 ) -> Iterator[Row]:  # fmt: skip
     """`rows` as they stream past, checked: the first row has each of `columns` and `filled` (None entries are
-    skipped), every row a non-blank value in each of `filled`, and there is at least one row. A failure is a
+    skipped), every row a non-blank value in each of `filled` and no JSON object in any of them, and there is at least
+    one row. A failure is a
     DataError naming `source` and the column (and row). Rows with a blank cell are all counted before the error
     (the rows after the first are read, not yielded): one line says how many there are, with `empty_hint` (what
     to do about them) at its end, when every empty column is one of `hinted` (None: any column)."""
@@ -222,6 +239,9 @@ def checked_rows(
             for column in columns:
                 if column not in row:
                     raise DataError(f"{source}: no column '{column}' (columns: {list(row)})")
+        objects = [column for column in columns if isinstance(row.get(column), JsonObject)]
+        if objects:
+            raise DataError(f"{source}: row {count}: column '{objects[0]}' holds a JSON object, not a text or label")
         empty = [column for column in filled if blank(row.get(column))]
         if empty:
             empty_rows.append(count)

@@ -199,3 +199,21 @@ def test_a_cell_longer_than_the_csv_modules_default_limit_is_read_whole(tmp_path
     path = tmp_path / "long.csv"
     path.write_text(f"text,label\n{document},pos\nshort,neg\n")
     assert [row["text"] for row in read_table(path, filled=["text"])] == [document, "short"]
+
+
+def test_a_json_list_is_a_multi_label_cell_and_a_json_object_in_a_used_column_is_refused(tmp_path):
+    """A JSON-lines label given as a real list reads as the JSON list a multi-label cell holds (not Python's repr,
+    which the task could not parse); an object where a text or label is read is one error naming the row and the
+    column, and one in a column nobody reads (metadata) is left alone."""
+    from project.tasks.multi_label import MultiLabelCodec
+
+    path = tmp_path / "rows.jsonl"
+    records = [{"text": "a b", "labels": ["x", "y"], "meta": {"k": 1}}, {"text": "c", "labels": ["y"], "meta": {}}]
+    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    rows = read_table(path, ["text", "labels"])
+    codec = MultiLabelCodec([row["labels"] for row in rows], str(path))
+    assert [codec.encode(row["labels"], str(path)) for row in rows] == [[1.0, 1.0], [0.0, 1.0]]
+    records[1]["text"] = {"title": "c"}
+    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    with pytest.raises(DataError, match=r"rows.jsonl: row 2: column 'text' holds a JSON object, not a text or label"):
+        read_table(path, ["text", "labels"])

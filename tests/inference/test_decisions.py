@@ -4,6 +4,7 @@ split never changes them; old checkpoints and exports without them decide as bef
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -181,7 +182,8 @@ def test_an_ensemble_of_separate_checkpoints_is_decided_raw_and_says_so(run, tmp
     """Each checkpoint fitted its decisions on its own validation rows; none of them holds for the mean."""
     raw = predicted(run, tmp_path, "raw", "--raw_scores", "true", checkpoint=run["checkpoint"])
     out = tmp_path / "twice.csv"
-    predict_main(["--checkpoint", str(run["checkpoint"]), str(run["checkpoint"]), "--input", str(run["texts"]),
+    copy = shutil.copy(run["checkpoint"], tmp_path / "copy.ckpt")  # one path twice is refused (a silent double weight)
+    predict_main(["--checkpoint", str(run["checkpoint"]), str(copy), "--input", str(run["texts"]),
                   "--output", str(out), "--text_column", "review"])  # fmt: skip
     assert "the mean of separate checkpoints is decided raw" in capsys.readouterr().out
     with open(out, newline="", encoding="utf-8") as file:
