@@ -85,6 +85,9 @@ def load_exported(folder: str | Path, device: str = "cpu") -> ExportedClassifier
     if missing or unexpected:
         raise UserError(f"{folder / CLASSIFIER_WEIGHTS}: missing {missing}, unexpected {unexpected} weights")
     tokenizer = from_pretrained(AutoTokenizer, str(folder))
+    vocabulary = sorted(set(type(tokenizer).vocab_files_names.values()))
+    if vocabulary and not any((folder / name).is_file() for name in vocabulary):  # transformers would build an empty vocabulary
+        raise UserError(f"--model {folder}: none of the tokenizer's files {vocabulary}; export the folder again")
     return ExportedClassifier(model.to(device).eval(), tokenizer, config)
 
 

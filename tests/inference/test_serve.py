@@ -192,6 +192,12 @@ def test_a_broken_model_fails_in_one_line_naming_model_before_any_server_starts(
     assert f"--model {config}: max_length 100000; it must be 1 to the encoder's 128 positions" in line
     config.write_text("{")
     assert f"--model {config}: not valid JSON" in one_line_error(capsys, main, ["--model", str(export)])
-    (export / "config.json").write_text("{")  # the encoder's own config: transformers' error, in one line
     config.write_text(json.dumps(good))
+    vocabulary = {path: path.read_bytes() for path in export.iterdir() if path.name in ("tokenizer.json", "vocab.txt")}
+    for path in vocabulary:  # transformers would serve with an empty vocabulary: every text one unknown token
+        path.unlink()
+    assert "none of the tokenizer's files" in one_line_error(capsys, main, ["--model", str(export)])
+    for path, content in vocabulary.items():
+        path.write_bytes(content)
+    (export / "config.json").write_text("{")  # the encoder's own config: transformers' error, in one line
     assert f"cannot load encoder/tokenizer '{export}'" in one_line_error(capsys, main, ["--model", str(export)])
