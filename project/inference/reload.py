@@ -86,7 +86,8 @@ def load_exported(folder: str | Path, device: str = "cpu") -> ExportedClassifier
         raise UserError(f"{folder / CLASSIFIER_WEIGHTS}: missing {missing}, unexpected {unexpected} weights")
     tokenizer = from_pretrained(AutoTokenizer, str(folder))
     vocabulary = sorted(set(type(tokenizer).vocab_files_names.values()))
-    if vocabulary and not any((folder / name).is_file() for name in vocabulary):  # transformers would build an empty vocabulary
+    # Without them transformers builds an empty vocabulary, and every text would be scored as unknown tokens.
+    if vocabulary and not any((folder / name).is_file() for name in vocabulary):
         raise UserError(f"--model {folder}: none of the tokenizer's files {vocabulary}; export the folder again")
     return ExportedClassifier(model.to(device).eval(), tokenizer, config)
 
