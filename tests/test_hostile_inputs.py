@@ -71,3 +71,20 @@ def test_a_trainer_option_lightning_refuses_is_one_line_and_no_run_folder(tmp_pa
     line = one_line_error(capsys, main, argv)
     assert line.startswith("error: trainer options:") and shown in line, line
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("hard_links", [True, False])
+def test_a_file_another_process_wrote_meanwhile_is_kept_without_overwrite(tmp_path, monkeypatch, hard_links):
+    """Two predicts to one --output, neither with --overwrite: both passed the check at their start; the one that
+    finishes second is refused in one line and the first one's file is kept whole (with or without hard links)."""
+    from project.core import atomic
+
+    if not hard_links:
+        monkeypatch.setattr(atomic.os, "link", lambda *_: (_ for _ in ()).throw(OSError(1, "Operation not permitted")))
+    target = tmp_path / "p.csv"
+    target.write_text("the first run's predictions\n")
+    with pytest.raises(ConfigError, match="was created by another process while this one ran"):
+        atomic.write_csv(target, [["id", "label"], ["1", "pos"]], replace=False)
+    assert target.read_text() == "the first run's predictions\n" and os.listdir(tmp_path) == ["p.csv"]
+    atomic.write_csv(tmp_path / "new.csv", [["id"], ["1"]], replace=False)  # a free name: written, no partial left
+    assert sorted(os.listdir(tmp_path)) == ["new.csv", "p.csv"] and (tmp_path / "new.csv").read_bytes() == b"id\r\n1\r\n"

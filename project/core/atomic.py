@@ -52,11 +52,13 @@ def check_free_space(path: Path, size: int) -> None:
         raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({size:,} bytes needed, {free:,} free)", str(path))
 
 
-def write_bytes(path: str | Path, data: bytes | memoryview) -> None:
+def write_bytes(path: str | Path, data: bytes | memoryview, replace: bool = True) -> None:
     """`data` to `path` (parent folders made) whole or not at all: free space checked, written to
     `.<name>.partial-<pid>` beside it (the same filesystem, so the rename is atomic, never a copy), fsynced, renamed
     over `path`, and the folder fsynced so the rename survives a power cut. Any failure removes the temporary file
-    and leaves an existing `path` as it was."""
+    and leaves an existing `path` as it was. `replace` False: a `path` that another process created since the
+    command checked it is kept, and this write is a ConfigError instead (the file is published with a hard link,
+    which fails where the name exists)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     check_free_space(path, len(data))
@@ -70,13 +72,35 @@ def write_bytes(path: str | Path, data: bytes | memoryview) -> None:
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
-        os.replace(partial, path)
+        if replace:
+            os.replace(partial, path)
+        else:
+            publish_new(partial, path)
     except BaseException as error:
         partial.unlink(missing_ok=True)
         if isinstance(error, OSError) and error.filename in (None, str(partial)):  # name the file asked for
             raise OSError(error.errno, error.strerror, str(path)) from None
         raise
     sync_folder(path.parent)
+
+
+def publish_new(partial: Path, path: Path) -> None:
+    """`partial` renamed to `path` only if no `path` exists, atomically where the filesystem has hard links."""
+    try:
+        os.link(partial, path)
+    except FileExistsError:
+        raise ConfigError(
+            f"--output {path} was created by another process while this one ran; choose a new file or pass "
+            "--overwrite true (nothing was overwritten)"
+        ) from None
+    except OSError:  # no hard links here (some network or FAT filesystems): checked, then renamed
+        if path.exists():
+            raise ConfigError(
+                f"--output {path} was created by another process while this one ran; choose a new file or pass "
+                "--overwrite true (nothing was overwritten)"
+            ) from None
+        os.replace(partial, path)
+    partial.unlink(missing_ok=True)
 
 
 def sync_folder(folder: Path) -> None:
@@ -93,16 +117,16 @@ def sync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
-def write_text(path: str | Path, text: str) -> None:
+def write_text(path: str | Path, text: str, replace: bool = True) -> None:
     """`text` to `path` (UTF-8) whole or not at all (`write_bytes`)."""
-    write_bytes(path, text.encode("utf-8"))
+    write_bytes(path, text.encode("utf-8"), replace)
 
 
-def write_csv(path: str | Path, rows: Iterable[list]) -> None:
-    """Rows of cells (the header first) as a CSV file, written whole or not at all."""
+def write_csv(path: str | Path, rows: Iterable[list], replace: bool = True) -> None:
+    """Rows of cells (the header first) as a CSV file, written whole or not at all (`write_bytes`)."""
     buffer = io.StringIO(newline="")
     csv.writer(buffer).writerows(rows)
-    write_text(path, buffer.getvalue())
+    write_text(path, buffer.getvalue(), replace)
 
 
 def check_output(output: str, inputs: list[tuple[str, str]], overwrite: bool) -> None:

@@ -208,6 +208,7 @@ def predict_onnx(
     texts = [rows[i][text_column] for i in predicted]
     pairs = [rows[i][text_pair_column] or "" for i in predicted] if text_pair_column else None
     scores = classifier.scores(texts, pairs, batch_size, max_length) if texts else None
-    write_csv(output, decided_table(rows, id_column, classifier.decoding(), scores, raw_scores, predicted))
+    table = decided_table(rows, id_column, classifier.decoding(), scores, raw_scores, predicted)
+    write_csv(output, table, replace=overwrite)  # without --overwrite, a file made meanwhile is not replaced either
     ran = replace(classifier.settings, batch_size=batch_size or classifier.settings.batch_size)
     print(f"wrote {len(rows)} predictions to {output} ({ran.describe()}){empty_note(rows, predicted)}")

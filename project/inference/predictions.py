@@ -87,18 +87,19 @@ def predict(
         return predict_scores(model, tokenizers[name], texts, pairs, batch_size, length, precision, progress=True)
 
     scores = ensemble.scores(predict_one, texts, pairs) if texts else None
-    write_predictions(output, rows, id_column, ensemble.first, scores, ensemble.decisions, raw_scores, predicted)
+    write_predictions(output, rows, id_column, ensemble.first, scores, ensemble.decisions, raw_scores, predicted,
+                      replace=overwrite)  # fmt: skip
     models = f" (the mean of {len(checkpoints)} models)" if len(checkpoints) > 1 else ""
     print(f"wrote {len(rows)} predictions to {output}{models}{empty_note(rows, predicted)}")
 
 
 def write_predictions(
     output: str, rows, id_column: str | None, model: TextClassifier, scores: torch.Tensor | None,
-    decisions: dict | None = None, raw: bool = False, predicted: list[int] | None = None,
+    decisions: dict | None = None, raw: bool = False, predicted: list[int] | None = None, replace: bool = True,
 ) -> None:  # fmt: skip
     """One CSV row per input row: its id, the task's label text and the task's score columns, under `decisions`
     (the model's own where None) unless `raw`; `predicted`: the rows `scores` are for (the others are flagged, see
-    `predictions_table`)."""
+    `predictions_table`); `replace` False keeps a file that another process wrote there meanwhile (an error)."""
     task = model.task
     if scores is None:
         table = predictions_table(rows, id_column, [], None, task.score_columns(), predicted=predicted)
@@ -110,4 +111,4 @@ def write_predictions(
         abstained = decided.abstained.tolist() if decided.abstained is not None else None
         table = predictions_table(rows, id_column, decided.labels, decided.scores, task.score_columns(), abstained,
                                   predicted)  # fmt: skip
-    write_csv(output, table)
+    write_csv(output, table, replace)
