@@ -87,4 +87,6 @@ def test_a_file_another_process_wrote_meanwhile_is_kept_without_overwrite(tmp_pa
         atomic.write_csv(target, [["id", "label"], ["1", "pos"]], replace=False)
     assert target.read_text() == "the first run's predictions\n" and os.listdir(tmp_path) == ["p.csv"]
     atomic.write_csv(tmp_path / "new.csv", [["id"], ["1"]], replace=False)  # a free name: written, no partial left
-    assert sorted(os.listdir(tmp_path)) == ["new.csv", "p.csv"] and (tmp_path / "new.csv").read_bytes() == b"id\r\n1\r\n"
+    assert (
+        sorted(os.listdir(tmp_path)) == ["new.csv", "p.csv"] and (tmp_path / "new.csv").read_bytes() == b"id\r\n1\r\n"
+    )

@@ -8,11 +8,13 @@ index.faiss       the Faiss index over embeddings.npy
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 
+from project.core.atomic import write_bytes, write_text
 from project.core.errors import UserError
 from project.retrieval.indexes import faiss, index_type
 
@@ -20,12 +22,14 @@ META, VECTORS, ROWS, INDEX = "embed.json", "embeddings.npy", "rows.jsonl", "inde
 
 
 def save_store(folder: Path, meta: dict, vectors: np.ndarray, rows: list[dict], index: faiss.Index) -> None:
-    np.save(folder / VECTORS, vectors)
-    with open(folder / ROWS, "w", encoding="utf-8") as file:
-        for row in rows:
-            file.write(json.dumps(row, ensure_ascii=False) + "\n")
-    faiss.write_index(index, str(folder / INDEX))
-    (folder / META).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    """Each file whole (`write_bytes`: free space checked first, so a full disk is one line naming the file, not
+    numpy's or Faiss's error without a cause); the folder is the embed command's staging folder."""
+    buffer = io.BytesIO()
+    np.save(buffer, vectors)
+    write_bytes(folder / VECTORS, buffer.getbuffer())
+    write_text(folder / ROWS, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    write_bytes(folder / INDEX, faiss.serialize_index(index).tobytes())
+    write_text(folder / META, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
 
 
 def load_store(folder: str | Path) -> tuple[dict, faiss.Index, list[dict]]:

@@ -76,6 +76,8 @@ def test_a_full_then_read_only_disk_stops_every_command_in_one_line_with_whole_c
     fit = ["project.fit", "--config", str(REPO / "configs" / "own_csv.yaml"), *tiny_args(tmp_path, tiny_encoder),
            "--baseline", "false"]  # fmt: skip
     best = kept / "best.ckpt"
+    many = tmp_path / "many.csv"
+    many.write_text("sentence\n" + "".join(f"a long enough text number {i}\n" for i in range(20_000)))
     script = [
         # One checkpoint of the tiny model is ~330 KB: 500 KB hold the first best checkpoint, not last.ckpt beside it.
         command("full", *fit, "--trainer.default_root_dir", str(disk / "runs")),
@@ -83,6 +85,10 @@ def test_a_full_then_read_only_disk_stops_every_command_in_one_line_with_whole_c
         f"cp -r {shlex.quote(str(checkpoints))} {shlex.quote(str(kept))}",
         f"ls -a {shlex.quote(str(checkpoints))} > {shlex.quote(str(tmp_path / 'listing.txt'))}",
         f"mv {shlex.quote(str(kept))}/best-*.ckpt {shlex.quote(str(best))}",
+        # The vectors of 20,000 texts (~2.6 MB) cannot fit in what the checkpoint left: one line, no staging folder.
+        command("full embed", "project.embed", "--checkpoint", str(best), "--input", str(many), "--text_column",
+                "sentence", "--output", str(disk / "full_store")),
+        f"ls -a {shlex.quote(str(disk))} > {shlex.quote(str(tmp_path / 'disk_listing.txt'))}",
         f"mount -o remount,ro {shlex.quote(str(disk))}",
         command("predict", "project.predict", "--checkpoint", str(best), "--input", str(tmp_path / "train.csv"),
                 "--text_column", "sentence", "--text_pair_column", "other", "--output", str(disk / "predictions.csv")),
@@ -93,7 +99,9 @@ def test_a_full_then_read_only_disk_stops_every_command_in_one_line_with_whole_c
     ]  # fmt: skip
     result = in_a_small_disk(disk, "500k", "; ".join(script))
     done = outcomes(result.stderr)
-    assert set(done) == {"full", "predict", "export", "embed", "read-only fit"}, result.stderr[-3000:]
+    assert set(done) == {"full", "full embed", "predict", "export", "embed", "read-only fit"}, result.stderr[-3000:]
+    assert_one_line(*done["full embed"], "no space left on device")
+    assert (tmp_path / "disk_listing.txt").read_text().split() == [".", "..", "runs"]  # no store, no staging folder
 
     line = assert_one_line(*done["full"], "no space left on device")
     assert "last.ckpt" in line
