@@ -63,6 +63,11 @@ def run_with_user_errors(job):
             raise
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:  # Ctrl-C outside a fit's own handling: files are written whole or not at all
+        if os.environ.get(DEBUG_ENV):
+            raise
+        print("error: interrupted (Ctrl-C); no file was left half-written", file=sys.stderr)
+        sys.exit(130)
 
 
 def optional(module: str, extra: str, *names: str):

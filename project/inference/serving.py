@@ -206,6 +206,20 @@ class ClassifierAPI(litserve.LitAPI):
         return output["answers"][0] if output["single"] else {"predictions": output["answers"]}
 
 
+def check_port(host: str, port: int) -> None:
+    """One line where the address cannot be listened on (another server holds the port, a host this machine does not
+    have), before the model loads; uvicorn would log it from a worker and exit 3."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a closing socket is no owner
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            reason = (error.strerror or str(error)).lower()
+            raise ConfigError(f"--host {host} --port {port}: {reason}; choose another port or host") from None
+
+
 def check_model(model: str) -> None:
     """A --model that cannot be loaded fails in one line naming it before any server process starts: it is loaded
     once here, on the CPU, and let go (LitServe's model process loads it again; a failure there would only show as
@@ -271,6 +285,7 @@ def serve(
             raise ConfigError(f"{name} must be at least {low}, got {value}")
     if batch_timeout < 0:
         raise ConfigError(f"--batch_timeout must be >= 0, got {batch_timeout}")
+    check_port(host, port)
     check_model(model)
     if backend is not None:
         check_onnx_backend(model, backend)

@@ -184,3 +184,38 @@ def test_a_device_this_machine_lacks_fails_in_one_line(capsys, tmp_path, checkpo
     assert "--device cuda:99: this machine has" in one_line_error(capsys, main, [*argv, "--device", "cuda:99"])
     assert "--device gpu: not a device" in one_line_error(capsys, main, [*argv, "--device", "gpu"])
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_ctrl_c_in_the_middle_of_predicting_is_one_line_and_leaves_no_file(capsys, tmp_path, checkpoint, monkeypatch):
+    """A real SIGINT to this process while the model runs (the second batch): exit status 130, one `error:` line,
+    no traceback, no predictions file and no temporary one."""
+    import os
+    import signal
+
+    from project.inference import predictions
+
+    path, _ = checkpoint
+    source = write_csv(tmp_path / "texts.csv", make_rows(40, seed=2, pairs=True))
+    real, calls = predictions.classifier_outputs, []
+
+    def interrupted(*args, **kwargs):
+        compute, combine = real(*args, **kwargs)
+
+        def counted(batch):
+            calls.append(1)
+            if len(calls) == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+            return compute(batch)
+
+        return counted, combine
+
+    monkeypatch.setattr(predictions, "classifier_outputs", interrupted)
+    out = tmp_path / "out.csv"
+    with pytest.raises(SystemExit) as stopped:
+        main(["--checkpoint", str(path), "--input", str(source), "--output", str(out), "--text_column", "review",
+              "--text_pair_column", "context", "--batch_size", "4"])  # fmt: skip
+    assert stopped.value.code == 130 and len(calls) >= 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: interrupted (Ctrl-C); no file was left half-written"
+    )
+    assert sorted(os.listdir(tmp_path)) == ["texts.csv"]

@@ -113,6 +113,12 @@ def test_a_bad_model_path_fails_in_one_line(tmp_path, capsys):
     assert "no such checkpoint or export folder" in one_line_error(capsys, main, ["--model", str(tmp_path / "no")])
     assert "without classifier.json" in one_line_error(capsys, main, ["--model", str(tmp_path)])
     assert "--port must be at least 1" in one_line_error(capsys, main, ["--model", str(tmp_path), "--port", "0"])
+    with socket.socket() as taken:  # another server holds the port: said before any model loads
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        line = one_line_error(capsys, main, ["--model", str(tmp_path / "no"), "--port", port])
+    assert line == f"error: --host 127.0.0.1 --port {port}: address already in use; choose another port or host"
 
 
 @pytest.mark.parametrize("truncation", ["head_tail", "chunks:max"])
