@@ -90,3 +90,15 @@ def test_a_file_another_process_wrote_meanwhile_is_kept_without_overwrite(tmp_pa
     assert (
         sorted(os.listdir(tmp_path)) == ["new.csv", "p.csv"] and (tmp_path / "new.csv").read_bytes() == b"id\r\n1\r\n"
     )
+
+
+def test_a_teacher_that_is_not_a_checkpoint_is_named_by_the_teacher_option(tmp_path, capsys, tiny_encoder):
+    from project.distill import main
+    from tests.conftest import make_rows, one_line_error, write_csv
+
+    train = write_csv(tmp_path / "train.csv", make_rows(40))
+    argv = ["--teacher", str(train), "--model.encoder", tiny_encoder, "--data.train_file", str(train),
+            "--data.text_column", "review", "--data.label_column", "sentiment",
+            "--trainer.default_root_dir", str(tmp_path / "runs")]  # fmt: skip
+    line = one_line_error(capsys, main, argv)
+    assert line.startswith(f"error: --teacher {train}: not a readable checkpoint"), line

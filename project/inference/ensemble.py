@@ -18,30 +18,31 @@ from project.inference.checkpoint import input_length, load_trained
 CV_FILE = "cv.json"  # what project.cv writes at the top of its folder: the folds and their best checkpoints
 
 
-def checkpoint_paths(given: Sequence[str]) -> list[str]:
-    """Each `.ckpt` as given; a cross-validation folder becomes its folds' best checkpoints."""
+def checkpoint_paths(given: Sequence[str], option: str = "--checkpoint") -> list[str]:
+    """Each `.ckpt` as given; a cross-validation folder becomes its folds' best checkpoints. `option`: the
+    command's option that named them, for messages."""
     paths = []
     for item in given:
         folder = Path(item)
         if folder.is_dir():
             record = folder / CV_FILE
             if not record.is_file():
-                raise ConfigError(f"--checkpoint {item} is a folder without {CV_FILE}: name .ckpt files or a CV folder")
+                raise ConfigError(f"{option} {item} is a folder without {CV_FILE}: name .ckpt files or a CV folder")
             folds = json.loads(record.read_text()).get("folds", [])
             missing = [fold["fold"] for fold in folds if not fold.get("checkpoint")]
             if not folds or missing:
-                raise ConfigError(f"--checkpoint {item}: the cross-validation is not finished (folds {missing} to go)")
+                raise ConfigError(f"{option} {item}: the cross-validation is not finished (folds {missing} to go)")
             paths += [str(folder / fold["checkpoint"]) for fold in folds]
         else:
             paths.append(item)
     if not paths:
-        raise ConfigError("--checkpoint: give at least one checkpoint")
+        raise ConfigError(f"{option}: give at least one checkpoint")
     seen: dict[Path, str] = {}
     for path in paths:  # twice would weigh it double in an ensemble, a soup or a teacher, silently
         resolved = Path(path).resolve()
         if resolved in seen:
             also = "" if seen[resolved] == path else f" (also as {seen[resolved]})"
-            raise ConfigError(f"--checkpoint {path} is given twice{also}; give each checkpoint once")
+            raise ConfigError(f"{option} {path} is given twice{also}; give each checkpoint once")
         seen[resolved] = path
     return paths
 
@@ -49,16 +50,19 @@ def checkpoint_paths(given: Sequence[str]) -> list[str]:
 class Ensemble:
     """The loaded models of `checkpoints`, checked to agree; `scores` averages theirs."""
 
-    def __init__(self, checkpoints: Sequence[str], device: str = "cpu", max_length: int | None = None):
+    def __init__(
+        self, checkpoints: Sequence[str], device: str = "cpu", max_length: int | None = None,
+        option: str = "--checkpoint",
+    ):  # fmt: skip
         self.checkpoints = list(checkpoints)
-        loaded = [load_trained(path, device) for path in self.checkpoints]
+        loaded = [load_trained(path, device, option=option) for path in self.checkpoints]
         self.models = [model for model, _ in loaded]
         first = self.models[0]
         for path, model in zip(self.checkpoints[1:], self.models[1:], strict=True):
             for what in ("task", "label_names"):
                 if model.hparams.get(what) != first.hparams.get(what):
                     raise ConfigError(
-                        f"--checkpoint {path} has {what} {model.hparams.get(what)} but {self.checkpoints[0]} has "
+                        f"{option} {path} has {what} {model.hparams.get(what)} but {self.checkpoints[0]} has "
                         f"{first.hparams.get(what)}: their scores cannot be averaged"
                     )
         # Each model reads the length it trained with (unless overridden), as it would alone.

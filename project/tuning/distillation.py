@@ -44,8 +44,9 @@ class Teacher:
     """The teacher's models (an ensemble of one or more), checked against the student's task and labels."""
 
     def __init__(self, given: list[str], task: str, label_names: list[str] | None, batch_size: int = 64):
-        self.paths = checkpoint_paths(given)
-        self.ensemble = Ensemble(self.paths)  # loaded on the CPU: the GPU, if any, is the student's while it trains
+        self.paths = checkpoint_paths(given, "--teacher")
+        # Loaded on the CPU: the GPU, if any, is the student's while it trains.
+        self.ensemble = Ensemble(self.paths, option="--teacher")
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         first = self.ensemble.first.hparams
         if first.get("task") != task:
