@@ -102,3 +102,40 @@ def test_a_teacher_that_is_not_a_checkpoint_is_named_by_the_teacher_option(tmp_p
             "--trainer.default_root_dir", str(tmp_path / "runs")]  # fmt: skip
     line = one_line_error(capsys, main, argv)
     assert line.startswith(f"error: --teacher {train}: not a readable checkpoint"), line
+
+
+def test_a_tab_separated_file_named_csv_is_told_to_be_named_tsv(tmp_path):
+    from project.data.readers import read_table
+
+    path = tmp_path / "train.csv"
+    path.write_text("review\tsentiment\nfun\tpos\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"no column 'review' .*; its header is tab-separated: name the file .tsv"):
+        read_table(path, ["review", "sentiment"])
+
+
+def test_what_a_killed_writer_left_is_removed_by_the_next_write_and_a_live_ones_kept(tmp_path):
+    """A SIGKILLed export leaves `.<name>.partial-<pid>` for good; the next export or file write of that name
+    removes it, while the staging of a process that still runs stays."""
+    import signal
+    import subprocess
+
+    from project.core.atomic import write_text
+
+    dead = subprocess.Popen(["sleep", "30"])
+    dead.send_signal(signal.SIGKILL)
+    dead.wait()
+    alive = subprocess.Popen(["sleep", "30"])
+    try:
+        for pid in (dead.pid, alive.pid):
+            (tmp_path / f".out.partial-{pid}").mkdir()
+            (tmp_path / f".out.partial-{pid}" / "model.onnx").write_text("half")
+            (tmp_path / f".p.csv.partial-{pid}").write_text("half")
+        with new_folder(tmp_path / "out") as staging:
+            (staging / "model.onnx").write_text("whole")
+        write_text(tmp_path / "p.csv", "whole")
+        assert sorted(os.listdir(tmp_path)) == sorted(
+            ["out", "p.csv", f".out.partial-{alive.pid}", f".p.csv.partial-{alive.pid}"]
+        )
+    finally:
+        alive.kill()
+        alive.wait()

@@ -24,6 +24,7 @@ def new_folder(path: str | Path, option: str = "--output") -> Iterator[Path]:
         raise ConfigError(f"{option} {target} already exists; choose a new folder (nothing was overwritten)")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    remove_orphans(target)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
@@ -39,6 +40,36 @@ def new_folder(path: str | Path, option: str = "--output") -> Iterator[Path]:
             ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def remove_orphans(path: Path) -> None:
+    """Delete what a killed writer of `path` left (`.<name>.partial-<pid>` of a process that no longer runs: a
+    SIGKILL gives no chance to clean up); a live process's staging stays, as it may still finish. The pid is this
+    machine's: two machines writing one path of a shared disk at the same moment are not told apart."""
+    prefix = f".{path.name}.partial-"
+    for leftover in path.parent.iterdir() if path.parent.is_dir() else ():
+        pid = leftover.name[len(prefix) :]
+        if (
+            not leftover.name.startswith(prefix)
+            or not pid.isdigit()
+            or int(pid) == os.getpid()
+            or process_alive(int(pid))
+        ):
+            continue
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
 
 
 def check_free_space(path: Path, size: int) -> None:
@@ -63,6 +94,7 @@ def write_bytes(path: str | Path, data: bytes | memoryview, replace: bool = True
     path.parent.mkdir(parents=True, exist_ok=True)
     check_free_space(path, len(data))
     partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    remove_orphans(path)
     try:
         descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:

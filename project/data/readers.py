@@ -238,7 +238,9 @@ def checked_rows(
         if count == 1:
             for column in columns:
                 if column not in row:
-                    raise DataError(f"{source}: no column '{column}' (columns: {list(row)})")
+                    tabs = len(row) == 1 and "\t" in next(iter(row))  # a .csv whose header holds tabs, not commas
+                    hint = "; its header is tab-separated: name the file .tsv" if tabs else ""
+                    raise DataError(f"{source}: no column '{column}' (columns: {list(row)}){hint}")
         objects = [column for column in columns if isinstance(row.get(column), JsonObject)]
         if objects:
             raise DataError(f"{source}: row {count}: column '{objects[0]}' holds a JSON object, not a text or label")
