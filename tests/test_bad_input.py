@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
+from project.core.errors import ConfigError, DataError
+from project.data.readers import iter_rows
+from project.data.splits import Columns, read_split
 from project.fit import main
+from project.inference.ensemble import checkpoint_paths
 from tests.conftest import VOCAB, make_rows, one_line_error, write_csv
 
 
@@ -315,3 +319,74 @@ def test_a_truncated_last_checkpoint_fails_in_one_line_and_changes_nothing(capsy
                                          "--ckpt_path", "last"])  # fmt: skip
     assert f"--ckpt_path last {last}: not a readable checkpoint" in line, line
     assert {path: path.read_bytes() for path in copy.rglob("*") if path.is_file()} == before
+
+
+# Careless-user cases of a hostile pass: each one clear line, never a traceback, a wrong hint or a double weight.
+
+
+@pytest.mark.parametrize("name", ["a_folder", "a_folder.csv"])
+def test_a_folder_given_as_a_data_file_is_named_a_folder(tmp_path, name):
+    (tmp_path / name).mkdir()
+    with pytest.raises(DataError, match="not a file"):
+        list(iter_rows(tmp_path / name))
+
+
+def test_a_mistyped_path_without_a_suffix_is_no_such_file(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        list(iter_rows(tmp_path / "trian"))
+
+
+def test_an_empty_label_is_not_told_to_use_empty_text_drop(tmp_path):
+    rows = [{"review": "fun", "sentiment": "pos"}, {"review": "dull", "sentiment": " "}]
+    for drop in (False, True):
+        with pytest.raises(DataError) as error:
+            read_split(lambda: iter(rows), "f.csv", Columns("review", "sentiment"), drop_empty_text=drop)
+        assert "row 2: empty value in column 'sentiment'" in str(error.value)
+        assert "empty_text" not in str(error.value)
+    rows[1] = {"review": " ", "sentiment": "neg"}  # an empty text still gets the hint
+    with pytest.raises(DataError, match="set data.empty_text: drop"):
+        read_split(lambda: iter(rows), "f.csv", Columns("review", "sentiment"))
+
+
+def test_a_checkpoint_given_twice_is_refused(tmp_path):
+    (tmp_path / "a.ckpt").write_bytes(b"")
+    with pytest.raises(ConfigError, match="is given twice"):
+        checkpoint_paths([str(tmp_path / "a.ckpt"), str(tmp_path / "." / "a.ckpt")])
+
+
+@pytest.mark.parametrize("options, shown", [(["--trainer.max_epochs", "-5"], "max_epochs"),
+                                            (["--trainer.accelerator", "gpu"], "gpu")])  # fmt: skip
+def test_a_trainer_option_lightning_refuses_is_one_line_and_no_run_folder(tmp_path, capsys, tiny_encoder, options,
+                                                                          shown):  # fmt: skip
+    if shown == "gpu":
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has a GPU")
+    train = write_csv(tmp_path / "train.csv", make_rows(40))
+    argv = ["--model.encoder", tiny_encoder, "--data.train_file", str(train), "--data.text_column", "review",
+            "--data.label_column", "sentiment", "--trainer.default_root_dir", str(tmp_path / "runs"),
+            *options]  # fmt: skip
+    line = one_line_error(capsys, main, argv)
+    assert line.startswith("error: trainer options:") and shown in line, line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_teacher_that_is_not_a_checkpoint_is_named_by_the_teacher_option(tmp_path, capsys, tiny_encoder):
+    from project.distill import main as distill_main
+
+    train = write_csv(tmp_path / "train.csv", make_rows(40))
+    argv = ["--teacher", str(train), "--model.encoder", tiny_encoder, "--data.train_file", str(train),
+            "--data.text_column", "review", "--data.label_column", "sentiment",
+            "--trainer.default_root_dir", str(tmp_path / "runs")]  # fmt: skip
+    line = one_line_error(capsys, distill_main, argv)
+    assert line.startswith(f"error: --teacher {train}: not a readable checkpoint"), line
+
+
+def test_a_tab_separated_file_named_csv_is_told_to_be_named_tsv(tmp_path):
+    from project.data.readers import read_table
+
+    path = tmp_path / "train.csv"
+    path.write_text("review\tsentiment\nfun\tpos\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"no column 'review' .*; its header is tab-separated: name the file .tsv"):
+        read_table(path, ["review", "sentiment"])
