@@ -31,6 +31,7 @@ from project.inference.pairs import pair_mismatch, trained_pairs
 litserve = optional("litserve", "serve")
 HTTPException = optional("fastapi", "serve", "HTTPException")[0]
 JSONResponse = optional("fastapi.responses", "serve", "JSONResponse")[0]
+RequestValidationError = optional("fastapi.exceptions", "serve", "RequestValidationError")[0]
 logger = logging.getLogger(__name__)
 
 
@@ -206,6 +207,13 @@ class ClassifierAPI(litserve.LitAPI):
         return output["answers"][0] if output["single"] else {"predictions": output["answers"]}
 
 
+async def one_line_validation_error(request, error) -> JSONResponse:
+    """A body FastAPI cannot take as a JSON object (a list, a string, nothing) gets the same one-line 400 as every
+    other malformed request, not a 422 with a list of pydantic errors."""
+    return JSONResponse(status_code=400, content={"detail": 'the body must be a JSON object with "text": a string or '
+                                                            "a list of strings"})  # fmt: skip
+
+
 def check_port(host: str, port: int) -> None:
     """One line where the address cannot be listened on (another server holds the port, a host this machine does not
     have), before the model loads; uvicorn would log it from a worker and exit 3."""
@@ -292,6 +300,7 @@ def serve(
     api = ClassifierAPI(model, max_texts, max_text_chars, raw_scores, backend, max_batch_size=max_batch_size,
                         batch_timeout=batch_timeout)  # fmt: skip
     server = litserve.LitServer(api, accelerator=accelerator, devices=1, timeout=60)
+    server.app.add_exception_handler(RequestValidationError, one_line_validation_error)
     print(json.dumps({"serving": model, "url": f"http://{host}:{port}/predict", **runtime_shown(model, backend)}))
 
     main_process = os.getpid()

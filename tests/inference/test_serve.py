@@ -74,6 +74,8 @@ def test_the_server_predicts_batches_refuses_bad_requests_and_stops_on_sigterm(m
             "too long": {"text": "word " * 100},
             "pairs do not match": {"text": ["a", "b"], "text_pair": ["x"]},
             "no pair for a pair model": {"text": ["a", "b"]},
+            "a list, not an object": ["a great film"],
+            "a string, not an object": "a great film",
         }
         for case, body in bad.items():
             response = httpx.post(url, json=body, timeout=30)
