@@ -120,6 +120,11 @@ def case_files(tmp: Path, case: str) -> tuple[list[str], str]:
         ], f"trainer.default_root_dir {tmp / 'a_file'} is a file"
     if case == "held-out shares leave no training rows":
         return ["--data.val_ratio", "0.95", "--data.test_ratio", "0.1"], "data.val_ratio=0.95 and data.test_ratio=0.1"
+    if case == "one row":  # the held-out splits take one row each, whatever their share
+        one = write_csv(tmp / "one.csv", rows[:1])
+        return ["--data.train_file", str(one)], (
+            f"{one}: 1 row, none left for training after holding out data.val_ratio=0.1 and data.test_ratio=0.1"
+        )
     if case == "training rows left hold one label":
         rows[0]["sentiment"], rows[1]["sentiment"] = "pos", "neg"
         ordered = write_csv(tmp / "few.csv", [{**row, "sentiment": "pos"} for row in rows[:38]] + rows[38:])
@@ -172,7 +177,7 @@ CASES = [
     "unknown key in a config file", "unknown pooler", "unknown scheduler", "warmup beyond training",
     "max_length above the encoder's positions", "tokenizer from another model", "stray quote in a cell",
     "header name given twice", "YAML that does not parse", *RANGE_CASES, "default_root_dir is a file",
-    "held-out shares leave no training rows", "training rows left hold one label",
+    "held-out shares leave no training rows", "one row", "training rows left hold one label",
     "encoder with a truncated model.safetensors", "--ckpt_path that does not exist", "--ckpt_path of random bytes",
 ]  # fmt: skip
 

@@ -239,7 +239,11 @@ def carve(loaded: dict[str, Split], val_ratio: float, test_ratio: float, seed: i
             count = max(1, round(ratio * total))  # a share of the whole file, not of what is left
             carved[split], order = order[:count], order[count:]
     if not order:
-        raise DataError(f"no training rows left after holding out val_ratio={val_ratio}, test_ratio={test_ratio}")
+        raise DataError(
+            f"{train.source}: {total} row{'s' if total != 1 else ''}, none left for training after holding out "
+            f"data.val_ratio={val_ratio} and data.test_ratio={test_ratio} (at least one row each): add rows, or give "
+            "data.val_file / data.test_file"
+        )
     splits = {**loaded, "train": train.take(np.sort(np.frombuffer(order, dtype=np.int32)))}
     for split, indices in carved.items():
         splits[split] = train.take(np.sort(np.frombuffer(indices, dtype=np.int32)))
