@@ -102,7 +102,10 @@ class LabelCodec:
         return targets
 
     def unknown(self, name: str, where: str) -> DataError:
-        return DataError(f"{where}: label '{name}' never occurs in the training data (labels: {self.label_names})")
+        return DataError(
+            f"{where}: label '{name}' never occurs in the training data (labels: {self.label_names}); a label needs "
+            "training rows, and a rare one may have gone wholly to the validation or test rows held out of the file"
+        )
 
 
 class Task:
