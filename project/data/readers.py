@@ -15,6 +15,7 @@ import itertools
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -70,19 +71,30 @@ def read_csv(file: io.TextIOBase, path: Path, delimiter: str = ",") -> Iterator[
 
 
 def _refuse_swallowed_rows(cells, width: int, delimiter: str, path, number: int, start: int, end: int) -> None:
-    """A quoted cell over several lines is legal; one whose lines mostly look like rows of this file (as many
-    cells as the header) is a stray quote that joined the rows up to the next quote into one cell."""
+    """A quoted cell over several lines is legal; one whose lines mostly look like rows of this file is a stray quote
+    that joined the rows up to the next quote into one cell. A line looks like a row with as many cells as the
+    header; and swallowed rows share a column of short repeated values (a label), which the lines of a document's
+    paragraphs do not, however many commas they hold (a two-column file's prose splits into two cells often)."""
     for cell in cells:
         inner = cell.split("\n")[1:]
         if len(inner) < 3 or width < 2:
             continue
-        row_like = sum(len(next(csv.reader([line], delimiter=delimiter), [])) == width for line in inner)
-        if row_like >= 3 and 2 * row_like >= len(inner):
+        rows = [cells for line in inner if len(cells := next(csv.reader([line], delimiter=delimiter), [])) == width]
+        row_like = len(rows)
+        if row_like >= 3 and 2 * row_like >= len(inner) and _shares_a_label_column(rows):
             raise DataError(
                 f"{path}: row {number} (line {start}): a quoted cell runs to line {end} and holds {row_like} lines "
                 "that look like rows of their own: a stray '\"' at line "
                 f'{start}? quote the whole cell and double the quotes inside it ("")'
             )
+
+
+def _shares_a_label_column(rows: list[list[str]]) -> bool:
+    """Whether one column of `rows` repeats a short value (at most 40 characters) in a third of them or more."""
+    counts = Counter(
+        (position, value.strip()) for row in rows for position, value in enumerate(row) if 0 < len(value.strip()) <= 40
+    )
+    return bool(counts) and max(counts.values()) >= max(2, len(rows) // 3 + 1)
 
 
 @register_reader(".tsv")

@@ -1,3 +1,4 @@
+import csv
 import importlib
 import json
 import re
@@ -217,3 +218,16 @@ def test_a_json_list_is_a_multi_label_cell_and_a_json_object_in_a_used_column_is
     path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
     with pytest.raises(DataError, match=r"rows.jsonl: row 2: column 'text' holds a JSON object, not a text or label"):
         read_table(path, ["text", "labels"])
+
+
+def test_a_long_document_of_paragraphs_with_commas_is_one_cell_not_a_stray_quote(tmp_path):
+    """A two-column file (text, label) whose documents run over many lines, each with one comma: every line splits
+    into two cells like a row, but no column repeats a short value as swallowed rows' labels do."""
+    paragraphs = [
+        f"paragraph {index} of the story, told plainly and at length about topic {index}" for index in range(9)
+    ]
+    documents = [("\n".join(f"{line} ({doc})" for line in paragraphs), label) for doc, label in enumerate("ab")]
+    path = tmp_path / "long.csv"
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        csv.writer(file).writerows([("text", "label"), *documents])
+    assert [(row["text"], row["label"]) for row in read_table(path, ["text", "label"])] == documents
