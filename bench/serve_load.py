@@ -22,6 +22,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,12 +41,16 @@ def start_server(model: str, port: int, extra: list[str]) -> subprocess.Popen:
     import httpx
 
     command = [sys.executable, "-m", "project.serve", "--model", model, "--port", str(port), *extra]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              start_new_session=True)  # fmt: skip
+    # Its log goes to a file: a pipe nobody reads fills after ~1,000 access-log lines and then blocks the server,
+    # whose requests hang (what the first run of this script measured at 32 clients).
+    log = tempfile.TemporaryFile(mode="w+")
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    server.log = log
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise SystemExit(f"the server exited: {server.stdout.read()[-3000:]}")
+            log.seek(0)
+            raise SystemExit(f"the server exited: {log.read()[-3000:]}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
                 return server
@@ -129,7 +134,8 @@ def main() -> None:
                 print(f"{model}: {concurrency} clients, {rate:.1f} requests/s", file=sys.stderr)
         finally:
             server.terminate()
-            server.communicate(timeout=60)
+            server.wait(timeout=60)
+            server.log.close()
         offline = offline_texts_per_second(model, texts) if options.offline else None
         for concurrency, (rate, p50, p99) in results.items():
             share = f"{rate / offline:.0%}" if offline else "n/a"
