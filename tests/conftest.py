@@ -107,12 +107,12 @@ def tiny_csv(tmp_path) -> Path:
     return write_csv(tmp_path / "reviews.csv", make_rows(120, pairs=True))
 
 
-def tiny_setup(tiny_csv, tiny_encoder, batch_size=8, **model_options):
-    """A TextClassifier and TextDataModule on the tiny encoder and CSV (pairs on), seeded."""
+def tiny_setup(tiny_csv, tiny_encoder, batch_size=8, pairs=True, **model_options):
+    """A TextClassifier and TextDataModule on the tiny encoder and CSV (pairs on unless `pairs` is False), seeded."""
     seed_everything(0)
     data = TextDataModule(
-        train_file=str(tiny_csv), text_column="review", label_column="sentiment", text_pair_column="context",
-        tokenizer=tiny_encoder, batch_size=batch_size,
+        train_file=str(tiny_csv), text_column="review", label_column="sentiment",
+        text_pair_column="context" if pairs else None, tokenizer=tiny_encoder, batch_size=batch_size,
     )  # fmt: skip
     model = TextClassifier(
         encoder=tiny_encoder, num_labels=data.num_labels, label_names=data.label_names, **model_options
@@ -166,11 +166,11 @@ def hparams_summary(folder):
     return metrics, names
 
 
-def trained_checkpoint(folder: Path, tiny_encoder: str) -> tuple[Path, TextClassifier]:
-    """A short fit of the tiny encoder on 120 toy rows with pairs, saved as `folder/model.ckpt`: (path, the model in
-    eval mode). The module-scoped fixtures of the inference tests share it."""
-    train = write_csv(folder / "train.csv", make_rows(120, pairs=True))
-    model, data = tiny_setup(train, tiny_encoder, learning_rate=1e-3)
+def trained_checkpoint(folder: Path, tiny_encoder: str, pairs: bool = True) -> tuple[Path, TextClassifier]:
+    """A short fit of the tiny encoder on 120 toy rows with pairs (single texts: `pairs` False), saved as
+    `folder/model.ckpt`: (path, the model in eval mode). The module-scoped fixtures of the inference tests share it."""
+    train = write_csv(folder / "train.csv", make_rows(120, pairs=pairs))
+    model, data = tiny_setup(train, tiny_encoder, pairs=pairs, learning_rate=1e-3)
     run = trainer(max_epochs=2, enable_checkpointing=False, default_root_dir=folder)
     run.fit(model, data)
     run.save_checkpoint(folder / "model.ckpt")

@@ -16,7 +16,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "serve_load.py"
 @pytest.mark.slow
 def test_the_load_script_reports_each_model_and_concurrency(tmp_path, tiny_encoder):
     pytest.importorskip("litserve")
-    checkpoint, _ = trained_checkpoint(tmp_path, tiny_encoder)
+    checkpoint, _ = trained_checkpoint(tmp_path, tiny_encoder, pairs=False)  # the script sends single texts
     export_main(["--checkpoint", str(checkpoint), "--output", str(tmp_path / "onnx"), "--format", "onnx"])
     texts = write_csv(tmp_path / "texts.csv", make_rows(10, seed=2))
     command = [sys.executable, str(SCRIPT), "--model", str(checkpoint), "--model", str(tmp_path / "onnx"),
