@@ -395,3 +395,17 @@ def test_a_tab_separated_file_named_csv_is_told_to_be_named_tsv(tmp_path):
     path.write_text("review\tsentiment\nfun\tpos\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"no column 'review' .*; its header is tab-separated: name the file .tsv"):
         read_table(path, ["review", "sentiment"])
+
+
+def test_a_teacher_trained_on_pairs_for_a_student_of_single_texts_is_refused(tmp_path, capsys, tiny_encoder):
+    from project.distill import main as distill_main
+    from tests.conftest import trained_checkpoint
+
+    teacher, _ = trained_checkpoint(tmp_path, tiny_encoder)  # trained on pairs (context)
+    train = write_csv(tmp_path / "single.csv", make_rows(40))
+    argv = ["--teacher", str(teacher), "--model.encoder", tiny_encoder, "--data.train_file", str(train),
+            "--data.text_column", "review", "--data.label_column", "sentiment",
+            "--trainer.default_root_dir", str(tmp_path / "runs")]  # fmt: skip
+    line = one_line_error(capsys, distill_main, argv)
+    assert line == (f"error: --teacher {teacher} was trained on pairs (data.text_pair_column 'context'): give "
+                    "data.text_pair_column, the column of second texts")  # fmt: skip

@@ -30,6 +30,8 @@ def new_folder(path: str | Path, option: str = "--output") -> Iterator[Path]:
     try:
         yield staging
         try:
+            if target.exists():  # an empty folder made meanwhile would be replaced by the rename without a word
+                raise OSError(errno.EEXIST, os.strerror(errno.EEXIST), str(target))
             os.replace(staging, target)
         except OSError as error:  # another process made `target` meanwhile (a non-empty folder, or a file)
             if error.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
@@ -45,7 +47,8 @@ def new_folder(path: str | Path, option: str = "--output") -> Iterator[Path]:
 def remove_orphans(path: Path) -> None:
     """Delete what a killed writer of `path` left (`.<name>.partial-<pid>` of a process that no longer runs: a
     SIGKILL gives no chance to clean up); a live process's staging stays, as it may still finish. The pid is this
-    machine's: two machines writing one path of a shared disk at the same moment are not told apart."""
+    machine's (this pid namespace's): a writer in another container or on another machine sharing the folder, writing
+    the same name at the same moment, would lose its staging and fail."""
     prefix = f".{path.name}.partial-"
     for leftover in path.parent.iterdir() if path.parent.is_dir() else ():
         pid = leftover.name[len(prefix) :]
@@ -67,7 +70,7 @@ def process_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # another user's process: alive
+    except (PermissionError, OverflowError):  # another user's process; a number no pid can be: left alone
         return True
     return True
 
@@ -83,24 +86,26 @@ def check_free_space(path: Path, size: int) -> None:
         raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({size:,} bytes needed, {free:,} free)", str(path))
 
 
-def write_bytes(path: str | Path, data: bytes | memoryview, replace: bool = True) -> None:
+def write_bytes(path: str | Path, data: bytes | memoryview | list, replace: bool = True) -> None:
     """`data` to `path` (parent folders made) whole or not at all: free space checked, written to
     `.<name>.partial-<pid>` beside it (the same filesystem, so the rename is atomic, never a copy), fsynced, renamed
     over `path`, and the folder fsynced so the rename survives a power cut. Any failure removes the temporary file
     and leaves an existing `path` as it was. `replace` False: a `path` that another process created since the
     command checked it is kept, and this write is a ConfigError instead (the file is published with a hard link,
-    which fails where the name exists)."""
+    which fails where the name exists). `data` may be a list of buffers, written one after the other (a header and
+    an array's own memory, without joining them into a copy)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    check_free_space(path, len(data))
+    parts = [memoryview(part).cast("B") for part in (data if isinstance(data, list) else [data])]
+    check_free_space(path, sum(part.nbytes for part in parts))
     partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
     remove_orphans(path)
     try:
         descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(descriptor, view) :]
+            for view in parts:
+                while view:
+                    view = view[os.write(descriptor, view) :]
             os.fsync(descriptor)
         finally:
             os.close(descriptor)

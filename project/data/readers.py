@@ -90,11 +90,20 @@ def _refuse_swallowed_rows(cells, width: int, delimiter: str, path, number: int,
 
 
 def _shares_a_label_column(rows: list[list[str]]) -> bool:
-    """Whether one column of `rows` repeats a short value (at most 40 characters) in a third of them or more."""
+    """Whether `rows` have a column that rows of a table have and prose split at its commas has not: one whose
+    every value is a short token without spaces (an id, a number, a label), or one that repeats a short value (at
+    most 40 characters) in a third of them or more (a label of a few words)."""
+    if any(all(_token(value) for value in column) for column in zip(*rows, strict=True)):
+        return True
     counts = Counter(
         (position, value.strip()) for row in rows for position, value in enumerate(row) if 0 < len(value.strip()) <= 40
     )
     return bool(counts) and max(counts.values()) >= max(2, len(rows) // 3 + 1)
+
+
+def _token(value: str) -> bool:
+    value = value.strip()
+    return 0 < len(value) <= 40 and not any(char.isspace() for char in value)
 
 
 @register_reader(".tsv")

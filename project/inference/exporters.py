@@ -244,7 +244,7 @@ def export(
         lightning_model.task.decisions,
     )
     config["dtype"] = precision
-    if lightning_model.trained_pair_column != UNKNOWN:  # predict and serve refuse inputs that do not match it
+    if lightning_model.trained_pair_column is not UNKNOWN:  # predict and serve refuse inputs that do not match it
         config[PAIR_KEY] = lightning_model.trained_pair_column
     model = lightning_model.plain_model().to(dtype).eval()
     check_exportable(format, config)

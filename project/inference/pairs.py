@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from project.core.errors import ConfigError
 
-UNKNOWN = "unknown"
+
+class _Unknown:
+    """The marker of a model that does not record its pair column: not a string, so no column name can equal it."""
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN = _Unknown()
 PAIR_KEY = "text_pair_column"  # classifier.json's key, as the data option is named
 
 
@@ -21,19 +29,20 @@ def trained_pairs(config: dict) -> str | None:
 
 def pair_mismatch(trained: str | None, given: bool) -> str | None:
     """What is wrong with giving (or not giving) second texts to a model trained with `trained`, or None."""
-    if trained == UNKNOWN or bool(trained) == given:
+    if trained is UNKNOWN or bool(trained) == given:
         return None
     return f"trained on pairs (data.text_pair_column '{trained}')" if trained else "trained on single texts"
 
 
-def check_pairs(trained: str | None, text_pair_column: str | None, model: str) -> None:
-    """A ConfigError naming `model` (the option and its path) and the remedy where the input's pairs do not match."""
+def check_pairs(
+    trained: str | None, text_pair_column: str | None, model: str, option: str = "--text_pair_column"
+) -> None:
+    """A ConfigError naming `model` (the option and its path) and the remedy (`option`, the command's pair option)
+    where the input's pairs do not match."""
     problem = pair_mismatch(trained, bool(text_pair_column))
     if problem is None:
         return
     remedy = (
-        f"leave out --text_pair_column {text_pair_column}"
-        if text_pair_column
-        else "give --text_pair_column, the input's column of second texts"
+        f"leave out {option} {text_pair_column}" if text_pair_column else f"give {option}, the column of second texts"
     )
     raise ConfigError(f"{model} was {problem}: {remedy}")

@@ -219,7 +219,7 @@ def check_port(host: str, port: int) -> None:
     have), before the model loads; uvicorn would log it from a worker and exit 3."""
     import socket
 
-    with socket.socket() as probe:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:  # uvicorn's own rule
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a closing socket is no owner
         try:
             probe.bind((host, port))

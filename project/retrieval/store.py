@@ -24,11 +24,12 @@ META, VECTORS, ROWS, INDEX = "embed.json", "embeddings.npy", "rows.jsonl", "inde
 def save_store(folder: Path, meta: dict, vectors: np.ndarray, rows: list[dict], index: faiss.Index) -> None:
     """Each file whole (`write_bytes`: free space checked first, so a full disk is one line naming the file, not
     numpy's or Faiss's error without a cause); the folder is the embed command's staging folder."""
-    buffer = io.BytesIO()
-    np.save(buffer, vectors)
-    write_bytes(folder / VECTORS, buffer.getbuffer())
+    header = io.BytesIO()  # the .npy header, then the array's own buffer: no copy of the vectors
+    vectors = np.ascontiguousarray(vectors)
+    np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(vectors))
+    write_bytes(folder / VECTORS, [header.getvalue(), memoryview(vectors)])
     write_text(folder / ROWS, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-    write_bytes(folder / INDEX, faiss.serialize_index(index).tobytes())
+    write_bytes(folder / INDEX, memoryview(faiss.serialize_index(index)))
     write_text(folder / META, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
 
 

@@ -33,6 +33,7 @@ from project.data.readers import read_table
 from project.data.splits import Split
 from project.data.teacher import save_teacher_scores, split_fingerprint
 from project.inference.ensemble import Ensemble, checkpoint_paths
+from project.inference.pairs import UNKNOWN, check_pairs
 from project.inference.predictions import predict_scores
 from project.model.encoder import from_pretrained
 from project.training.run import FitResult, run_fit, with_values
@@ -196,6 +197,9 @@ def distill(config: Namespace, teacher: list[str], alpha: float, temperature: fl
     `pseudo`, on unlabelled rows the teacher labelled); returns its fit."""
     data = TextDataModule(**config.data.as_dict())  # bad data fails here, before the teacher is loaded
     chosen = Teacher(teacher, config.model.task, data.label_names)
+    for path, model in zip(chosen.paths, chosen.ensemble.models, strict=True):  # it scores the student's inputs
+        trained = getattr(model, "trained_pair_column", UNKNOWN)
+        check_pairs(trained, data.hparams.text_pair_column, f"--teacher {path}", "data.text_pair_column")
     scores_file, teacher_val = cached_teacher_scores(chosen, data, Path(config.trainer.default_root_dir))
     card = {"teacher": chosen.paths, "alpha": alpha, "temperature": temperature, "teacher_val": teacher_val}
     if pseudo is not None:

@@ -231,3 +231,18 @@ def test_a_long_document_of_paragraphs_with_commas_is_one_cell_not_a_stray_quote
     with open(path, "w", newline="", encoding="utf-8") as file:
         csv.writer(file).writerows([("text", "label"), *documents])
     assert [(row["text"], row["label"]) for row in read_table(path, ["text", "label"])] == documents
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["id,text", '1,"Great movie', "2,Bad film", "3,Okay", "4,Meh", '5,Fine"', "6,Last"],  # a predict input
+        ["text,score", '"great,0.9', "bad,0.1", "fine,0.5", "meh,0.4", 'ok",0.6', "last,0.3"],  # regression values
+        ["text,label", '"one,a', "two,b", "three,c", "four,d", 'five",e', "six,a"],  # many classes, none repeated
+    ],
+)
+def test_a_stray_quote_is_found_whatever_the_other_column_holds(tmp_path, lines):
+    path = tmp_path / "stray.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"stray.csv: row 1 \(line 2\): a quoted cell runs to line 6"):
+        read_table(path)

@@ -72,7 +72,7 @@ def test_onnx_predict_refuses_inputs_whose_pairs_do_not_match_the_export(tmp_pat
     base = ["--input", str(source), "--output", str(out), "--text_column", "review"]
     line = one_line_error(capsys, predict_main, ["--model", str(fp32), *base])
     assert line == (f"error: --model {fp32} was trained on pairs (data.text_pair_column 'context'): give "
-                    "--text_pair_column, the input's column of second texts")  # fmt: skip
+                    "--text_pair_column, the column of second texts")  # fmt: skip
     single = tmp_path / "single"
     shutil.copytree(fp32, single)
     config = json.loads((single / "classifier.json").read_text())

@@ -219,3 +219,24 @@ def test_ctrl_c_in_the_middle_of_predicting_is_one_line_and_leaves_no_file(capsy
         "error: interrupted (Ctrl-C); no file was left half-written"
     )
     assert sorted(os.listdir(tmp_path)) == ["texts.csv"]
+
+
+def test_an_output_another_process_writes_while_predict_runs_is_kept(capsys, tmp_path, checkpoint, monkeypatch):
+    """Two predicts to one --output, neither with --overwrite: the other one's file appears while this one runs;
+    this one stops in one line and that file stays as it was."""
+    from project.inference import predictions
+
+    path, _ = checkpoint
+    source = write_csv(tmp_path / "texts.csv", make_rows(8, seed=2, pairs=True))
+    out = tmp_path / "out.csv"
+    real = predictions.predict_scores
+
+    def meanwhile(*args, **kwargs):
+        out.write_text("the other run's predictions\n")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(predictions, "predict_scores", meanwhile)
+    line = one_line_error(capsys, main, ["--checkpoint", str(path), "--input", str(source), "--output", str(out),
+                                         "--text_column", "review", "--text_pair_column", "context"])  # fmt: skip
+    assert "was created by another process while this one ran" in line
+    assert out.read_text() == "the other run's predictions\n"

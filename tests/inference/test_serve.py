@@ -121,6 +121,9 @@ def test_a_bad_model_path_fails_in_one_line(tmp_path, capsys):
         port = str(taken.getsockname()[1])
         line = one_line_error(capsys, main, ["--model", str(tmp_path / "no"), "--port", port])
     assert line == f"error: --host 127.0.0.1 --port {port}: address already in use; choose another port or host"
+    from project.inference.serving import check_port
+
+    check_port("::1", free_port())  # an IPv6 host is probed as IPv6, not refused as an unknown family
 
 
 @pytest.mark.parametrize("truncation", ["head_tail", "chunks:max"])
