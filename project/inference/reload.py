@@ -85,7 +85,7 @@ def load_exported(folder: str | Path, device: str = "cpu") -> ExportedClassifier
     if missing or unexpected:
         raise UserError(f"{folder / CLASSIFIER_WEIGHTS}: missing {missing}, unexpected {unexpected} weights")
     tokenizer = from_pretrained(AutoTokenizer, str(folder))
-    vocabulary = sorted(set(type(tokenizer).vocab_files_names.values()))
+    vocabulary = sorted({"tokenizer.json", *type(tokenizer).vocab_files_names.values()})  # a fast one needs no other
     # Without them transformers builds an empty vocabulary, and every text would be scored as unknown tokens.
     if vocabulary and not any((folder / name).is_file() for name in vocabulary):
         raise UserError(f"--model {folder}: none of the tokenizer's files {vocabulary}; export the folder again")

@@ -77,7 +77,7 @@ def test_a_full_then_read_only_disk_stops_every_command_in_one_line_with_whole_c
            "--baseline", "false"]  # fmt: skip
     best = kept / "best.ckpt"
     many = tmp_path / "many.csv"
-    many.write_text("sentence\n" + "".join(f"a long enough text number {i}\n" for i in range(20_000)))
+    many.write_text("sentence\n" + "".join(f"a long enough text number {i}\n" for i in range(3_000)))
     script = [
         # One checkpoint of the tiny model is ~330 KB: 500 KB hold the first best checkpoint, not last.ckpt beside it.
         command("full", *fit, "--trainer.default_root_dir", str(disk / "runs")),
@@ -85,7 +85,7 @@ def test_a_full_then_read_only_disk_stops_every_command_in_one_line_with_whole_c
         f"cp -r {shlex.quote(str(checkpoints))} {shlex.quote(str(kept))}",
         f"ls -a {shlex.quote(str(checkpoints))} > {shlex.quote(str(tmp_path / 'listing.txt'))}",
         f"mv {shlex.quote(str(kept))}/best-*.ckpt {shlex.quote(str(best))}",
-        # The vectors of 20,000 texts (~2.6 MB) cannot fit in what the checkpoint left: one line, no staging folder.
+        # The vectors of 3,000 texts (~0.4 MB) cannot fit in what the checkpoint left: one line, no staging folder.
         command("full embed", "project.embed", "--checkpoint", str(best), "--input", str(many), "--text_column",
                 "sentence", "--output", str(disk / "full_store")),
         f"ls -a {shlex.quote(str(disk))} > {shlex.quote(str(tmp_path / 'disk_listing.txt'))}",

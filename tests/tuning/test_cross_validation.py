@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shutil
 from collections import Counter
 
 import numpy as np
@@ -184,7 +185,8 @@ def test_an_ensemble_of_checkpoints_with_other_labels_is_refused_in_one_line(tmp
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("error: --checkpoint") and "cannot be averaged" in error
     assert not (tmp_path / "p.csv").exists()
-    predict_main(["--checkpoint", checkpoints[0], checkpoints[0], "--input", str(texts), "--output",
+    copy = shutil.copy(checkpoints[0], tmp_path / "copy.ckpt")  # one path twice is refused: it would weigh double
+    predict_main(["--checkpoint", checkpoints[0], str(copy), "--input", str(texts), "--output",
                   str(tmp_path / "p.csv")])  # fmt: skip
     assert np.isclose(sum(float(v) for k, v in read(tmp_path / "p.csv")[0].items() if k.startswith("score_")), 1.0)
 
