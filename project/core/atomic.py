@@ -125,18 +125,18 @@ def publish_new(partial: Path, path: Path) -> None:
     """`partial` renamed to `path` only if no `path` exists, atomically where the filesystem has hard links."""
     try:
         os.link(partial, path)
+        taken = False
     except FileExistsError:
+        taken = True
+    except OSError:  # no hard links here (some network or FAT filesystems): checked, then renamed
+        taken = path.exists()
+        if not taken:
+            os.replace(partial, path)
+    if taken:
         raise ConfigError(
             f"--output {path} was created by another process while this one ran; choose a new file or pass "
             "--overwrite true (nothing was overwritten)"
-        ) from None
-    except OSError:  # no hard links here (some network or FAT filesystems): checked, then renamed
-        if path.exists():
-            raise ConfigError(
-                f"--output {path} was created by another process while this one ran; choose a new file or pass "
-                "--overwrite true (nothing was overwritten)"
-            ) from None
-        os.replace(partial, path)
+        )
     partial.unlink(missing_ok=True)
 
 
