@@ -73,29 +73,6 @@ def test_fit_writes_metrics_labels_checkpoints_and_curves(tmp_path, tiny_encoder
     assert {"test/acc", "test/f1", "test/loss"} <= set(scalars)
 
 
-def test_ckpt_path_last_resumes_a_killed_run_in_place_on_the_same_schedule(tmp_path, tiny_encoder):
-    args = tiny_args(tmp_path, tiny_encoder)
-    killer = '[{"class_path": "tests.helpers.ExitAtEpochStart", "init_args": {"epoch": 1}}]'
-    killed = fit(*args, "--trainer.callbacks", killer)
-    assert killed.returncode == 137
-    resumed = fit(*args, "--ckpt_path", "last")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    runs = sorted((tmp_path / "runs" / "lightning_logs").iterdir())
-    assert [run.name for run in runs] == ["version_0"]  # appended to the killed run, no new run
-    assert (runs[0] / "config.yaml").exists() and list(runs[0].glob("config-resumed-*.yaml"))
-    scalars = read_scalars(runs[0])
-    assert [step for step, _ in scalars["train/loss"]] == list(range(12))  # no gap, no duplicate
-    assert len(scalars["val/acc"]) == 2
-
-    (tmp_path / "again").mkdir()
-    uninterrupted = fit(*tiny_args(tmp_path / "again", tiny_encoder))
-    assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
-    reference = read_scalars(tmp_path / "again" / "runs" / "lightning_logs" / "version_0")
-    steps, values = zip(*scalars["lr-AdamW/encoder"], strict=True)
-    reference_steps, reference_values = zip(*reference["lr-AdamW/encoder"], strict=True)
-    assert steps == reference_steps and values == pytest.approx(reference_values, rel=1e-9)
-
-
 def test_resuming_with_a_different_length_is_refused(tmp_path, tiny_encoder):
     args = tiny_args(tmp_path, tiny_encoder)
     assert fit(*args, "--trainer.max_epochs", "1").returncode == 0

@@ -31,6 +31,10 @@ def quiet_libraries() -> None:
         category=FutureWarning,
         module=r"lightning\.pytorch\.utilities\._pytree",
     )
+    # On a mid-epoch resume Lightning warns that the dataloader "is not resumable" because it is not a Lightning
+    # Stateful; ours is: the EpochSampler restarts at the checkpoint's batch (data/sampler.py `resume`), and the
+    # resume tests train on exactly the uninterrupted run's samples. The warning would tell the user the opposite.
+    warnings.filterwarnings("ignore", message=r"You're resuming from a checkpoint that ended before the epoch ended")
 
 
 class SummaryWithoutFlops(RichModelSummary):

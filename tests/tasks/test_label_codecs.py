@@ -66,10 +66,12 @@ def test_label_ids_do_not_depend_on_the_hash_seed_or_the_row_order():
         "from project.tasks import TASKS; import sys; "
         "print(TASKS['single_label'].label_codec(sys.argv[1:], 'x').label_names)"
     )
-    seen = set()
-    for seed, order in (("0", labels), ("1", labels[::-1]), ("12345", sorted(labels))):
-        result = subprocess.run([sys.executable, "-c", program, *order], capture_output=True, text=True,
-                                env={**__import__("os").environ, "PYTHONHASHSEED": seed}, check=True)  # fmt: skip
-        seen.add(result.stdout)
+    runs = [  # side by side: each process spends its time importing torch
+        subprocess.Popen([sys.executable, "-c", program, *order], stdout=subprocess.PIPE, text=True,
+                         env={**__import__("os").environ, "PYTHONHASHSEED": seed})  # fmt: skip
+        for seed, order in (("0", labels), ("1", labels[::-1]), ("12345", sorted(labels)))
+    ]
+    seen = {run.communicate(timeout=120)[0] for run in runs}
+    assert [run.returncode for run in runs] == [0, 0, 0]
     assert len(seen) == 1
     assert seen.pop().strip() == "['-3', '01', '1', '1e0', '2', '10', 'B', 'a', 'b', 'é']"

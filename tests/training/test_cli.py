@@ -165,7 +165,9 @@ def _claim_when_released(root, barrier, versions):
 def test_runs_started_at_the_same_moment_never_share_a_folder(tmp_path):
     import multiprocessing
 
-    context = multiprocessing.get_context("spawn")
+    # fork, not spawn: a spawned child re-imports this module (Lightning and torch, ~10 s each); the claim itself
+    # needs nothing the parent has not imported, and the barrier still releases the four at one moment.
+    context = multiprocessing.get_context("fork")
     for attempt in range(3):
         root = tmp_path / f"root{attempt}"
         barrier, versions = context.Barrier(4), context.Queue()
@@ -188,6 +190,7 @@ def test_two_fits_started_together_write_two_runs(tmp_path, tiny_csv, tiny_encod
         sys.executable, "-m", "project.fit", "--model.encoder", tiny_encoder, "--data.train_file", str(tiny_csv),
         "--data.text_column", "review", "--data.label_column", "sentiment", "--data.batch_size", "8",
         "--trainer.default_root_dir", str(tmp_path / "runs"), "--trainer.enable_progress_bar", "false",
+        "--trainer.max_steps", "2", "--baseline", "false",  # the race is at start-up; two steps make a whole run
     ]  # fmt: skip
     processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
     for process in processes:

@@ -51,7 +51,10 @@ def assert_same_as_uninterrupted(root: Path, reference: Path, before: list) -> N
     # The interrupted process may have trained past its last checkpoint; those batches are trained again.
     kept = [line for line in before if line[:2] < resumed[0][:2]]
     assert kept + resumed == samples(reference)
-    checkpoints = root / "runs" / "lightning_logs" / "version_0" / "checkpoints"
+    runs = sorted((root / "runs" / "lightning_logs").iterdir())
+    assert [run.name for run in runs] == ["version_0"]  # appended to the killed run, no new run
+    assert (runs[0] / "config.yaml").exists() and list(runs[0].glob("config-resumed-*.yaml"))
+    checkpoints = runs[0] / "checkpoints"
     assert [path.name for path in checkpoints.glob("last*.ckpt")] == ["last.ckpt"]  # overwritten, not versioned
     expected = final_weights(reference)
     for name, value in final_weights(root).items():
@@ -60,7 +63,7 @@ def assert_same_as_uninterrupted(root: Path, reference: Path, before: list) -> N
         read_scalars(root / "runs" / "lightning_logs" / "version_0"),
         read_scalars(reference / "runs" / "lightning_logs" / "version_0"),
     )
-    for tag in ("train/loss", "lr-AdamW/encoder"):
+    for tag in ("train/loss", "lr-AdamW/encoder", "val/acc"):
         steps, values = zip(*scalars[tag], strict=True)
         reference_steps, reference_values = zip(*reference_scalars[tag], strict=True)
         assert steps == reference_steps  # no step twice, none missing (train/loss: one point per micro-batch)
@@ -80,6 +83,7 @@ def test_sigkill_then_resume_matches_the_uninterrupted_run(tmp_path, tiny_encode
     before = samples(tmp_path)
     code, stderr = run(tmp_path, tiny_encoder, "--ckpt_path", "last")
     assert code == 0, stderr[-3000:]
+    assert "not resumable" not in stderr  # Lightning's warning is wrong here: the sampler resumes (below)
     assert_same_as_uninterrupted(tmp_path, uninterrupted, before)
 
 
