@@ -67,8 +67,12 @@ def test_label_ids_do_not_depend_on_the_hash_seed_or_the_row_order():
         "print(TASKS['single_label'].label_codec(sys.argv[1:], 'x').label_names)"
     )
     runs = [  # side by side: each process spends its time importing torch
-        subprocess.Popen([sys.executable, "-c", program, *order], stdout=subprocess.PIPE, text=True,
-                         env={**__import__("os").environ, "PYTHONHASHSEED": seed})  # fmt: skip
+        subprocess.Popen(
+            [sys.executable, "-c", program, *order],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**__import__("os").environ, "PYTHONHASHSEED": seed},
+        )  # fmt: skip
         for seed, order in (("0", labels), ("1", labels[::-1]), ("12345", sorted(labels)))
     ]
     seen = {run.communicate(timeout=120)[0] for run in runs}
