@@ -147,7 +147,7 @@ class TextDataModule(LightningDataModule):
 
         Args:
             dataset: built-in data set, used when `train_file` is not given: rotten_tomatoes, chinese_reviews,
-                bbc_news (long documents), chinese_entities (multi_label).
+                bbc_news (long documents), dutch_book_reviews, chinese_entities (multi_label).
             train_file: CSV, TSV or JSONL; takes precedence over `dataset`.
             val_file: if absent, `val_ratio` of the training rows are held out instead.
             test_file: if absent, `test_ratio` of the training rows are held out instead.

@@ -65,3 +65,11 @@ def test_bbc_news_keeps_each_story_once_with_its_topic_and_is_long():
                                                      "entertainment": 369, "tech": 347}  # fmt: skip
     words = sorted(len(row["text"].split()) for row in rows)
     assert words[len(words) // 2] > 300  # long documents: a median of 421 MiniLM tokens
+
+
+def test_dutch_book_reviews_keep_each_review_once_balanced_and_decoded():
+    rows = load_dataset("dutch_book_reviews")
+    assert len(rows) == 2_987 == len({row["text"] for row in rows})
+    assert Counter(row["label"] for row in rows) == {"positive": 1_500, "negative": 1_487}
+    assert not [row for row in rows if "&amp;" in row["text"] or "&gt;" in row["text"]]
+    assert sum("\n" in row["text"] for row in rows) > 200  # multi-line reviews read as one record each
