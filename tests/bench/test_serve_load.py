@@ -1,5 +1,5 @@
-"""bench/serve_load.py runs end to end against the real server on a tiny checkpoint and its ONNX export (a few
-requests: the script's path, not its timings)."""
+"""bench/serve_load.py runs end to end against the real server on a tiny checkpoint (a few requests: the script's
+path, not its timings; the server on every model kind is tests/inference/test_serve.py's)."""
 
 import subprocess
 import sys
@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from project.export import main as export_main
 from tests.conftest import make_rows, trained_checkpoint, write_csv
 
 SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "serve_load.py"
@@ -17,21 +16,14 @@ SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "serve_load.py"
 def test_the_load_script_reports_each_model_and_concurrency(tmp_path, tiny_encoder):
     pytest.importorskip("litserve")
     checkpoint, _ = trained_checkpoint(tmp_path, tiny_encoder, pairs=False)  # the script sends single texts
-    export_main(["--checkpoint", str(checkpoint), "--output", str(tmp_path / "onnx"), "--format", "onnx"])
     texts = write_csv(tmp_path / "texts.csv", make_rows(10, seed=2))
-    command = [sys.executable, str(SCRIPT), "--model", str(checkpoint), "--model", str(tmp_path / "onnx"),
-               "--concurrency", "1", "4", "--requests", "12", "--texts", str(texts), "--text-column", "review",
-               "--serve-option=--batch_timeout=0.005"]  # fmt: skip
+    command = [sys.executable, str(SCRIPT), "--model", str(checkpoint), "--concurrency", "1", "4", "--requests", "12",
+               "--texts", str(texts), "--text-column", "review", "--serve-option=--batch_timeout=0.005"]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in result.stdout.splitlines()
             if line.startswith("| ") and not line.startswith("| model")]  # fmt: skip
-    assert [(row[0], row[1]) for row in rows] == [
-        (str(checkpoint), "1"),
-        (str(checkpoint), "4"),
-        (str(tmp_path / "onnx"), "1"),
-        (str(tmp_path / "onnx"), "4"),
-    ]
+    assert [(row[0], row[1]) for row in rows] == [(str(checkpoint), "1"), (str(checkpoint), "4")]
     for row in rows:
         rate, p50, p99, offline = (float(cell) for cell in row[2:6])
         assert rate > 0 and 0 < p50 <= p99 and offline > 0 and row[6].endswith("%")
