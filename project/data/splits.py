@@ -23,7 +23,7 @@ import numpy as np
 
 from project.core.errors import DataError
 from project.data.readers import Row, blank, checked_rows
-from project.data.token_cache import CHUNK, TextsDigest
+from project.data.token_cache import TextsDigest, chunk_is_full
 
 SPLITS = ("train", "val", "test")
 
@@ -60,21 +60,24 @@ class Table:
         return self.file_rows[positions] if self.file_rows is not None else positions + 1
 
     def text_chunks(self) -> Iterator[tuple[list[str], list[str] | None]]:
-        """Every row's text (and pair), in order, CHUNK rows at a time; a DataError if the source changed since it
-        was read (its texts must be the ones the fingerprint, the labels and the splits were made from)."""
+        """Every row's text (and pair), in order, a chunk (`token_cache.chunk_is_full`) at a time; a DataError if the
+        source changed since it was read (its texts must be the ones the fingerprint, the labels and the splits were
+        made from)."""
         text_column, pair_column = self.columns.text, self.columns.pair
-        digest, count = TextsDigest(), 0
+        digest, count, characters = TextsDigest(), 0, 0
         texts, pairs = [], [] if pair_column else None
         for row in self.open_rows():
             text, pair = row[text_column], row[pair_column] if pair_column else None
             digest.update(text, pair)
             count += 1
             texts.append(text)
+            characters += len(text)
             if pairs is not None:
                 pairs.append(pair)
-            if len(texts) == CHUNK:
+                characters += len(pair)
+            if chunk_is_full(len(texts), characters):
                 yield texts, pairs
-                texts, pairs = [], [] if pair_column else None
+                texts, pairs, characters = [], [] if pair_column else None, 0
         if count != len(self) or digest.hexdigest() != self.fingerprint:
             raise DataError(f"{self.source}: the file changed while this run was reading it; run again")
         if texts:

@@ -41,6 +41,14 @@ from project.data.truncation import HEAD, Truncation
 FORMAT_VERSION = 3
 ROOT_ENV = "BERT_TEMPLATE_TOKEN_CACHE"  # default: <the asset cache>/tokens
 CHUNK = 10_000  # texts per tokenizer call: bounds the Python lists (and strings read back) alive at once
+# ... and characters per call: 10,000 documents of 2,000 tokens held 20M token ids as Python lists (a 3.4 GiB peak
+# tokenizing 100k of them, docs/benchmarks.md); short texts still go 10,000 to a call.
+CHUNK_CHARACTERS = 4_000_000
+
+
+def chunk_is_full(texts: int, characters: int) -> bool:
+    """Whether a chunk of `texts` texts holding `characters` characters (pairs included) is as large as one gets."""
+    return texts >= CHUNK or characters >= CHUNK_CHARACTERS
 
 
 def token_cache_root() -> Path:
@@ -151,8 +159,12 @@ def cached_tokens(
     """The cache entry for these texts, built first if missing."""
 
     def chunks() -> Iterator[tuple[list[str], list[str] | None]]:
-        for start in range(0, len(texts), CHUNK):
-            yield list(texts[start : start + CHUNK]), list(pairs[start : start + CHUNK]) if pairs is not None else None
+        start, characters = 0, 0
+        for index, text in enumerate(texts):
+            characters += len(text) + (len(pairs[index]) if pairs is not None else 0)
+            if chunk_is_full(index + 1 - start, characters) or index == len(texts) - 1:
+                yield list(texts[start : index + 1]), list(pairs[start : index + 1]) if pairs is not None else None
+                start, characters = index + 1, 0
 
     return tokens_for(tokenizer, texts_fingerprint(texts, pairs), chunks, max_length, root, segments, truncation)
 

@@ -252,3 +252,37 @@ def test_data_tokenized_without_the_segments_the_encoder_takes_is_refused(tmp_pa
     (tokenizer / "model.safetensors").unlink()
     assert fit_families(tmp_path / "ok", "distilbert", tokenizer) is None
     assert "without segment ids but the encoder (bert)" in fit_families(tmp_path / "bert", "bert", tokenizer)
+
+
+def test_a_file_of_long_texts_is_read_back_for_tokenizing_in_chunks_bounded_by_characters(
+    tmp_path, tiny_encoder, monkeypatch
+):
+    from project.data import token_cache
+
+    rows = make_rows(60, seed=3, pairs=True)
+    for index, row in enumerate(rows):
+        row["review"] = " ".join([row["review"]] * (1 + index % 9))
+    path = write_csv(tmp_path / "long.csv", rows)
+    monkeypatch.setenv(token_cache.ROOT_ENV, str(tmp_path / "whole"))
+    whole = data_module(path, tiny_encoder, text_pair_column="context")
+    whole.setup("fit")
+
+    sizes, original = [], token_cache._build
+
+    def recording(folder, tokenizer, chunks, *args):
+        chunks = [(texts, pairs) for texts, pairs in chunks]
+        sizes.extend(sum(map(len, texts)) + sum(map(len, pairs)) for texts, pairs in chunks)
+        return original(folder, tokenizer, chunks, *args)
+
+    monkeypatch.setattr(token_cache, "_build", recording)
+    monkeypatch.setattr(token_cache, "CHUNK_CHARACTERS", 400)
+    monkeypatch.setenv(token_cache.ROOT_ENV, str(tmp_path / "chunked"))
+    chunked = data_module(path, tiny_encoder, text_pair_column="context")
+    chunked.setup("fit")
+    longest = max(len(row["review"]) + len(row["context"]) for row in rows)
+    assert len(sizes) > 5 and max(sizes) < 400 + longest
+    assert set(whole.datasets) == set(chunked.datasets) and len(whole.datasets) >= 2
+    for name in whole.datasets:
+        assert [whole.datasets[name][i]["input_ids"] for i in range(len(whole.datasets[name]))] == [
+            chunked.datasets[name][i]["input_ids"] for i in range(len(chunked.datasets[name]))
+        ]

@@ -49,6 +49,26 @@ def test_built_in_chunks_equals_built_at_once(tmp_path, tokenizer, monkeypatch):
     assert np.array_equal(whole.offsets, chunked.offsets) and np.array_equal(whole.input_ids, chunked.input_ids)
 
 
+@pytest.mark.parametrize("truncation", ["head", "chunks"])
+def test_long_texts_go_to_the_tokenizer_in_chunks_bounded_by_characters(tmp_path, tokenizer, monkeypatch, truncation):
+    texts = [" ".join(["the actor and the scene"] * (1 + i % 7)) for i in range(40)]
+    whole = cached_tokens(tokenizer, texts, None, 16, root=tmp_path / "whole", truncation=Truncation(truncation))
+    calls = []
+    original = token_cache._build
+
+    def recording(folder, tokenizer, chunks, *args):
+        chunks = [(list(texts), pairs) for texts, pairs in chunks]
+        calls.extend(sum(map(len, texts)) for texts, _ in chunks)
+        return original(folder, tokenizer, chunks, *args)
+
+    monkeypatch.setattr(token_cache, "_build", recording)
+    monkeypatch.setattr(token_cache, "CHUNK_CHARACTERS", 300)
+    chunked = cached_tokens(tokenizer, texts, None, 16, root=tmp_path / "chunked", truncation=Truncation(truncation))
+    longest = max(map(len, texts))
+    assert len(calls) > 5 and max(calls) < 300 + longest and sum(calls) == sum(map(len, texts))
+    assert np.array_equal(whole.offsets, chunked.offsets) and np.array_equal(whole.input_ids, chunked.input_ids)
+
+
 def test_a_second_run_reuses_the_entry_and_any_change_makes_a_new_one(tmp_path, tokenizer, monkeypatch):
     cached_tokens(tokenizer, TEXTS, None, 8, root=tmp_path)
     entries = sorted(path.name for path in tmp_path.iterdir())
