@@ -197,7 +197,10 @@ def test_ctrl_c_in_the_middle_of_predicting_is_one_line_and_leaves_no_file(tmp_p
     path, _ = checkpoint
     source = write_csv(tmp_path / "texts.csv", make_rows(40, seed=2, pairs=True))
     out = tmp_path / "out.csv"
+    # The child gets Python's own Ctrl-C handler, as in a terminal: a suite started in the background (`cmd &` in a
+    # script, nohup) hands its children SIGINT ignored, and Python keeps it ignored.
     script = f"""import os, signal
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from project.inference import predictions
 real, calls = predictions.classifier_outputs, []
 def interrupted(*args, **kwargs):
