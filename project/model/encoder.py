@@ -20,7 +20,7 @@ from project.core.derived import DerivedAsset, materialize
 from project.core.errors import ConfigError, UserError
 from project.core.types import NonNegativeInt, UnitIntervalOpenRight, plain
 from project.model.e5_pack import build_from_sources
-from project.model.families import dropout_overrides, transformer_layers
+from project.model.families import dropout_overrides, parameter_depths, transformer_layers
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 MULTILINGUAL_ENCODER = "multilingual-e5-small"
@@ -79,6 +79,15 @@ class EncoderOptions:
             multilingual-e5-small's 12 layers); at 32 x 128 tokens this took peak memory from 3.9 to 2.4 GB for
             1.48x the step time (docs/benchmarks.md). The same gradients; prediction and exports are untouched. A
             family whose transformers class cannot checkpoint is refused in one line.
+        frozen_layers: keep the embeddings and the bottom k transformer layers at their pretrained weights (0: train
+            them all). No gradient, optimizer state or backward pass for them: the backward pass stops at layer k,
+            which saves about two thirds of each frozen layer's share of a step's compute (the forward pass still
+            runs through them). The bottom layers hold the most general features and move least in fine-tuning
+            (layer_decay's premise); freezing them trades a little accuracy for time on a CPU, and is a guard
+            against overfitting on small data. Layers are found per family, as for reinit_top_layers; k may be the
+            encoder's depth (a linear probe of its top output); it cannot overlap the re-drawn top layers. MPNet's
+            relative position table sits above the layers and every layer reads it: it keeps training, so there
+            the backward pass still runs through the frozen layers (no time saved; their weights stay frozen).
     """
 
     hidden_dropout: UnitIntervalOpenRight | None = None
@@ -86,6 +95,7 @@ class EncoderOptions:
     reinit_top_layers: NonNegativeInt = 0
     word_embeddings: Literal["auto", "train", "freeze"] = "auto"
     gradient_checkpointing: bool = False
+    frozen_layers: NonNegativeInt = 0
 
     @classmethod
     def of(cls, options: EncoderOptions | dict | None) -> EncoderOptions:
@@ -94,7 +104,7 @@ class EncoderOptions:
 
     def __post_init__(self):  # checkpoints hold primitives only
         self.hidden_dropout, self.attention_dropout = plain([self.hidden_dropout, self.attention_dropout])
-        self.reinit_top_layers = plain(self.reinit_top_layers)
+        self.reinit_top_layers, self.frozen_layers = plain([self.reinit_top_layers, self.frozen_layers])
 
 
 def resolve_pretrained(name: str) -> str:
@@ -215,6 +225,34 @@ def enable_gradient_checkpointing(encoder: nn.Module) -> None:
             "lower data.batch_size or data.max_length instead"
         )
     encoder.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+
+
+def freeze_bottom_layers(encoder: nn.Module, options: EncoderOptions) -> None:
+    """Stop training the embeddings and the bottom `options.frozen_layers` layers (`EncoderOptions.frozen_layers`).
+
+    By depth (`families.parameter_depths`: 0 the embeddings, i layer i): every parameter at depth k or below. The
+    weights stay parameters, saved and exported as before; the optimizer groups leave them out.
+    """
+    count = options.frozen_layers
+    if not count:
+        return
+    option = "model.encoder_options.frozen_layers"
+    depths, num_layers = parameter_depths(encoder, option)
+    if count > num_layers:
+        raise ConfigError(f"{option}={count}, but the encoder has {num_layers} layers")
+    if count + options.reinit_top_layers > num_layers:
+        raise ConfigError(
+            f"{option}={count} would freeze some of the {options.reinit_top_layers} re-drawn top layers "
+            f"(model.encoder_options.reinit_top_layers) of the encoder's {num_layers} at their random weights"
+        )
+    if options.word_embeddings == "train":
+        raise ConfigError(
+            f"{option}={count} freezes the embeddings, but model.encoder_options.word_embeddings is `train`; "
+            "set it to auto or freeze"
+        )
+    for name, parameter in encoder.named_parameters():
+        if depths[name] <= count:
+            parameter.requires_grad_(False)
 
 
 def freeze_word_embeddings(encoder: nn.Module, mode: str) -> bool:

@@ -21,6 +21,7 @@ from project.model.encoder import (
     DEFAULT_ENCODER,
     EncoderOptions,
     enable_gradient_checkpointing,
+    freeze_bottom_layers,
     freeze_word_embeddings,
     load_encoder,
     redraw_top_layers,
@@ -133,6 +134,7 @@ class TextClassifier(LightningModule):
         # Found now, so that a family without layers to tell apart fails before any data is tokenized.
         self.encoder_depths = encoder_depths(self.encoder, optimization.layer_decay)
         freeze_word_embeddings(self.encoder, encoder_options.word_embeddings)
+        freeze_bottom_layers(self.encoder, encoder_options)
         if encoder_options.gradient_checkpointing:
             enable_gradient_checkpointing(self.encoder)
         config = self.encoder.config

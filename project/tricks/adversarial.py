@@ -79,7 +79,8 @@ class EmbeddingAttack(Trick):
         require(
             host.word_embeddings().requires_grad,
             self.name,
-            "attacks the word embeddings, which are frozen: set model.encoder_options.word_embeddings: train",
+            "attacks the word embeddings, which are frozen: set model.encoder_options.word_embeddings: train "
+            "(and model.encoder_options.frozen_layers: 0)",
         )
 
     def loss(self, host, batch, perturbation, inner):

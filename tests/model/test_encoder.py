@@ -1,5 +1,6 @@
 import importlib.util
 import json
+import re
 
 import pytest
 
@@ -165,3 +166,32 @@ def test_gradient_checkpointing_gives_the_same_gradients_and_is_refused_where_th
         torch.testing.assert_close(gradients[1][name], gradient, msg=name)
     with pytest.raises(ConfigError, match="gradient_checkpointing: Linear cannot checkpoint its layers"):
         enable_gradient_checkpointing(nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"frozen_layers": 3}, "frozen_layers=3, but the encoder has 2 layers"),
+     ({"frozen_layers": 1, "reinit_top_layers": 2}, "frozen_layers=1 would freeze some of the 2 re-drawn top layers"),
+     ({"frozen_layers": 1, "word_embeddings": "train"}, "frozen_layers=1 freezes the embeddings, but model.encoder_"
+      "options.word_embeddings is `train`; set it to auto or freeze")],
+)  # fmt: skip
+def test_frozen_layers_that_cannot_be_honoured_are_refused_in_one_line(tiny_encoder, options, message):
+    from project.core.errors import ConfigError
+    from project.training.module import TextClassifier
+
+    with pytest.raises(ConfigError, match=f"^model.encoder_options.{re.escape(message)}"):
+        TextClassifier(encoder=tiny_encoder, num_labels=2, encoder_options=options)
+
+
+def test_a_fit_with_frozen_layers_keeps_them_pretrained_and_trains_the_rest(tiny_csv, tiny_encoder):
+    import torch
+
+    from project.model.families import parameter_depths
+    from tests.conftest import tiny_setup, trainer
+
+    pretrained = {name: p.detach().clone() for name, p in load_encoder(tiny_encoder).named_parameters()}
+    model, data = tiny_setup(tiny_csv, tiny_encoder, learning_rate=3e-3, encoder_options={"frozen_layers": 1})
+    trainer(max_epochs=1).fit(model, datamodule=data)
+    depths, _ = parameter_depths(model.encoder, "test")
+    for name, parameter in model.encoder.named_parameters():
+        assert torch.equal(parameter, pretrained[name]) == (depths[name] <= 1), name

@@ -95,13 +95,42 @@ def test_layer_decay_groups_every_familys_layers(family, family_encoder):
     assert by_group["embeddings"]["lr"] == 0.5**num_layers and by_group[f"layer_{num_layers}"]["lr"] == 1.0
 
 
-def test_albert_shares_one_layer_so_both_layer_options_are_refused(family_encoder):
+@pytest.mark.parametrize("family", LAYERED)
+def test_frozen_layers_stop_the_backward_pass_below_the_top_layer_of_every_family(family, family_encoder):
+    model = TextClassifier(encoder=family_encoder(family), encoder_options={"frozen_layers": 1})
+    depths, num_layers = parameter_depths(model.encoder, "test", prefix="encoder.")
+    frozen = {name for name, parameter in model.named_parameters() if not parameter.requires_grad}
+    assert frozen == {name for name, depth in depths.items() if depth <= 1}  # the embeddings and layer 1, no more
+    top = re.compile(TOP_LAYER.get(family, r"^encoder\.layer\.1\."))
+    assert not any(top.match(name.removeprefix("encoder.")) for name in frozen)
+    groups = parameter_groups(model.named_parameters(), 1.0, 0.0, num_layers)
+    grouped = {id(parameter) for group in groups for parameter in group["params"]}
+    assert not {id(parameter) for name, parameter in model.named_parameters() if name in frozen} & grouped
+    # The bottom layer's output needs no gradient, so autograd records nothing below the first trained layer; in
+    # MPNet every layer adds a relative position bias from one trained table above them all, so the backward pass
+    # runs down to it (the frozen weights still get no gradient).
+    bottom = transformer_layers(model.encoder, "test")[0][-1]
+    outputs = []
+    bottom.register_forward_hook(lambda module, args, output: outputs.append(output))
+    model.train()
+    ids = torch.tensor([[2, 5, 6, 7, 3]])
+    model(input_ids=ids, attention_mask=torch.ones_like(ids)).sum().backward()
+    first = outputs[0][0] if isinstance(outputs[0], tuple) else outputs[0]
+    assert first.requires_grad == (family == "mpnet")
+    assert all(model.get_parameter(name).grad is None for name in frozen)
+    in_top_layer = [p for name, p in model.named_parameters() if depths.get(name) == num_layers]
+    assert any(p.grad is not None for p in in_top_layer)  # (Longformer's global-attention weights are unused here)
+
+
+def test_albert_shares_one_layer_so_the_layer_options_are_refused(family_encoder):
     folder = family_encoder("albert")
     message = "the albert encoder shares 1 layer's weights across its 2 layers, so they cannot be told apart"
     with pytest.raises(ConfigError, match=f"^model.encoder_options.reinit_top_layers: {message}"):
         TextClassifier(encoder=folder, encoder_options={"reinit_top_layers": 1})
     with pytest.raises(ConfigError, match=f"^model.optimization.layer_decay: {message}"):
         TextClassifier(encoder=folder, optimization={"layer_decay": 0.9})
+    with pytest.raises(ConfigError, match=f"^model.encoder_options.frozen_layers: {message}"):
+        TextClassifier(encoder=folder, encoder_options={"frozen_layers": 1})
 
 
 class Toy(nn.Module):
