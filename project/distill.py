@@ -1,4 +1,5 @@
-"""`python -m project.distill --teacher A.ckpt [B.ckpt ...] | CV_FOLDER [--alpha 0.5] [--temperature 2] [fit options]`:
+"""`python -m project.distill --teacher A.ckpt [B.ckpt ...] | CV_FOLDER [--alpha 0.5] [--temperature 2]
+[--train_scores ensemble|out_of_fold] [fit options]`:
 fit a student (every `project.fit` option applies to it; a smaller `--model.encoder` typically) on the labels and a
 teacher's scores, computed once and cached (see `project.tuning.distillation`). test_metrics.json holds the
 student's and the teacher's test metrics on the same rows; teacher.json in the run folder names the teacher."""
@@ -16,6 +17,10 @@ class DistillCLI(FitCLI):
                     "help": "the teacher: one or more .ckpt (an ensemble: their mean scores) or a project.cv folder"},
         "alpha": {"type": float, "default": 0.5, "help": "weight of the loss on the labels; 1 - alpha: the teacher's"},
         "temperature": {"type": float, "default": 2.0, "help": "softens both distributions before they are compared"},
+        "train_scores": {"type": str, "default": "ensemble",
+                         "help": "with a project.cv folder as the teacher: ensemble (the folds' mean) or out_of_fold "
+                                 "(each row the cross-validation held scored by the fold model that never trained "
+                                 "on it)"},
         "unlabelled_file": {"type": str | None, "default": None,
                             "help": "texts without labels (any reader format, the data's text column): the teacher "
                                     "labels them and the confident ones join the training rows"},
@@ -31,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     def run():
         file, threshold, cap = own.unlabelled_file, own.pseudo_threshold, own.pseudo_per_class
         pseudo = PseudoLabelling(file, threshold, cap) if file else None
-        distill(config, own.teacher, own.alpha, own.temperature, pseudo)
+        distill(config, own.teacher, own.alpha, own.temperature, pseudo, own.train_scores)
 
     run_with_user_errors(run)
 

@@ -20,6 +20,14 @@ from project.data.splits import Split
 from project.tasks import TEACHER_SCORES
 
 
+def row_keys(texts: list[str], pairs: list[str | None] | None) -> list[str]:
+    """A key per row from its text and pair alone, the same in every process (Python's `hash` of a str is not):
+    how a cross-validation's out-of-fold scores find the rows of another command's split."""
+    pairs = pairs if pairs is not None else [None] * len(texts)
+    return [hashlib.sha256(f"{text}\x1f{pair or ''}".encode()).hexdigest()[:16]
+            for text, pair in zip(texts, pairs, strict=True)]  # fmt: skip
+
+
 def split_fingerprint(split: Split) -> str:
     """sha256 of a split's rows: its source's texts (their digest), which rows it holds, and their labels."""
     digest = hashlib.sha256(split.table.fingerprint.encode())

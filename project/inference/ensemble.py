@@ -16,6 +16,23 @@ from project.core.errors import ConfigError
 from project.inference.checkpoint import input_length, load_trained
 
 CV_FILE = "cv.json"  # what project.cv writes at the top of its folder: the folds and their best checkpoints
+OOF_SCORES = "oof_scores.pt"  # in each fold's folder: its held-out rows' positions, keys and scores
+
+
+def out_of_fold_scores(folder: str | Path, option: str) -> dict[str, torch.Tensor]:
+    """A finished `project.cv` folder's out-of-fold scores by row key (`project.data.teacher.row_keys`): each pool
+    row scored by the one fold model that never trained on it. `option` names the command's option in errors."""
+    folder = Path(folder)
+    if not folder.is_dir() or not (folder / CV_FILE).is_file():
+        raise ConfigError(f"{option} needs a project.cv folder as the teacher, got {folder}")
+    by_key: dict[str, torch.Tensor] = {}
+    for fold in json.loads((folder / CV_FILE).read_text()).get("folds", []):
+        saved = torch.load(folder / f"fold_{fold['fold']}" / OOF_SCORES, weights_only=True)
+        if "keys" not in saved:
+            raise ConfigError(f"{option}: {folder} was written before its out-of-fold scores named their rows; run "
+                              "its project.cv command again in a new --out")  # fmt: skip
+        by_key.update(zip(saved["keys"], saved["scores"], strict=True))
+    return by_key
 
 
 def checkpoint_paths(given: Sequence[str], option: str = "--checkpoint") -> list[str]:

@@ -10,7 +10,8 @@
 - `optimizer_share`: the share of step time from `on_before_optimizer_step` to the batch's end (clipping, the
   update, the schedule), on the stepping batches;
 - `mfu`: model FLOPs per second of step time over the machine's measured GEMM peak (`training/gemm_peak.py`). The
-  FLOPs are 6·N per token (N: the parameters outside embedding tables; forward and backward) plus 12·L·H·S per
+  FLOPs are 6·N per token (N: the parameters outside embedding tables; forward and backward; 2 only for those
+  `frozen_layers` keeps, which run forward alone: `flops_per_token`) plus 12·L·H·S per
   token for attention's two matmuls over a padded length S (L layers of width H): the batches as run, padding
   included, the usual convention.
 
@@ -43,10 +44,19 @@ def peak_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024  # Linux reports kilobytes, macOS bytes
 
 
-def matmul_parameters(module: torch.nn.Module) -> int:
-    """Parameters outside embedding tables: the ones a token multiplies through."""
+def matmul_parameters(module: torch.nn.Module, trained_only: bool = False) -> int:
+    """Parameters outside embedding tables: the ones a token multiplies through (only those that train, with
+    `trained_only`)."""
     embedded = {id(p) for m in module.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters()}
-    return sum(p.numel() for p in module.parameters() if id(p) not in embedded)
+    counted = [p for p in module.parameters() if id(p) not in embedded and (p.requires_grad or not trained_only)]
+    return sum(p.numel() for p in counted)
+
+
+def flops_per_token(module: torch.nn.Module) -> int:
+    """2 a parameter forward, 4 more backward for those that train (the gradients of their input and of themselves):
+    6N when everything trains. Frozen layers sit at the bottom (`encoder_options.frozen_layers`), so nothing below
+    them needs an input gradient and their backward pass never runs."""
+    return 2 * matmul_parameters(module) + 4 * matmul_parameters(module, trained_only=True)
 
 
 def shape_of(config) -> tuple[int, int]:
@@ -69,7 +79,7 @@ class EfficiencyCard(Callback):
 
     def on_fit_start(self, trainer, pl_module) -> None:
         self.started = time.perf_counter()
-        self.per_token = 6 * matmul_parameters(pl_module)
+        self.per_token = flops_per_token(pl_module)
         encoder = getattr(pl_module, "encoder", None)
         self.layers, self.width = shape_of(getattr(encoder, "config", None))
         if torch.cuda.is_available() and pl_module.device.type == "cuda":

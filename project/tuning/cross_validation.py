@@ -37,8 +37,9 @@ from project.core.atomic import write_csv, write_text
 from project.core.errors import ConfigError, DataError, TrainingStopped
 from project.data.datamodule import TextDataModule
 from project.data.identity import data_identity, identity_differences
+from project.data.teacher import row_keys
 from project.inference.checkpoint import load_trained
-from project.inference.ensemble import CV_FILE
+from project.inference.ensemble import CV_FILE, OOF_SCORES
 from project.inference.predictions import predict_scores
 from project.inference.rows import prediction_cells, predictions_table
 from project.model.encoder import from_pretrained
@@ -143,8 +144,11 @@ def cross_validate(out: Path, folds: int, group_column: str | None, config: Name
         def scores_of(texts, pairs, model=model, tokenizer=tokenizer, max_length=max_length):
             return predict_scores(model, tokenizer, texts, pairs, 64, max_length or data.hparams.max_length)
 
-        oof = scores_of([pool.texts[i] for i in held], [pool.pairs[i] for i in held] if pool.pairs else None)
-        torch.save({"rows": torch.as_tensor(held), "scores": oof}, out / f"fold_{fold}" / "oof_scores.pt")
+        held_texts, held_pairs = [pool.texts[i] for i in held], [pool.pairs[i] for i in held] if pool.pairs else None
+        oof = scores_of(held_texts, held_pairs)
+        # The rows' keys let a distillation find them in its own split (`--train_scores out_of_fold`).
+        torch.save({"rows": torch.as_tensor(held), "scores": oof, "keys": row_keys(held_texts, held_pairs)},
+                   out / f"fold_{fold}" / OOF_SCORES)  # fmt: skip
         checkpoint = str(best.resolve().relative_to(out.resolve()))  # the folder may move: paths inside it
         entry = {"checkpoint": checkpoint, "val": model.task.metric_values(oof, targets[held])}
         if test is not None:
@@ -277,7 +281,7 @@ def summarise(out: Path, record: dict, pool: Pool, assigned, targets, test, test
     fold_task = model.task
     oof = None
     for fold in range(folds):
-        saved = torch.load(out / f"fold_{fold}" / "oof_scores.pt", weights_only=True)
+        saved = torch.load(out / f"fold_{fold}" / OOF_SCORES, weights_only=True)
         if oof is None:
             oof = torch.zeros((len(pool), *saved["scores"].shape[1:]))
         oof[saved["rows"]] = saved["scores"]

@@ -31,8 +31,8 @@ from project.core.errors import ConfigError
 from project.data.datamodule import TextDataModule
 from project.data.readers import read_table
 from project.data.splits import Split
-from project.data.teacher import save_teacher_scores, split_fingerprint
-from project.inference.ensemble import Ensemble, checkpoint_paths
+from project.data.teacher import row_keys, save_teacher_scores, split_fingerprint
+from project.inference.ensemble import Ensemble, checkpoint_paths, out_of_fold_scores
 from project.inference.pairs import UNKNOWN, check_pairs
 from project.inference.predictions import predict_scores
 from project.model.encoder import from_pretrained
@@ -45,6 +45,7 @@ class Teacher:
     """The teacher's models (an ensemble of one or more), checked against the student's task and labels."""
 
     def __init__(self, given: list[str], task: str, label_names: list[str] | None, batch_size: int = 64):
+        self.given = given
         self.paths = checkpoint_paths(given, "--teacher")
         # Loaded on the CPU: the GPU, if any, is the student's while it trains.
         self.ensemble = Ensemble(self.paths, option="--teacher")
@@ -79,6 +80,23 @@ class Teacher:
 
         return self.ensemble.scores(one_model, texts, pairs)
 
+    def scores_out_of_fold(self, split: Split) -> tuple[torch.Tensor, int]:
+        """(`split`'s scores: a row the teacher's cross-validation held, the score of the fold model that never
+        trained on it; any other row, the folds' mean; how many rows were out of fold)."""
+        option = "--train_scores out_of_fold"
+        if len(self.given) != 1:
+            raise ConfigError(f"{option} needs one project.cv folder as --teacher, got {len(self.given)} items")
+        by_key = out_of_fold_scores(self.given[0], option)
+        texts, pairs = split.read_texts(), split.table.read_pairs(split.positions)
+        keys = row_keys(texts, pairs)
+        elsewhere = [index for index, key in enumerate(keys) if key not in by_key]
+        shape = next(iter(by_key.values())).shape
+        scores = torch.stack([by_key.get(key, torch.zeros(shape)) for key in keys]) if keys else torch.zeros(0)
+        if elsewhere:
+            other_pairs = [pairs[i] for i in elsewhere] if pairs is not None else None
+            scores[elsewhere] = self.scores_of([texts[i] for i in elsewhere], other_pairs)
+        return scores, len(keys) - len(elsewhere)
+
     def files_key(self) -> list:
         """What names the teacher's files for the cache: each one's path, size and modification time."""
         key = []
@@ -88,10 +106,19 @@ class Teacher:
         return key
 
 
-def cached_teacher_scores(teacher: Teacher, data: TextDataModule, root: Path) -> tuple[Path, dict]:
-    """(the teacher-scores file of this data and teacher, the teacher's validation metrics), computed once."""
+TRAIN_SCORES = ("ensemble", "out_of_fold")
+
+
+def cached_teacher_scores(teacher: Teacher, data: TextDataModule, root: Path,
+                          train_scores: str = "ensemble") -> tuple[Path, dict]:  # fmt: skip
+    """(the teacher-scores file of this data and teacher, the teacher's validation metrics), computed once.
+    `train_scores`: `ensemble` (every model's mean) or `out_of_fold` (`Teacher.scores_out_of_fold`), for the
+    training and the validation rows alike."""
+    if train_scores not in TRAIN_SCORES:
+        raise ConfigError(f"--train_scores must be one of {', '.join(TRAIN_SCORES)}, got {train_scores}")
     splits = {name: data.splits[name] for name in ("train", "val")}  # never test: the student is judged there
     identity = [teacher.files_key(), {name: split_fingerprint(split) for name, split in splits.items()}]
+    identity += [train_scores] if train_scores != "ensemble" else []  # the ensemble's files keep their old names
     key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:24]
     path = root / CACHE_FOLDER / f"{key}.pt"
     if path.is_file():
@@ -99,10 +126,19 @@ def cached_teacher_scores(teacher: Teacher, data: TextDataModule, root: Path) ->
         return path, torch.load(path, weights_only=True)["about"]["val"]
     print(f"teacher scores: scoring {len(splits['train'])} training and {len(splits['val'])} validation rows with "
           f"{len(teacher.paths)} teacher model{'s' * (len(teacher.paths) != 1)}")  # fmt: skip
-    scores = {name: teacher.scores(split) for name, split in splits.items()}
+    out_of_fold = {}
+    if train_scores == "out_of_fold":
+        scores = {}
+        for name, split in splits.items():
+            scores[name], out_of_fold[name] = teacher.scores_out_of_fold(split)
+        print("teacher scores: out of fold for " + ", ".join(
+            f"{out_of_fold[name]} of {len(split)} {name} rows" for name, split in splits.items()))  # fmt: skip
+    else:
+        scores = {name: teacher.scores(split) for name, split in splits.items()}
     targets = torch.as_tensor(data.codec.encode_all(splits["val"].labels, splits["val"].where))
     val = teacher.task.metric_values(scores["val"], targets)
-    save_teacher_scores(path, splits, scores, teacher=teacher.paths, val=val)
+    about = {"teacher": teacher.paths, "val": val, "train_scores": train_scores}
+    save_teacher_scores(path, splits, scores, **about, **({"out_of_fold": out_of_fold} if out_of_fold else {}))
     return path, val
 
 
@@ -192,7 +228,7 @@ def with_pseudo_labels(config: Namespace, data: TextDataModule, teacher: Teacher
 
 
 def distill(config: Namespace, teacher: list[str], alpha: float, temperature: float,
-            pseudo: PseudoLabelling | None = None) -> FitResult:  # fmt: skip
+            pseudo: PseudoLabelling | None = None, train_scores: str = "ensemble") -> FitResult:  # fmt: skip
     """Fit the student `config` describes (`FitCLI.parse`) on the labels and `teacher`'s scores (and, with
     `pseudo`, on unlabelled rows the teacher labelled); returns its fit."""
     data = TextDataModule(**config.data.as_dict())  # bad data fails here, before the teacher is loaded
@@ -200,8 +236,10 @@ def distill(config: Namespace, teacher: list[str], alpha: float, temperature: fl
     for path, model in zip(chosen.paths, chosen.ensemble.models, strict=True):  # it scores the student's inputs
         trained = getattr(model, "trained_pair_column", UNKNOWN)
         check_pairs(trained, data.hparams.text_pair_column, f"--teacher {path}", "data.text_pair_column")
-    scores_file, teacher_val = cached_teacher_scores(chosen, data, Path(config.trainer.default_root_dir))
-    card = {"teacher": chosen.paths, "alpha": alpha, "temperature": temperature, "teacher_val": teacher_val}
+    root = Path(config.trainer.default_root_dir)
+    scores_file, teacher_val = cached_teacher_scores(chosen, data, root, train_scores)
+    card = {"teacher": chosen.paths, "alpha": alpha, "temperature": temperature, "train_scores": train_scores,
+            "teacher_val": teacher_val}  # fmt: skip
     if pseudo is not None:
         config, scores_file, card["pseudo_labels"] = with_pseudo_labels(config, data, chosen, scores_file, pseudo)
     card["teacher_scores"] = str(scores_file)

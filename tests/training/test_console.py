@@ -26,12 +26,20 @@ NOISE = {
 }
 
 
-def run(module: str, *args: str) -> str:
+def start(module: str, *args: str) -> subprocess.Popen:
     command = [sys.executable, "-m", f"project.{module}", *args]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout + result.stderr
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+
+
+def finished(process: subprocess.Popen) -> str:
+    stdout, stderr = process.communicate()
+    assert process.returncode == 0, stderr[-3000:]
+    return stdout + stderr
+
+
+def run(module: str, *args: str) -> str:
+    return finished(start(module, *args))
 
 
 def assert_quiet(console: str) -> None:
@@ -59,9 +67,10 @@ def test_a_fit_then_predict_and_export_print_no_library_noise_and_each_fact_once
     assert not [line for line, count in counts.items() if count > 1], console
 
     checkpoint = next((root / "lightning_logs" / "version_0" / "checkpoints").glob("best*.ckpt"))
-    predicted = run("predict", "--checkpoint", str(checkpoint), "--input", str(train), "--text_column", "review",
-                    "--output", str(tmp_path / "predictions.csv"))  # fmt: skip
-    exported = run("export", "--checkpoint", str(checkpoint), "--output", str(tmp_path / "exported"))
-    for console in (predicted, exported):
+    # Side by side: neither reads what the other writes.
+    predicting = start("predict", "--checkpoint", str(checkpoint), "--input", str(train), "--text_column", "review",
+                       "--output", str(tmp_path / "predictions.csv"))  # fmt: skip
+    exporting = start("export", "--checkpoint", str(checkpoint), "--output", str(tmp_path / "exported"))
+    for console in (finished(predicting), finished(exporting)):
         assert_quiet(console)
     assert (tmp_path / "predictions.csv").exists() and (tmp_path / "exported").is_dir()

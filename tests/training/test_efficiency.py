@@ -49,3 +49,15 @@ def test_the_gemm_peak_is_probed_once_and_then_read_from_the_cache():
     path.write_text("{not json")  # a broken cache is measured again, not an error
     again, cached = gemm_peak(device, torch.float32)
     assert again > 0 and not cached and json.loads(path.read_text())
+
+
+def test_frozen_layers_count_their_forward_pass_only(tiny_encoder):
+    from project.training.efficiency import flops_per_token, matmul_parameters
+    from project.training.module import TextClassifier
+
+    trained = TextClassifier(encoder=tiny_encoder, num_labels=2)
+    frozen = TextClassifier(encoder=tiny_encoder, num_labels=2, encoder_options={"frozen_layers": 1})
+    everything = matmul_parameters(trained)
+    assert flops_per_token(trained) == 6 * everything
+    kept = everything - matmul_parameters(frozen, trained_only=True)  # layer 1 and the embeddings' norm
+    assert 0 < kept < everything and flops_per_token(frozen) == 6 * everything - 4 * kept

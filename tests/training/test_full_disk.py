@@ -47,6 +47,14 @@ def command(label: str, module: str, *args: str) -> str:
     return f"echo '>>> {label}' >&2; {line} >/dev/null; echo \"<<< $?\" >&2"
 
 
+def side_by_side(logs, labelled: dict[str, str]) -> str:
+    """`command`s (by label) run at once, each one's stderr kept in a file of its own in `logs` until all have
+    finished, then passed on in order: their lines never interleave."""
+    files = {label: shlex.quote(str(logs / f"{label}.log")) for label in labelled}
+    started = " ".join(f"( {line} ) 2>{files[label]} &" for label, line in labelled.items())
+    return f"mkdir -p {shlex.quote(str(logs))}; {started} wait; cat {' '.join(files.values())} >&2"
+
+
 def outcomes(stderr: str) -> dict[str, tuple[int, list[str]]]:
     """label -> (its exit status, its stderr lines), from a script of `command`s."""
     result, label, lines = {}, None, []
@@ -90,12 +98,18 @@ def test_a_full_then_read_only_disk_stops_every_command_in_one_line_with_whole_c
                 "sentence", "--output", str(disk / "full_store")),
         f"ls -a {shlex.quote(str(disk))} > {shlex.quote(str(tmp_path / 'disk_listing.txt'))}",
         f"mount -o remount,ro {shlex.quote(str(disk))}",
-        command("predict", "project.predict", "--checkpoint", str(best), "--input", str(tmp_path / "train.csv"),
-                "--text_column", "sentence", "--text_pair_column", "other", "--output", str(disk / "predictions.csv")),
-        command("export", "project.export", "--checkpoint", str(best), "--output", str(disk / "exported")),
-        command("embed", "project.embed", "--checkpoint", str(best), "--input", str(tmp_path / "train.csv"),
-                "--text_column", "sentence", "--output", str(disk / "store")),
-        command("read-only fit", *fit, "--trainer.default_root_dir", str(disk / "other_runs")),
+        # Each of these stops at its first write; they run side by side, as nothing they do depends on another.
+        side_by_side(tmp_path / "logs", {
+            "predict": command("predict", "project.predict", "--checkpoint", str(best), "--input",
+                               str(tmp_path / "train.csv"), "--text_column", "sentence", "--text_pair_column",
+                               "other", "--output", str(disk / "predictions.csv")),
+            "export": command("export", "project.export", "--checkpoint", str(best), "--output",
+                              str(disk / "exported")),
+            "embed": command("embed", "project.embed", "--checkpoint", str(best), "--input",
+                             str(tmp_path / "train.csv"), "--text_column", "sentence", "--output",
+                             str(disk / "store")),
+            "read-only fit": command("read-only fit", *fit, "--trainer.default_root_dir", str(disk / "other_runs")),
+        }),
     ]  # fmt: skip
     result = in_a_small_disk(disk, "500k", "; ".join(script))
     done = outcomes(result.stderr)

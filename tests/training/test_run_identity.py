@@ -46,21 +46,21 @@ def test_resuming_on_another_train_file_of_the_same_size_and_labels_is_refused_a
     assert files_of(tmp_path / "runs") == before  # data_report.json, labels, checkpoints, config: untouched
 
 
-@pytest.mark.parametrize("other_run", ["kept", "deleted"])
-def test_a_checkpoint_of_another_run_never_becomes_this_runs_best(tmp_path, tiny_encoder, other_run):
+def test_a_checkpoint_of_another_run_never_becomes_this_runs_best(tmp_path, tiny_encoder):
     args = tiny_args(tmp_path, tiny_encoder)
     finished = fit(*args)  # trained to its last epoch: resuming its last.ckpt trains nothing more
     assert finished.returncode == 0, finished.stderr[-3000:]
     source = tmp_path / "runs" / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
     checkpoint = tmp_path / "elsewhere.ckpt"
     shutil.copy(source, checkpoint)
-    if other_run == "deleted":
-        shutil.rmtree(tmp_path / "runs")
     root_at = args.index("--trainer.default_root_dir") + 1
-    new_root = tmp_path / "new_runs"
-    result = fit(*args[:root_at], str(new_root), *args[root_at + 1 :], "--ckpt_path", str(checkpoint))
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "Traceback" not in result.stderr
-    tested = json.loads((new_root / "lightning_logs" / "version_0" / "test_metrics.json").read_text())["checkpoint"]
-    assert tested is None or Path(tested).is_relative_to(new_root)  # never the other run's best checkpoint
-    assert "test (final weights)" in result.stdout  # the resumed weights, as nothing was trained after them
+    for other_run in ("kept", "deleted"):  # the other run's folder still there, then gone
+        if other_run == "deleted":
+            shutil.rmtree(tmp_path / "runs")
+        new_root = tmp_path / f"new_runs_{other_run}"
+        result = fit(*args[:root_at], str(new_root), *args[root_at + 1 :], "--ckpt_path", str(checkpoint))
+        assert result.returncode == 0, (other_run, result.stderr[-3000:])
+        assert "Traceback" not in result.stderr
+        tested = json.loads((new_root / "lightning_logs" / "version_0" / "test_metrics.json").read_text())
+        assert tested["checkpoint"] is None or Path(tested["checkpoint"]).is_relative_to(new_root), other_run
+        assert "test (final weights)" in result.stdout  # the resumed weights, as nothing was trained after them

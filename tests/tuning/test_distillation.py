@@ -145,3 +145,56 @@ def test_an_unlabelled_file_without_the_text_column_is_refused_in_one_line(tmp_p
     line = one_line_error(capsys, distill, arguments)
     assert "unlabelled.csv" in line and "review" in line
     assert not list(root.glob("*/version_*"))
+
+
+@pytest.fixture(scope="module")
+def cv_teacher(tmp_path_factory, tiny_encoder, data_file) -> Path:
+    """A 2-fold `project.cv` folder on the student's own data file (its pool: the same train and val rows)."""
+    from project.cv import main as cv_main
+
+    out = tmp_path_factory.mktemp("cv-teacher") / "cv"
+    cv_main([*fit_arguments(out.parent / "runs", tiny_encoder, data_file)[:-2], "--trainer.max_epochs", "1",
+             "--folds", "2", "--out", str(out)])  # fmt: skip
+    return out
+
+
+def test_out_of_fold_scores_give_each_row_the_fold_model_that_never_saw_it(tmp_path, tiny_encoder, data_file,
+                                                                         cv_teacher, capsys):  # fmt: skip
+    from project.data.teacher import row_keys
+    from project.inference.ensemble import OOF_SCORES
+
+    data = student_data(data_file, tiny_encoder)
+    chosen = Teacher([str(cv_teacher)], "single_label", data.label_names)
+    path, _ = cached_teacher_scores(chosen, data, tmp_path, "out_of_fold")
+    stored = torch.load(path, weights_only=True)
+    assert "out of fold for 128 of 128 train rows, 16 of 16 val rows" in capsys.readouterr().out
+    assert stored["about"]["train_scores"] == "out_of_fold" and stored["about"]["out_of_fold"] == {
+        "train": 128,
+        "val": 16,
+    }
+    # Each training row's score is the one its own fold's model wrote when it scored its held-out rows.
+    held = {}
+    for fold in (0, 1):
+        saved = torch.load(cv_teacher / f"fold_{fold}" / OOF_SCORES, weights_only=True)
+        held.update(zip(saved["keys"], saved["scores"], strict=True))
+    train = data.splits["train"]
+    keys = row_keys(train.read_texts(), None)
+    torch.testing.assert_close(stored["train"]["scores"], torch.stack([held[key] for key in keys]))
+    # The folds' mean is another file, with other scores: most fold models trained on each row.
+    mean_path, _ = cached_teacher_scores(chosen, data, tmp_path)
+    assert mean_path != path
+    assert not torch.equal(torch.load(mean_path, weights_only=True)["train"]["scores"], stored["train"]["scores"])
+
+
+def test_out_of_fold_scores_are_refused_without_one_cv_folder_in_one_line(tmp_path, tiny_encoder, data_file, teacher,
+                                                                        cv_teacher, capsys):  # fmt: skip
+    root = tmp_path / "student"
+    arguments = fit_arguments(root, tiny_encoder, data_file, "--train_scores", "out_of_fold")
+    line = one_line_error(capsys, distill, [*arguments, "--teacher", str(teacher)])
+    assert "--train_scores out_of_fold needs a project.cv folder as the teacher" in line
+    line = one_line_error(capsys, distill, [*arguments, "--teacher", str(cv_teacher), str(teacher)])
+    assert "--train_scores out_of_fold needs one project.cv folder as --teacher, got 2 items" in line
+    line = one_line_error(capsys, distill, [*fit_arguments(root, tiny_encoder, data_file, "--train_scores", "oof"),
+                                            "--teacher", str(teacher)])  # fmt: skip
+    assert "--train_scores must be one of ensemble, out_of_fold, got oof" in line
+    assert not (root / "lightning_logs").exists()
