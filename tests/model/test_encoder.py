@@ -191,7 +191,7 @@ def test_a_fit_with_frozen_layers_keeps_them_pretrained_and_trains_the_rest(tiny
 
     pretrained = {name: p.detach().clone() for name, p in load_encoder(tiny_encoder).named_parameters()}
     model, data = tiny_setup(tiny_csv, tiny_encoder, learning_rate=3e-3, encoder_options={"frozen_layers": 1})
-    trainer(max_epochs=1).fit(model, datamodule=data)
+    trainer(max_steps=2, limit_val_batches=0).fit(model, datamodule=data)
     depths, _ = parameter_depths(model.encoder, "test")
     for name, parameter in model.encoder.named_parameters():
         assert torch.equal(parameter, pretrained[name]) == (depths[name] <= 1), name

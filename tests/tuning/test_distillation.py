@@ -198,3 +198,22 @@ def test_out_of_fold_scores_are_refused_without_one_cv_folder_in_one_line(tmp_pa
                                             "--teacher", str(teacher)])  # fmt: skip
     assert "--train_scores must be one of ensemble, out_of_fold, got oof" in line
     assert not (root / "lightning_logs").exists()
+
+
+def test_a_cv_folder_without_row_keys_is_refused_for_out_of_fold_scores(tmp_path, tiny_encoder, data_file,
+                                                                        cv_teacher):  # fmt: skip
+    import shutil
+
+    from project.core.errors import ConfigError
+    from project.inference.ensemble import OOF_SCORES
+
+    older = tmp_path / "older_cv"
+    shutil.copytree(cv_teacher, older)
+    saved = torch.load(older / "fold_1" / OOF_SCORES, weights_only=True)
+    torch.save({"rows": saved["rows"], "scores": saved["scores"]}, older / "fold_1" / OOF_SCORES)  # as before keys
+    data = student_data(data_file, tiny_encoder)
+    chosen = Teacher([str(older)], "single_label", data.label_names)
+    with pytest.raises(ConfigError, match="written before its out-of-fold scores named their rows; run its "
+                                          "project.cv command again in a new --out"):  # fmt: skip
+        cached_teacher_scores(chosen, data, tmp_path / "student", "out_of_fold")
+    assert not (tmp_path / "student").exists()
