@@ -6,7 +6,9 @@
 2. Its scores of the training rows (the distillation targets) and of the validation rows (its validation metrics,
    for the report) are computed once and kept in `<trainer.default_root_dir>/teacher_scores/<key>.pt`, `key` a hash
    of the rows (`split_fingerprint`) and the teacher files (path, size, time): a second student of the same data
-   and teacher reads them back. The test rows are never scored before the student is tested.
+   and teacher reads them back. The test rows are never scored before the student is tested. With a `project.cv`
+   folder as the teacher, `--train_scores out_of_fold` gives each row the cross-validation held the score of the
+   one fold model that never trained on it, instead of the folds' mean (most of whose models trained on the row).
 3. The student is an ordinary `project.fit` run with `data.teacher_scores` set to that file and the distillation
    trick (`model.tricks.distillation: {alpha, temperature}`; the loss is the task's, `Task.distillation_loss`).
 4. After the student's test, the teacher is tested on the same test rows: `test_metrics.json` holds both
