@@ -15,9 +15,13 @@ from project.core.atomic import write_text
 from project.model.encoder import MULTILINGUAL_ENCODER
 from project.tasks import Task
 
-# Below this many optimizer steps a fine-tune rarely converges: the built-in default run takes 319 (one epoch of
-# 10,202 rows at batch 32). The small-data runs behind it: docs/benchmarks.md, "Figures behind code constants".
+# Below this many optimizer steps a fine-tune rarely converges. The small-data runs behind it: docs/benchmarks.md,
+# "Figures behind code constants".
 MIN_STEPS = 300
+# Nor does one pass over data large enough to give those steps at once: on the built-in 10,202 rows (319 steps an
+# epoch) a second epoch added 1.2 points on average over four seeds, each seed's pair on its own split (+0.7 to
+# +1.8; docs/your_data.md, "The training budget"), the low end of the 2 to 4 epochs Devlin et al. fine-tuned BERT for.
+MIN_EPOCHS = 2
 IMBALANCE = 10.0  # largest / smallest class count that counts as heavy imbalance
 TRUNCATED_SHARE = 0.10
 # Above this share of cut documents, head truncation throws away the ends of many of them: try head_tail (Sun et
@@ -233,9 +237,9 @@ def publish(trainer, report: dict, run_dir: Path) -> None:
 
 
 def epochs_for(train_rows: int, batch_size: int, accumulate: int, devices: int) -> tuple[int, int]:
-    """(epochs, optimizer steps per epoch): the fewest epochs with at least MIN_STEPS steps, from one to 30. The
-    count is Lightning's: ceil(batches per process / accumulation), batches per process ceil(rows / batch /
+    """(epochs, optimizer steps per epoch): the fewest epochs with at least MIN_STEPS steps, from MIN_EPOCHS to 30.
+    The count is Lightning's: ceil(batches per process / accumulation), batches per process ceil(rows / batch /
     devices)."""
     batches = math.ceil(train_rows / (batch_size * devices))
     steps_per_epoch = max(1, math.ceil(batches / accumulate))
-    return max(1, min(30, math.ceil(MIN_STEPS / steps_per_epoch))), steps_per_epoch
+    return max(MIN_EPOCHS, min(30, math.ceil(MIN_STEPS / steps_per_epoch))), steps_per_epoch

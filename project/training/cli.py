@@ -21,7 +21,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from project.core.errors import ConfigError
 from project.data.datamodule import TextDataModule
-from project.evaluation.data_report import MIN_STEPS, epochs_for
+from project.evaluation.data_report import MIN_EPOCHS, MIN_STEPS, epochs_for
 from project.training import job
 from project.training.checkpoint_io import AtomicCheckpointIO
 from project.training.console import quiet_libraries, replace_model_summary
@@ -181,8 +181,8 @@ class FitCLI(LightningCLI):
         return trainer
 
     def budget_epochs(self, trainer) -> int:
-        """Epochs when the user chose no budget: enough for MIN_STEPS optimizer steps on this data (one epoch on the
-        built-in set), said in one line."""
+        """Epochs when the user chose no budget: enough for MIN_STEPS optimizer steps on this data, and at least
+        MIN_EPOCHS (two on the built-in set), said in one line."""
         splits = getattr(self.datamodule, "splits", None)
         if splits is None:
             return 1
@@ -192,8 +192,8 @@ class FitCLI(LightningCLI):
         )
         rank_zero_info(
             f"trainer.max_epochs: {epochs} (not set: {steps_per_epoch} optimizer steps an epoch, so {epochs} "
-            f"epoch{'s' * (epochs != 1)} for {epochs * steps_per_epoch} steps, the fewest that reach {MIN_STEPS} "
-            "within 30 epochs; set it to choose yourself)"
+            f"epoch{'s' * (epochs != 1)} for {epochs * steps_per_epoch} steps, the fewest from {MIN_EPOCHS} that "
+            f"reach {MIN_STEPS} within 30 epochs; set it to choose yourself)"
         )
         return epochs
 

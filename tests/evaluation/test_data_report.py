@@ -9,6 +9,7 @@ import pytest
 from project.data.datamodule import TextDataModule
 from project.data.splits import Split
 from project.evaluation.data_report import (
+    MIN_EPOCHS,
     MIN_STEPS,
     build_report,
     duplicates,
@@ -148,13 +149,14 @@ def test_the_unknown_share_is_counted_on_an_even_sample_of_rows(tmp_path, tiny_e
 
 @pytest.mark.parametrize(
     "rows, batch, accumulate, devices, epochs",
-    [(10_201, 32, 1, 1, 1), (850, 32, 1, 1, 12), (160, 8, 1, 1, 15), (100, 32, 2, 1, 30), (850, 32, 1, 2, 22)],
-)
+    [(10_201, 32, 1, 1, 2), (100_000, 32, 1, 1, 2), (5_000, 32, 1, 1, 2), (850, 32, 1, 1, 12), (160, 8, 1, 1, 15),
+     (100, 32, 2, 1, 30), (850, 32, 1, 2, 22)],
+)  # fmt: skip
 def test_the_budget_rule_reaches_the_minimum_steps_within_thirty_epochs(rows, batch, accumulate, devices, epochs):
     chosen, per_epoch = epochs_for(rows, batch, accumulate, devices)
     assert chosen == epochs
     assert chosen * per_epoch >= MIN_STEPS or chosen == 30
-    assert chosen == 1 or (chosen - 1) * per_epoch < MIN_STEPS  # the fewest epochs that do
+    assert chosen == MIN_EPOCHS or (chosen - 1) * per_epoch < MIN_STEPS  # the fewest epochs that do, from two
 
 
 def fit(tmp_path, tiny_encoder, *extra):
