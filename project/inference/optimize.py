@@ -42,10 +42,12 @@ class Measurement:
     texts_per_second: float
     agreement: float  # share of the sample's labels equal to the fp32 graph's
     accuracy: float | None  # share of the sample predicted right, where the truth is a class name
+    computes: str = ""  # the precision the backend computed in (OpenVINO: bf16 for an fp32 graph on a bf16 CPU)
 
     def row(self) -> dict:
         shown = {key: value for key, value in self.settings.as_dict().items() if key not in ("file", "batch_size")}
-        return {**shown, "texts_per_second": round(self.texts_per_second, 2), "agreement": round(self.agreement, 4),
+        return {**shown, "computes": self.computes, "texts_per_second": round(self.texts_per_second, 2),
+                "agreement": round(self.agreement, 4),
                 "accuracy": None if self.accuracy is None else round(self.accuracy, 4)}  # fmt: skip
 
 
@@ -219,7 +221,8 @@ def measure(folder: Path, sample: Sample, rounds: int, batch_size: int = 64) -> 
     reference_accuracy = accuracy(decoder, reference, sample.truth)
     measurements = [
         Measurement(candidate.settings, len(sample.texts) / statistics.median(candidate.seconds),
-                    agreement(decoder, reference, candidate.scores), accuracy(decoder, candidate.scores, sample.truth))
+                    agreement(decoder, reference, candidate.scores), accuracy(decoder, candidate.scores, sample.truth),
+                    candidate.classifier.runner.computes)
         for candidate in timed
     ]  # fmt: skip
     return measurements, reference_accuracy
@@ -296,13 +299,14 @@ def machine() -> str:
 def table(card: dict) -> str:
     """The card's candidates as a Markdown table, the chosen one marked."""
     choice = {key: value for key, value in card["choice"].items() if key not in ("file", "batch_size")}
-    lines = ["| backend | precision | threads | spinning | concurrency | texts/s | agreement | accuracy | |",
-             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| backend | graph | computes in | threads | spinning | concurrency | texts/s | agreement | accuracy | |",
+             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for row in card["candidates"]:
         mark = "chosen" if all(row.get(key) == value for key, value in choice.items()) else ""
         shown = "" if row["accuracy"] is None else f"{row['accuracy']:.2%}"
-        lines.append(f"| {row['backend']} | {row['precision']} | {row['threads'] or 'default'} | "
-                     f"{'on' if row['spinning'] else 'off'} | {row['concurrency']} | {row['texts_per_second']:.1f} | "
+        lines.append(f"| {row['backend']} | {row['precision']} | {row.get('computes', '')} | "
+                     f"{row['threads'] or 'default'} | {'on' if row['spinning'] else 'off'} | {row['concurrency']} | "
+                     f"{row['texts_per_second']:.1f} | "
                      f"{row['agreement']:.2%} | {shown} | {mark} |")  # fmt: skip
     sizes = ", ".join(f"{size}: {speed:.1f}" for size, speed in card["batch_sizes"].items())
     lines.append(f"\nThe choice's texts/s by batch size (candidates above at 64): {sizes}.")

@@ -76,9 +76,11 @@ def check_backend(backend: str) -> None:
 
 class Runner:
     """A compiled graph: `input_names`, and `map(feeds, output)` -> one array of the graph's `output` (`scores`;
-    a chunked export's windows: `logits`) per feed, in order."""
+    a chunked export's windows: `logits`) per feed, in order. `computes`: the precision the backend computes in,
+    which can differ from the graph file's (`RuntimeSettings.precision`)."""
 
     input_names: list[str]
+    computes: str
 
     def map(self, feeds: Sequence[dict[str, np.ndarray]], output: str = "scores") -> list[np.ndarray]:
         raise NotImplementedError
@@ -112,6 +114,8 @@ class OnnxRuntimeRunner(Runner):
             raise UserError(f"--model {path}: not a readable ONNX model ({error})") from None
         self.input_names = [declared.name for declared in self.session.get_inputs()]
         self.concurrency = settings.concurrency
+        # The CPU provider computes an fp32 graph in fp32; the dynamically quantized one runs its matmuls in int8.
+        self.computes = settings.precision
 
     def map(self, feeds, output="scores"):
         return self._map_concurrently(lambda feed: self.session.run([output], feed)[0], feeds, self.concurrency)
@@ -140,6 +144,11 @@ class OpenVinoRunner(Runner):
         self.input_names = [port.get_any_name() for port in self.compiled.inputs]
         self.concurrency = settings.concurrency
         self.requests = threading.local()
+        # The CPU plugin's default inference precision is bf16 where the CPU computes it natively: an fp32 graph
+        # then runs in bf16 (the candidate is still kept only if it gives the fp32 graph's labels).
+        hint = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # "bf16", "f32", "f16"
+        default = "fp32" if hint == "f32" else hint
+        self.computes = default if settings.precision == "fp32" else f"{settings.precision}, rest {default}"
 
     def _run(self, feed, output):
         if not hasattr(self.requests, "request"):

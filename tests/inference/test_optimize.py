@@ -7,7 +7,7 @@ import json
 import pytest
 
 from project.export import main as export_main
-from project.inference.optimize import Measurement, choose, session_variants
+from project.inference.optimize import Measurement, choose, session_variants, table
 from project.inference.runtime import RuntimeSettings, available_backends
 from project.predict import main as predict_main
 from tests.conftest import make_rows, one_line_error, trained_checkpoint, write_csv
@@ -94,6 +94,18 @@ def test_optimize_times_every_available_candidate_and_writes_the_card(optimized)
     assert all(row["texts_per_second"] > 0 and 0 <= row["agreement"] <= 1 for row in rows)
     reference = rows[0]
     assert (reference["backend"], reference["precision"], reference["agreement"]) == ("onnxruntime", "fp32", 1.0)
+    # What each computes in, not only which graph it read: the OpenVINO CPU plugin's own precision (bf16 on a CPU
+    # with bf16 instructions, where its "fp32" candidate is not fp32 arithmetic).
+    assert all(row["computes"] == row["precision"] for row in rows if row["backend"] == "onnxruntime")
+    shown = table(card)
+    assert "| computes in |" in shown
+    if "openvino" in backends:
+        import openvino
+
+        plugin = openvino.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name()
+        plugin = "fp32" if plugin == "f32" else plugin
+        assert {row["computes"] for row in rows if row["backend"] == "openvino"} == {plugin, f"int8, rest {plugin}"}
+        assert f"| openvino | fp32 | {plugin} |" in shown
     assert card["sample"]["texts"] == 12 and card["reference_accuracy"] is not None
     choice = card["choice"]
     assert any(all(row[key] == value for key, value in choice.items() if key not in ("file", "batch_size"))
