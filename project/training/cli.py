@@ -182,7 +182,8 @@ class FitCLI(LightningCLI):
 
     def budget_epochs(self, trainer) -> int:
         """Epochs when the user chose no budget: enough for MIN_STEPS optimizer steps on this data, and at least
-        MIN_EPOCHS (two on the built-in set), said in one line."""
+        MIN_EPOCHS (two on the built-in set), said in one line. A data module without our splits (pretraining's
+        corpus) gets one epoch: its size is not known here."""
         splits = getattr(self.datamodule, "splits", None)
         if splits is None:
             return 1
